@@ -1,0 +1,1 @@
+"""The ``usx`` command-line interface."""

@@ -1,0 +1,34 @@
+"""ament_python package of the usx ROS 2 nodes.
+
+Installs the repository's top-level ``launch/`` and ``config/`` folders into
+``share/usx_ros/`` so that ``ros2 launch usx_ros phantom.launch.py`` finds them.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "usx_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", sorted(glob("launch/*.py"))),
+        (f"share/{PACKAGE}/config", sorted(glob("config/*"))),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="usx developers",
+    maintainer_email="dev@usx.invalid",
+    description="ROS 2 nodes, launch files and bag tools of usx.",
+    license="MIT",
+    entry_points={
+        "console_scripts": [],
+        "usx.commands": [],
+        "usx.bench": [],
+    },
+)

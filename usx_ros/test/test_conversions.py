@@ -1,0 +1,101 @@
+"""PointCloud2 packing and unit conversion at the ROS boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+from usx_ros.conversions import (
+    array_to_cloud,
+    cloud_to_array,
+    m_to_mm,
+    mm_to_m,
+    ns_to_stamp,
+    points_mm_to_cloud,
+    seconds_to_duration,
+    stamp_to_ns,
+    xyz_from_cloud_mm,
+)
+
+pytestmark = pytest.mark.ros
+
+
+def _naive_unpack(msg: PointCloud2, name: str) -> np.ndarray:
+    """Field values read byte by byte: an independent reference for cloud_to_array."""
+    field = next(f for f in msg.fields if f.name == name)
+    fmt = {PointField.FLOAT32: "<f4", PointField.UINT8: "u1", PointField.FLOAT64: "<f8"}
+    dt = np.dtype(fmt[field.datatype])
+    data = bytes(msg.data)
+    return np.array(
+        [
+            np.frombuffer(data[i * msg.point_step + field.offset :][: dt.itemsize], dtype=dt)[0]
+            for i in range(msg.width)
+        ]
+    )
+
+
+def test_points_round_trip_in_metres():
+    rng = np.random.default_rng(0)
+    pts_mm = rng.normal(0, 100, size=(257, 3))
+    level = rng.integers(1, 6, size=257).astype(np.uint8)
+    msg = points_mm_to_cloud(pts_mm, Header(frame_id="lbr_link_0"), extra={"level": level})
+    assert msg.point_step == 13 and msg.width == 257 and msg.height == 1
+    assert [f.name for f in msg.fields] == ["x", "y", "z", "level"]
+    np.testing.assert_allclose(_naive_unpack(msg, "x"), pts_mm[:, 0] / 1000.0, rtol=1e-6)
+    np.testing.assert_array_equal(_naive_unpack(msg, "level"), level)
+    np.testing.assert_allclose(xyz_from_cloud_mm(msg), pts_mm, atol=1e-3)
+
+
+def test_structured_round_trip_is_exact():
+    arr = np.zeros(5, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("w", "<f8")])
+    arr["x"] = np.arange(5)
+    arr["w"] = np.pi
+    back = cloud_to_array(array_to_cloud(arr, Header()))
+    assert back.tobytes() == arr.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda m: setattr(m, "fields", m.fields[1:]), r"lacks field\(s\) \['x'\]"),
+        (lambda m: setattr(m, "data", bytes(m.data)[:-1]), "data has 47 bytes"),
+        (lambda m: setattr(m, "is_bigendian", True), "big-endian"),
+        (lambda m: setattr(m.fields[0], "datatype", 42), "unknown datatype 42"),
+        (lambda m: setattr(m.fields[0], "count", 3), "count 3"),
+        (lambda m: setattr(m.fields[2], "offset", 10), "overruns point_step"),
+    ],
+)
+def test_malformed_clouds_are_rejected(mutate, message):
+    msg = points_mm_to_cloud(np.zeros((4, 3)), Header())
+    mutate(msg)
+    with pytest.raises(ValueError, match=message):
+        cloud_to_array(msg)
+
+
+def test_nan_points_are_rejected():
+    pts = np.zeros((3, 3))
+    pts[1, 2] = np.nan
+    with pytest.raises(ValueError, match="1 point\\(s\\) with NaN"):
+        xyz_from_cloud_mm(points_mm_to_cloud(pts, Header()))
+
+
+@pytest.mark.parametrize(
+    ("points", "extra", "message"),
+    [
+        (np.zeros((4, 2)), None, r"expected \(N, 3\) points, got shape \(4, 2\)"),
+        (np.zeros((4, 3)), {"level": np.zeros(3)}, r"extra field 'level' has shape \(3,\)"),
+    ],
+)
+def test_bad_points_are_rejected(points, extra, message):
+    with pytest.raises(ValueError, match=message):
+        points_mm_to_cloud(points, Header(), extra=extra)
+
+
+def test_units_and_time():
+    assert mm_to_m(1500.0) == pytest.approx(1.5)
+    assert m_to_mm(0.25) == pytest.approx(250.0)
+    assert stamp_to_ns(ns_to_stamp(1_700_000_000_123_456_789)) == 1_700_000_000_123_456_789
+    d = seconds_to_duration(1.25)
+    assert (d.sec, d.nanosec) == (1, 250_000_000)

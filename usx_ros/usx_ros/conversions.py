@@ -1,0 +1,203 @@
+"""The one place where usx converts between core arrays (mm) and ROS messages (m).
+
+The core library works in millimetres; ROS messages carry metres (REP 103). Every
+unit conversion at the ROS boundary goes through ``mm_to_m`` / ``m_to_mm`` here, so
+no node multiplies by 1000 on its own.
+
+PointCloud2 packing is written with numpy structured arrays (``sensor_msgs_py`` is
+not available as a wheel): fields are little-endian, densely packed, one point per
+``point_step`` bytes, ``height == 1`` for unorganised clouds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+MM_PER_M = 1000.0
+
+# PointField datatype codes <-> numpy dtypes (sensor_msgs/PointField constants).
+_DATATYPE_TO_DTYPE: dict[int, np.dtype] = {
+    PointField.INT8: np.dtype("i1"),
+    PointField.UINT8: np.dtype("u1"),
+    PointField.INT16: np.dtype("<i2"),
+    PointField.UINT16: np.dtype("<u2"),
+    PointField.INT32: np.dtype("<i4"),
+    PointField.UINT32: np.dtype("<u4"),
+    PointField.FLOAT32: np.dtype("<f4"),
+    PointField.FLOAT64: np.dtype("<f8"),
+}
+_DTYPE_TO_DATATYPE: dict[np.dtype, int] = {v: k for k, v in _DATATYPE_TO_DTYPE.items()}
+
+
+def mm_to_m(values_mm: np.ndarray | float) -> np.ndarray | float:
+    """Millimetres (core) to metres (ROS)."""
+    return np.asarray(values_mm, dtype=np.float64) / MM_PER_M
+
+
+def m_to_mm(values_m: np.ndarray | float) -> np.ndarray | float:
+    """Metres (ROS) to millimetres (core)."""
+    return np.asarray(values_m, dtype=np.float64) * MM_PER_M
+
+
+def array_to_cloud(points: np.ndarray, header: Header) -> PointCloud2:
+    """Pack a structured array (one record per point) into a PointCloud2.
+
+    Args:
+        points: (N,) structured array whose fields are scalar numeric types; values are
+            written as they are (convert units before calling).
+        header: stamp and frame of the cloud.
+
+    Raises:
+        ValueError: not a 1-D structured array, or a field of an unsupported type.
+    """
+    if points.dtype.names is None or points.ndim != 1:
+        raise ValueError(
+            f"expected a 1-D structured array, got dtype {points.dtype} with shape {points.shape}"
+        )
+    fields = []
+    packed_dtype = {"names": [], "formats": [], "offsets": [], "itemsize": 0}
+    offset = 0
+    for name in points.dtype.names:
+        dt = points.dtype.fields[name][0].newbyteorder("<")
+        if dt not in _DTYPE_TO_DATATYPE:
+            raise ValueError(f"field {name!r} has unsupported dtype {dt}")
+        fields.append(
+            PointField(name=name, offset=offset, datatype=_DTYPE_TO_DATATYPE[dt], count=1)
+        )
+        packed_dtype["names"].append(name)
+        packed_dtype["formats"].append(dt)
+        packed_dtype["offsets"].append(offset)
+        offset += dt.itemsize
+    packed_dtype["itemsize"] = offset
+    packed = np.empty(points.shape[0], dtype=np.dtype(packed_dtype))
+    for name in points.dtype.names:
+        packed[name] = points[name]
+    msg = PointCloud2()
+    msg.header = header
+    msg.height = 1
+    msg.width = int(points.shape[0])
+    msg.fields = fields
+    msg.is_bigendian = False
+    msg.point_step = offset
+    msg.row_step = offset * msg.width
+    msg.data = packed.tobytes()
+    msg.is_dense = bool(
+        all(
+            np.isfinite(points[n]).all()
+            for n in points.dtype.names
+            if np.issubdtype(points.dtype.fields[n][0], np.floating)
+        )
+    )
+    return msg
+
+
+def cloud_to_array(msg: PointCloud2, required: tuple[str, ...] = ("x", "y", "z")) -> np.ndarray:
+    """Unpack a PointCloud2 into an (N,) structured array (a copy).
+
+    Args:
+        msg: the cloud; organised clouds (height > 1) are flattened row-major.
+        required: field names that must be present.
+
+    Raises:
+        ValueError: missing required fields, big-endian data, a field with count != 1,
+            an unknown datatype, or a data length that disagrees with width/height/steps.
+    """
+    names = [f.name for f in msg.fields]
+    missing = [r for r in required if r not in names]
+    if missing:
+        raise ValueError(f"PointCloud2 lacks field(s) {missing}; it has {names}")
+    if msg.is_bigendian:
+        raise ValueError("big-endian PointCloud2 is not supported")
+    n = int(msg.width) * int(msg.height)
+    if msg.point_step == 0 and n > 0:
+        raise ValueError("PointCloud2 has point_step 0 with points")
+    if int(msg.row_step) < int(msg.width) * int(msg.point_step):
+        raise ValueError(
+            f"row_step {msg.row_step} < width {msg.width} x point_step {msg.point_step}"
+        )
+    expected = int(msg.row_step) * int(msg.height)
+    if len(msg.data) != expected:
+        raise ValueError(
+            f"PointCloud2 data has {len(msg.data)} bytes, expected row_step x height = {expected}"
+        )
+    spec = {"names": [], "formats": [], "offsets": [], "itemsize": int(msg.point_step)}
+    for f in msg.fields:
+        if f.count != 1:
+            raise ValueError(
+                f"field {f.name!r} has count {f.count}; only scalar fields are supported"
+            )
+        if f.datatype not in _DATATYPE_TO_DTYPE:
+            raise ValueError(f"field {f.name!r} has unknown datatype {f.datatype}")
+        dt = _DATATYPE_TO_DTYPE[f.datatype]
+        if f.offset + dt.itemsize > msg.point_step:
+            raise ValueError(
+                f"field {f.name!r} at offset {f.offset} overruns point_step {msg.point_step}"
+            )
+        spec["names"].append(f.name)
+        spec["formats"].append(dt)
+        spec["offsets"].append(int(f.offset))
+    raw = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(int(msg.height), int(msg.row_step))
+    rows = raw[:, : int(msg.width) * int(msg.point_step)].reshape(-1)
+    return np.frombuffer(rows.tobytes(), dtype=np.dtype(spec)).copy()
+
+
+def xyz_from_cloud_mm(msg: PointCloud2) -> np.ndarray:
+    """(N, 3) float64 points in mm from a PointCloud2 in metres; rejects non-finite points."""
+    arr = cloud_to_array(msg)
+    xyz = np.stack([arr["x"], arr["y"], arr["z"]], axis=1).astype(np.float64)
+    if not np.isfinite(xyz).all():
+        bad = int((~np.isfinite(xyz).all(axis=1)).sum())
+        raise ValueError(f"PointCloud2 has {bad} point(s) with NaN/inf coordinates")
+    return m_to_mm(xyz)
+
+
+def points_mm_to_cloud(
+    points_mm: np.ndarray,
+    header: Header,
+    extra: Mapping[str, np.ndarray] | None = None,
+) -> PointCloud2:
+    """PointCloud2 with float32 x, y, z in metres plus extra per-point fields.
+
+    Args:
+        points_mm: (N, 3) points in mm in ``header.frame_id``.
+        header: stamp and frame.
+        extra: name -> (N,) array; written with its own dtype (convert lengths to metres
+            before passing them, e.g. ``mm_to_m(uncertainty_mm)``).
+    """
+    points_mm = np.asarray(points_mm, dtype=np.float64)
+    if points_mm.ndim != 2 or points_mm.shape[1] != 3:
+        raise ValueError(f"expected (N, 3) points, got shape {points_mm.shape}")
+    extra = dict(extra or {})
+    for name, values in extra.items():
+        if np.shape(values) != (points_mm.shape[0],):
+            n = points_mm.shape[0]
+            raise ValueError(f"extra field {name!r} has shape {np.shape(values)}, expected ({n},)")
+    dtype = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    dtype += [(name, np.asarray(v).dtype.newbyteorder("<")) for name, v in extra.items()]
+    arr = np.empty(points_mm.shape[0], dtype=dtype)
+    xyz_m = mm_to_m(points_mm)
+    arr["x"], arr["y"], arr["z"] = xyz_m[:, 0], xyz_m[:, 1], xyz_m[:, 2]
+    for name, values in extra.items():
+        arr[name] = values
+    return array_to_cloud(arr, header)
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    """Integer nanoseconds -> builtin_interfaces/Time."""
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    """Float seconds -> builtin_interfaces/Duration."""
+    ns = round(seconds * 1e9)
+    return Duration(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))

@@ -1,0 +1,45 @@
+"""Helpers for tests that spin real rclpy nodes: bounded waits, never fixed sleeps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rclpy.executors import Executor, SingleThreadedExecutor
+from rclpy.node import Node
+
+
+def spin_until(
+    spinner: Node | Executor,
+    condition: Callable[[], bool],
+    timeout_s: float,
+    step_s: float = 0.05,
+) -> bool:
+    """Spin ``spinner`` one callback at a time until ``condition()`` or the deadline.
+
+    Args:
+        spinner: a node (spun with a private executor) or an executor with nodes added.
+        condition: checked before every ``spin_once``.
+        timeout_s: wall-clock deadline in seconds.
+        step_s: the longest single ``spin_once`` wait.
+
+    Returns:
+        True if the condition became true, False at the deadline.
+    """
+    executor = spinner if isinstance(spinner, Executor) else None
+    owned = executor is None
+    if owned:
+        executor = SingleThreadedExecutor(context=spinner.context)
+        executor.add_node(spinner)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            executor.spin_once(timeout_sec=min(step_s, remaining))
+        return True
+    finally:
+        if owned:
+            executor.remove_node(spinner)
+            executor.shutdown()
