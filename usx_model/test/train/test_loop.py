@@ -1,0 +1,108 @@
+"""usx train: a real (tiny) run, resume, DDP with two CPU processes, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from usx_model.network.weights import load_weights
+from usx_model.train.config import load_train_config
+from usx_model.train.loop import train
+
+
+def test_run_writes_checkpoints_curves_and_weights(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    record = train(load_train_config(tiny_config), run, progress=False)
+    for name in ("config.json", "last.pt", "best.pt", "history.json", "curves.png", "model.pt"):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert record["val_cd_l1_mm"] > 0
+    model = load_weights(run / "model.pt")
+    prov = json.loads((run / "model.pt.json").read_text())
+    assert prov["best_epoch"] in (0, 1) and "val_cd_l1_mm" in prov["val_metrics"]
+    assert model.config.n_out == 128
+
+
+def test_resume_continues_where_it_stopped(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    train(load_train_config(tiny_config, epochs=1), run, progress=False)
+    first = json.loads((run / "history.json").read_text())
+    # A different epoch count is a different config: resuming needs the same one.
+    with pytest.raises(ValueError, match="another config"):
+        train(load_train_config(tiny_config, epochs=2), run, progress=False)
+    cfg2 = load_train_config(tiny_config, epochs=2)
+    (run / "config.json").write_text(json.dumps(cfg2.to_dict()))
+    train(cfg2, run, progress=False)
+    second = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in second] == [0, 1]
+    assert second[0] == first[0]
+
+
+def test_training_reduces_the_loss(tiny_config, tmp_path):
+    cfg = load_train_config(tiny_config, epochs=4)
+    train(cfg, tmp_path / "run", progress=False)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[-1]["cd_fine"] < history[0]["cd_fine"]
+
+
+def test_torchrun_two_cpu_processes(tiny_config, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    usx = Path(sys.executable).parent / "usx"
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(usx),
+            "train",
+            "--config",
+            str(tiny_config),
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 1  # one writer (rank 0), one record per epoch
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["epoch"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("data: x.h5\nvariant: nope\n", "'nope' is not a valid Variant"),
+        ("data: x.h5\nbogus: 1\n", r"unknown setting\(s\) \['bogus'\]"),
+        ("epochs: 2\n", "missing the 'data' setting"),
+        ("data: x.h5\nepochs: 0\n", "epochs: expected >= 1"),
+        ("- a\n- b\n", "expected a mapping"),
+    ],
+)
+def test_bad_configs(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_train_config(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_train_config(tmp_path / "nope.yaml")

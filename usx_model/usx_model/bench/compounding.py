@@ -1,0 +1,138 @@
+"""``usx bench compounding``: per-frame cost of tracking + compounding 2D frames.
+
+Simulates a sweep: iiwa 14 joint states at ``--pose-rate-hz`` (forward kinematics, pose
+buffer), B-mode frames at ``--frame-rate-hz``; per frame it times the pose lookup
+(interpolation), the pixel -> base chain and the insertion into the volume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+
+import numpy as np
+
+from usx_model.compounding.insert import Compounder
+from usx_model.compounding.masks import fan_mask, rectangle_mask
+from usx_model.compounding.volume import CompoundingMode, VolumeGrid, volume_nbytes
+from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration, base_pixel_transform
+from usx_model.tracking.iiwa import forward_kinematics
+from usx_model.tracking.interpolation import PoseBuffer
+from usx_model.tracking.transforms import transform_from_xyz_rpy
+
+NAME = "compounding"
+HELP = "per-frame time of pose lookup + nearest-neighbour insertion of B-mode frames"
+
+# A wrist-down configuration over the table, and the joint motion of the sweep around it.
+_Q_START_DEG = np.array([-8.0, 50.0, 0.0, -80.0, 0.0, 50.0, 0.0])
+_Q_END_DEG = np.array([8.0, 50.0, 0.0, -80.0, 0.0, 50.0, 0.0])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frames", type=int, default=200, help="frames to time (default 200)")
+    parser.add_argument("--size", type=int, default=512, help="frame rows = columns (default 512)")
+    parser.add_argument(
+        "--pixel-spacing-mm", type=float, default=0.15, help="image spacing, mm/px (default 0.15)"
+    )
+    parser.add_argument("--voxel-mm", type=float, default=0.5, help="voxel size (default 0.5)")
+    parser.add_argument(
+        "--mode",
+        choices=[m.value for m in CompoundingMode],
+        default="mean",
+        help="compounding mode (default mean)",
+    )
+    parser.add_argument(
+        "--mask", choices=["fan", "rectangle"], default="fan", help="valid-pixel mask (default fan)"
+    )
+    parser.add_argument("--frame-rate-hz", type=float, default=30.0, help="image rate (default 30)")
+    parser.add_argument(
+        "--pose-rate-hz", type=float, default=100.0, help="joint-state rate (default 100)"
+    )
+
+
+def _sweep_poses(n_poses: int) -> np.ndarray:
+    """(n, 4, 4) flange poses along the joint-space line from start to end, mm."""
+    s = np.linspace(0.0, 1.0, n_poses)[:, None]
+    q = np.deg2rad(_Q_START_DEG + s * (_Q_END_DEG - _Q_START_DEG))
+    return forward_kinematics(q)
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.frames < 2 or args.size < 2:
+        raise ValueError(f"expected --frames >= 2 and --size >= 2, got {args.frames}, {args.size}")
+    duration_s = args.frames / args.frame_rate_hz
+    n_poses = int(np.ceil(duration_s * args.pose_rate_hz)) + 2
+    pose_stamps_ns = (np.arange(n_poses) * 1e9 / args.pose_rate_hz).astype(np.int64)
+    t0 = time.perf_counter()
+    T_base_ee = _sweep_poses(n_poses)
+    fk_ms_per_pose = (time.perf_counter() - t0) * 1e3 / n_poses
+
+    shape = (args.size, args.size)
+    image_cal = ImageCalibration.centred_on_face(args.size, (args.pixel_spacing_mm,) * 2)
+    calibration = ProbeCalibration(
+        image=image_cal, T_ee_probe=transform_from_xyz_rpy([0, 0, 150], [0, 0, 0])
+    )
+    depth_mm = args.size * args.pixel_spacing_mm
+    if args.mask == "fan":
+        mask = fan_mask(shape, image_cal, (0.0, -20.0), (20.0, 20.0 + depth_mm), 35.0)
+    else:
+        mask = rectangle_mask(shape)
+
+    # grid: bounding box of every frame's corners over the sweep
+    corners = np.array([[0, 0], [args.size - 1, 0], [0, args.size - 1], [args.size - 1] * 2])
+    T_all = base_pixel_transform(T_base_ee, calibration)
+    pts = np.einsum("nij,kj->nki", T_all[:, :3, [0, 1, 3]], np.c_[corners, np.ones(4)])
+    grid = VolumeGrid.from_bounds(pts.min(axis=(0, 1)), pts.max(axis=(0, 1)), args.voxel_mm)
+    compounder = Compounder(
+        grid, shape, CompoundingMode(args.mode), mask, memory_budget_bytes=4 << 30
+    )
+
+    buffer = PoseBuffer(capacity=n_poses, tolerance_s=2.0 / args.pose_rate_hz)
+    for stamp, T in zip(pose_stamps_ns, T_base_ee, strict=True):
+        buffer.add_transform(int(stamp), T)
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, *shape), dtype=np.uint8)  # cycled speckle
+    frame_stamps_ns = (np.arange(args.frames) * 1e9 / args.frame_rate_hz).astype(np.int64) + 1
+    lookup_s, insert_s, total_s = [], [], []
+    for i, stamp in enumerate(frame_stamps_ns):
+        t_start = time.perf_counter()
+        hit = buffer.lookup(int(stamp))
+        if not hit.valid:
+            continue
+        T_base_pixel = base_pixel_transform(hit.T_base_ee, calibration)
+        t_mid = time.perf_counter()
+        compounder.insert(images[i % len(images)], T_base_pixel)
+        t_end = time.perf_counter()
+        lookup_s.append(t_mid - t_start)
+        insert_s.append(t_end - t_mid)
+        total_s.append(t_end - t_start)
+
+    def ms(values: list[float]) -> float:
+        return statistics.median(values) * 1e3
+
+    has_segmentation = importlib.util.find_spec("usx_model.segmentation") is not None
+    return {
+        "median_ms_per_frame": ms(total_s),
+        "p90_ms_per_frame": float(np.percentile(total_s, 90) * 1e3),
+        "median_lookup_ms": ms(lookup_s),
+        "median_insert_ms": ms(insert_s),
+        "fk_ms_per_pose": fk_ms_per_pose,
+        "frames_timed": len(total_s),
+        "frames_dropped": int(args.frames - len(total_s)),
+        "pixels_per_frame": int(mask.sum()),
+        "image_shape": list(shape),
+        "mode": args.mode,
+        "mask": args.mask,
+        "grid_shape": list(grid.shape),
+        "voxel_mm": args.voxel_mm,
+        "volume_mib": volume_nbytes(grid, CompoundingMode(args.mode)) / 2**20,
+        "included": ["pose lookup (slerp)", "pixel->base chain", "insertion"],
+        "segmentation": (
+            "not included: usx_model.segmentation has no agreed per-frame API yet"
+            if has_segmentation
+            else "not included: usx_model.segmentation does not exist"
+        ),
+    }

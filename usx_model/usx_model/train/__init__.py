@@ -1,0 +1,1 @@
+"""Training of the completion network (``usx train``)."""
