@@ -7,8 +7,8 @@ import pytest
 import yaml
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from usx_msgs.msg import SpineCompletion, VertebraCompletion
 
+from usx_msgs.msg import SpineCompletion, VertebraCompletion
 from usx_ros.bag import BagWriter, message_class, read_bag
 from usx_ros.conversions import points_mm_to_cloud
 

@@ -201,3 +201,41 @@ def seconds_to_duration(seconds: float) -> Duration:
     """Float seconds -> builtin_interfaces/Duration."""
     ns = round(seconds * 1e9)
     return Duration(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def pose_to_transform_mm(pose, quat_tolerance: float = 1e-3) -> np.ndarray:
+    """geometry_msgs/Pose (m) -> 4x4 ``T_parent_child`` in mm.
+
+    Raises:
+        ValueError: NaN/inf values or a quaternion whose norm is off 1 by more than
+            ``quat_tolerance`` (it is renormalised within the tolerance).
+    """
+    from usx_model.tracking.transforms import transform_from_pose
+
+    t = np.array([pose.position.x, pose.position.y, pose.position.z], dtype=np.float64)
+    q = np.array(
+        [pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w],
+        dtype=np.float64,
+    )
+    if not (np.isfinite(t).all() and np.isfinite(q).all()):
+        raise ValueError("pose has NaN/inf position or orientation")
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1.0) > quat_tolerance:
+        raise ValueError(f"pose quaternion has norm {norm:.6f}, expected 1 (+/- {quat_tolerance})")
+    return transform_from_pose(m_to_mm(t), q / norm)
+
+
+def transform_mm_to_pose(T_mm: np.ndarray):
+    """4x4 ``T_parent_child`` in mm -> geometry_msgs/Pose in metres."""
+    from geometry_msgs.msg import Pose
+
+    from usx_model.tracking.transforms import pose_from_transform
+
+    t_mm, q = pose_from_transform(np.asarray(T_mm, dtype=np.float64))
+    t = mm_to_m(t_mm)
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in t)
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (
+        float(v) for v in q
+    )
+    return pose

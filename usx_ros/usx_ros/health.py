@@ -1,0 +1,48 @@
+"""Counting and rate-limited reporting of dropped or invalid input.
+
+A node never dies on one bad message: it calls ``InputHealth.reject(reason, detail)``,
+which counts the message under ``reason`` and logs at most once per ``period_s`` per
+reason, then the callback returns and the node carries on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+
+class InputHealth:
+    """Per-reason counters of rejected input with throttled warnings.
+
+    Args:
+        logger: an rclpy logger (``node.get_logger()``).
+        period_s: shortest interval between two warnings of the same reason.
+    """
+
+    def __init__(self, logger, period_s: float = 5.0) -> None:
+        self._logger = logger
+        self._period_s = period_s
+        self.counts: Counter[str] = Counter()
+        self.accepted = 0
+        self._last_log: dict[str, float] = {}
+
+    def accept(self) -> None:
+        self.accepted += 1
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Count one rejected message and log (throttled) why."""
+        self.counts[reason] += 1
+        now = time.monotonic()
+        # Throttled per reason (rclpy's own throttle is per call site, shared by all reasons).
+        if now - self._last_log.get(reason, -float("inf")) >= self._period_s:
+            self._last_log[reason] = now
+            self._logger.warning(
+                f"dropped input ({reason}, {self.counts[reason]} so far): {detail}"
+            )
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> dict[str, int]:
+        return {"accepted": self.accepted, **dict(self.counts)}

@@ -1,0 +1,42 @@
+"""Process entry point shared by every node: init, spin, clean shutdown.
+
+Ctrl-C (SIGINT) and external shutdown (``rclpy.shutdown`` from elsewhere, SIGTERM from
+a launcher) end the spin without a traceback; an invalid parameter at start-up ends the
+process with exit code 2 and one log line naming the parameter.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+from usx_ros.params import ParameterError
+
+
+def run_node(node_class, args: list[str] | None = None) -> None:
+    """Run one node in this process until shutdown; exit 2 on a start-up parameter error."""
+    rclpy.init(args=args)
+    # SIGTERM (what launchers send) shuts down like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    try:
+        node = node_class()
+    except ParameterError as exc:
+        rclpy.logging.get_logger(node_class.__name__).error(f"invalid parameter: {exc}")
+        rclpy.try_shutdown()
+        sys.exit(2)
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
