@@ -1,0 +1,39 @@
+"""ros2 launch usx_ros phantom.launch.py — the whole loop on the digital phantom.
+
+Nodes and parameters come from usx_ros.graph and config/phantom.yaml, the same
+description that ``usx launch phantom`` uses where ``launch`` is not installed.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from usx_ros.graph import config_path, graph
+
+
+def generate_launch_description() -> LaunchDescription:
+    config = DeclareLaunchArgument(
+        "config",
+        default_value=str(config_path("phantom")),
+        description="parameter YAML for every node of the graph",
+    )
+    log_level = DeclareLaunchArgument(
+        "log_level",
+        default_value="info",
+        choices=["debug", "info", "warn", "error"],
+        description="ROS log level of every node",
+    )
+    nodes = [
+        Node(
+            package="usx_ros",
+            executable=d.executable,
+            name=d.name,
+            parameters=[LaunchConfiguration("config")],
+            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+            output="screen",
+            emulate_tty=True,
+        )
+        for d in graph("phantom")
+    ]
+    return LaunchDescription([config, log_level, *nodes])
