@@ -116,8 +116,10 @@ fix_cmake_paths() {
 # --- 4. colcon build -----------------------------------------------------------------
 colcon_build() {
     local h
-    h=$(inputs_hash $(git ls-files usx_msgs usx_model/setup.py usx_model/package.xml \
-        usx_ros/setup.py usx_ros/package.xml launch config 2>/dev/null || find usx_msgs launch config -type f))
+    # Tracked and new (not ignored) files alike: a new .msg must trigger a rebuild.
+    h=$(inputs_hash $(git ls-files --cached --others --exclude-standard usx_msgs \
+        usx_model/setup.py usx_model/package.xml usx_ros/setup.py usx_ros/package.xml \
+        launch config 2>/dev/null || find usx_msgs launch config -type f))
     step_done colcon "$h" && [[ -d install/usx_msgs ]] && return
     log "colcon build (usx_msgs, usx_model, usx_ros)"
     (
