@@ -39,10 +39,11 @@ def test_sweep_places_frames_like_direct_insertion_and_counts_drops():
     direct.insert(image, base_pixel_transform(T_base_ee[2], cal))
     np.testing.assert_array_equal(sweep.result().value, direct.result().value)
     # top-row pixel at column 8: 0.25 mm lateral (flange x) of the face centre, which
-    # sits 150 mm out along the flange z axis (straight down here)
+    # sits 150 mm out along the flange z axis (straight down here); the row-0 centre lies
+    # half a pixel (0.25 mm) deeper than the face
     point = mask_to_base_points(_face(), outcome.T_base_pixel)[0]
     T = T_base_ee[2]
-    np.testing.assert_allclose(point, T[:3, 3] + T[:3, :3] @ [0.25, 0, 150], atol=1e-9)
+    np.testing.assert_allclose(point, T[:3, 3] + T[:3, :3] @ [0.25, 0, 150.25], atol=1e-9)
     np.testing.assert_allclose(T[:3, 2], [0, 0, -1], atol=1e-9)
 
 

@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.mark.parametrize(
     ("uv", "expected_image_mm"),
     [
-        ((255.5, 0.0), (0.0, 0.0, 0.0)),  # probe face centre
-        ((0.0, 0.0), (-255.5 * 0.2, 0.0, 0.0)),  # top-left pixel centre
-        ((511.0, 100.0), (255.5 * 0.2, 100 * 0.1, 0.0)),  # right edge, 10 mm deep
+        ((255.5, -0.5), (0.0, 0.0, 0.0)),  # probe face centre: top edge of row 0
+        ((0.0, 0.0), (-255.5 * 0.2, 0.5 * 0.1, 0.0)),  # top-left pixel centre, half a row deep
+        ((511.0, 99.5), (255.5 * 0.2, 100 * 0.1, 0.0)),  # right edge, 10 mm deep
     ],
 )
 def test_image_frame_convention(uv, expected_image_mm):
@@ -52,11 +52,11 @@ def test_chain_with_arm_pointing_down():
     )
     T = base_pixel_transform(T_base_ee, cal)
     # probe face 150 mm below the flange; depth goes down the flange z axis (-z base)
-    face = pixels_to_base(np.array([[255.5, 0.0], [255.5, 200.0]]), T)
+    face = pixels_to_base(np.array([[255.5, -0.5], [255.5, 199.5]]), T)
     np.testing.assert_allclose(face[0], [820, 0, 84], atol=1e-9)
     np.testing.assert_allclose(face[1], [820, 0, 84 - 20], atol=1e-9)
     # lateral goes along the flange x axis
-    lateral = pixels_to_base(np.array([[355.5, 0.0]]), T)[0] - face[0]
+    lateral = pixels_to_base(np.array([[355.5, -0.5]]), T)[0] - face[0]
     np.testing.assert_allclose(lateral, 20 * T_base_ee[:3, 0], atol=1e-9)
 
 

@@ -57,10 +57,14 @@ class ImageCalibration:
 
     @classmethod
     def centred_on_face(cls, width_px: int, spacing_mm: tuple[float, float]) -> ImageCalibration:
-        """Origin at the probe face centre: the middle of the top row, ``((W - 1) / 2, 0)``."""
+        """Origin at the probe face centre: ``((W - 1) / 2, -0.5)``.
+
+        Row 0 spans depths [0, spacing] below the face, so its centre lies half a pixel
+        deep: the face is the top *edge* of the image (the B-mode simulator's convention).
+        """
         if width_px < 1:
             raise ValueError(f"expected width_px >= 1, got {width_px}")
-        return cls(spacing_mm=spacing_mm, origin_px=((width_px - 1) / 2.0, 0.0))
+        return cls(spacing_mm=spacing_mm, origin_px=((width_px - 1) / 2.0, -0.5))
 
     def T_image_pixel(self) -> np.ndarray:
         """(4, 4) affine: homogeneous pixel (u, v, 0, 1) -> image-frame point, mm."""

@@ -1,0 +1,65 @@
+"""Weights round trip, checksum verification and corrupted files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from usx_model.network.model import USXComplete
+from usx_model.network.weights import load_weights, provenance_path, save_weights
+
+
+@pytest.fixture
+def saved(tiny, tmp_path):
+    torch.manual_seed(0)
+    model = USXComplete(tiny("ef_only"))
+    path = tmp_path / "w" / "model.pt"
+    prov = save_weights(model, path, extra={"epochs": 3})
+    return model, path, prov
+
+
+def test_round_trip(saved) -> None:
+    model, path, prov = saved
+    loaded = load_weights(path)
+    assert loaded.config == model.config and not loaded.training
+    assert prov["epochs"] == 3 and len(prov["sha256"]) == 64
+    assert json.loads(provenance_path(path).read_text())["sha256"] == prov["sha256"]
+    batch = {"partial": torch.randn(1, 64, 3), "xray": torch.randn(1, 32, 3)}
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(batch)["fine"], model.eval()(batch)["fine"])
+    blob = torch.load(path, weights_only=True)  # no pickled code inside
+    assert blob["config"]["variant"] == "ef_only"
+
+
+def test_checksum_mismatch(saved) -> None:
+    _, path, _ = saved
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_weights(path)
+
+
+def test_corrupted_file_without_verification(saved) -> None:
+    _, path, _ = saved
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupted or not a torch file"):
+        load_weights(path, verify=False)
+
+
+def test_missing_files(saved, tmp_path) -> None:
+    _, path, _ = saved
+    with pytest.raises(OSError, match="weights file not found"):
+        load_weights(tmp_path / "nope.pt")
+    provenance_path(path).unlink()
+    with pytest.raises(OSError, match="provenance JSON not found"):
+        load_weights(path)
+
+
+def test_wrong_format(tmp_path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(ValueError, match="expected format 'usx-completion-weights-v1'"):
+        load_weights(path, verify=False)
