@@ -239,3 +239,73 @@ def transform_mm_to_pose(T_mm: np.ndarray):
         float(v) for v in q
     )
     return pose
+
+
+_IMAGE_DTYPES = {
+    "mono8": np.dtype("u1"),
+    "8UC1": np.dtype("u1"),
+    "mono16": np.dtype("<u2"),
+    "16UC1": np.dtype("<u2"),
+}
+
+
+def array_to_image(array: np.ndarray, encoding: str, header: Header):
+    """(rows, cols) uint8 (mono8) or uint16 (mono16, little-endian) array -> sensor_msgs/Image."""
+    from sensor_msgs.msg import Image
+
+    if encoding not in ("mono8", "mono16"):
+        raise ValueError(f"expected encoding mono8 or mono16, got {encoding!r}")
+    a = np.asarray(array)
+    if a.ndim != 2:
+        raise ValueError(f"expected a (rows, cols) image, got shape {a.shape}")
+    a = np.ascontiguousarray(a, dtype=_IMAGE_DTYPES[encoding])
+    return Image(
+        header=header,
+        height=a.shape[0],
+        width=a.shape[1],
+        encoding=encoding,
+        is_bigendian=0,
+        step=a.shape[1] * a.itemsize,
+        data=a.tobytes(),
+    )
+
+
+def image_to_array(msg, encodings: tuple[str, ...] = ("mono8",)) -> np.ndarray:
+    """sensor_msgs/Image -> (rows, cols) array (a copy), for single-channel encodings.
+
+    Raises:
+        ValueError: an encoding outside ``encodings``, big-endian 16-bit data, or a
+            step/data size that disagrees with width and height.
+    """
+    if msg.encoding not in encodings or msg.encoding not in _IMAGE_DTYPES:
+        raise ValueError(f"expected image encoding in {list(encodings)}, got {msg.encoding!r}")
+    dt = _IMAGE_DTYPES[msg.encoding]
+    if msg.is_bigendian and dt.itemsize > 1:
+        raise ValueError("big-endian 16-bit images are not supported")
+    h, w = int(msg.height), int(msg.width)
+    if h == 0 or w == 0:
+        raise ValueError(f"empty image ({h} x {w})")
+    if int(msg.step) < w * dt.itemsize:
+        raise ValueError(f"image step {msg.step} < width {w} x {dt.itemsize} bytes")
+    if len(msg.data) != int(msg.step) * h:
+        raise ValueError(
+            f"image data has {len(msg.data)} bytes, expected step x height = {int(msg.step) * h}"
+        )
+    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(h, int(msg.step))
+    return rows[:, : w * dt.itemsize].copy().view(dt).reshape(h, w)
+
+
+def point_mm_to_msg(p_mm: np.ndarray):
+    """(3,) mm -> geometry_msgs/Point in metres."""
+    from geometry_msgs.msg import Point
+
+    x, y, z = (float(v) for v in mm_to_m(np.asarray(p_mm, dtype=np.float64).reshape(3)))
+    return Point(x=x, y=y, z=z)
+
+
+def point_msg_to_mm(p) -> np.ndarray:
+    """geometry_msgs/Point or Vector3 in metres -> (3,) mm; rejects NaN/inf."""
+    v = np.array([p.x, p.y, p.z], dtype=np.float64)
+    if not np.isfinite(v).all():
+        raise ValueError(f"point has NaN/inf coordinates: {v}")
+    return m_to_mm(v)

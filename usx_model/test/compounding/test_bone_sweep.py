@@ -1,0 +1,91 @@
+"""BoneSweep: frames held for their bracketing pose, placed, segmented; drops counted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from usx_model.compounding.bone_sweep import BoneSweep
+from usx_model.compounding.volume import VolumeGrid
+from usx_model.segmentation.bone import BoneSegParams
+from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration
+from usx_model.tracking.interpolation import PoseBuffer
+
+MS = 1_000_000
+ROWS, COLS, PX = 128, 64, 0.5
+BONE_ROW = 60  # echo on row 60: depth (60 + 0.5) * 0.5 mm below the probe face
+
+
+def _frame() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = rng.integers(30, 60, size=(ROWS, COLS)).astype(np.uint8)
+    img[BONE_ROW : BONE_ROW + 2] = 250
+    img[BONE_ROW + 2 :] = rng.integers(0, 4, size=(ROWS - BONE_ROW - 2, COLS))
+    return img
+
+
+def _sweep(max_pending: int = 30) -> BoneSweep:
+    cal = ProbeCalibration(ImageCalibration.centred_on_face(COLS, (PX, PX)))
+    grid = VolumeGrid.from_bounds([-20, -20, -10], [20, 20, 80], 1.0)
+    return BoneSweep(
+        grid,
+        cal,
+        (ROWS, COLS),
+        seg_params=BoneSegParams(pixel_mm=(PX, PX)),
+        pose_buffer=PoseBuffer(tolerance_s=0.05),
+        max_pending=max_pending,
+    )
+
+
+def _pose(z_mm: float) -> np.ndarray:
+    T = np.eye(4)
+    T[2, 3] = z_mm
+    return T
+
+
+def test_frame_waits_for_its_bracketing_pose_then_lands_at_the_echo_depth():
+    sweep = _sweep()
+    for i in range(2):
+        sweep.add_pose(i * 10 * MS, _pose(0.0))
+    assert sweep.add_frame(15 * MS, _frame()) == []  # newer than the newest pose: held
+    reason, reports = sweep.add_pose(20 * MS, _pose(0.0))
+    assert reason is None and len(reports) == 1 and reports[0].placed
+    pts = sweep.bone_points_mm()
+    assert len(pts) == reports[0].bone_points > COLS // 2
+    # Default T_probe_image sends image depth (y) to probe z: the echo lies at z = depth.
+    np.testing.assert_allclose(np.median(pts[:, 2]), (BONE_ROW + 0.5) * PX, atol=0.3)
+    assert sweep.frames_placed == 1 and not sweep.dropped
+
+
+def test_unplaceable_frames_are_dropped_and_counted():
+    sweep = _sweep(max_pending=2)
+    sweep.add_pose(100 * MS, _pose(0.0))
+    sweep.add_pose(110 * MS, _pose(0.0))
+    (old,) = sweep.add_frame(10 * MS, _frame())  # long before any pose
+    assert not old.placed and old.reason == "no_pose"
+    for t in (120, 130, 140):
+        reports = sweep.add_frame(t * MS, _frame())
+    assert [r.reason for r in reports] == ["pending_overflow"]
+    flushed = sweep.flush()  # the sweep ended: the held frames cannot be placed any more
+    assert [r.placed for r in flushed] == [False, False]
+    assert sweep.dropped == {"no_pose": 3, "pending_overflow": 1}
+    assert sweep.bone_points_mm().shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [np.zeros((ROWS, COLS + 1), np.uint8), np.zeros((ROWS, COLS), np.float32)],
+)
+def test_wrong_frames_are_refused(image):
+    with pytest.raises(ValueError, match=r"expected a \(128, 64\) uint8 frame"):
+        _sweep().add_frame(0, image)
+
+
+def test_coverage_points_lie_in_the_imaged_slab():
+    sweep = _sweep()
+    for i in range(3):
+        sweep.add_pose(i * 10 * MS, _pose(0.0))
+    sweep.add_frame(10 * MS, _frame())
+    cov = sweep.coverage_points_mm(stride_vox=2)
+    assert len(cov) > 0
+    assert np.abs(cov[:, 1]).max() <= 1.0  # the image plane is x-z (elevation is probe y)

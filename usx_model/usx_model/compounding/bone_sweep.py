@@ -1,0 +1,145 @@
+"""A live tracked sweep: frames placed by interpolated poses, compounded and segmented.
+
+What the compounding node wraps. Frames and poses arrive in any interleaving; a frame
+whose bracketing pose has not arrived yet (``PoseBuffer.pending``) is held (up to
+``max_pending`` frames) and placed when that pose comes, so a live stream loses no
+frame to message ordering. Each placed frame is inserted into the volume and its
+bone surface (``segmentation.segment_bone``) becomes 3D points in the base frame.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from usx_model.compounding.insert import CompoundingResult
+from usx_model.compounding.sweep import SweepCompounder
+from usx_model.compounding.volume import (
+    DEFAULT_MEMORY_BUDGET_BYTES,
+    CompoundingMode,
+    VolumeGrid,
+)
+from usx_model.segmentation.bone import BoneSegParams, segment_bone
+from usx_model.tracking.calibration import ProbeCalibration
+from usx_model.tracking.interpolation import PoseBuffer
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """The fate of one frame: placed (with its bone point count) or dropped (reason)."""
+
+    stamp_ns: int
+    placed: bool
+    bone_points: int = 0
+    reason: str | None = None
+
+
+class BoneSweep:
+    """Compounding + bone segmentation of one sweep.
+
+    Args:
+        grid: compounding grid in the base frame, mm.
+        calibration: probe calibration; ``T_ee_probe`` is the identity when poses are
+            already probe poses (as ``probe_tracker`` publishes them).
+        image_shape: (rows, cols) every frame must have.
+        seg_params: bone segmentation settings (pixel size must match the calibration).
+        mode, mask, memory_budget_bytes: compounding settings (``Compounder``).
+        pose_buffer: pose buffer (tolerance, temporal offset).
+        max_pending: frames held while waiting for their bracketing pose.
+        min_confidence: bone pixels below this confidence are not turned into points.
+    """
+
+    def __init__(
+        self,
+        grid: VolumeGrid,
+        calibration: ProbeCalibration,
+        image_shape: tuple[int, int],
+        seg_params: BoneSegParams | None = None,
+        mode: CompoundingMode = CompoundingMode.MEAN,
+        mask: np.ndarray | None = None,
+        memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+        pose_buffer: PoseBuffer | None = None,
+        max_pending: int = 30,
+        min_confidence: float = 0.0,
+    ) -> None:
+        su, sv = calibration.image.spacing_mm
+        self.seg_params = seg_params or BoneSegParams(pixel_mm=(su, sv))
+        self.seg_params.validate()
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.sweep = SweepCompounder(
+            grid, calibration, self.image_shape, mode, mask, memory_budget_bytes, pose_buffer
+        )
+        self.max_pending = int(max_pending)
+        self.min_confidence = float(min_confidence)
+        self._pending: deque[tuple[int, np.ndarray]] = deque()
+        self._points: list[np.ndarray] = []
+        self.frames_placed = 0
+        self.dropped: Counter[str] = Counter()
+
+    def add_pose(self, stamp_ns: int, T_base_probe: np.ndarray) -> tuple[str | None, list]:
+        """Buffer a pose; returns (rejection reason or None, reports of frames it released)."""
+        reason = self.sweep.add_pose(stamp_ns, T_base_probe)
+        return (None if reason is None else reason.value), self._release()
+
+    def add_frame(self, stamp_ns: int, image: np.ndarray) -> list[FrameReport]:
+        """Offer one frame; returns the reports of every frame settled by this call.
+
+        Raises:
+            ValueError: an image of another shape or dtype than the sweep's (the caller
+                counts it; nothing is inserted).
+        """
+        image = np.asarray(image)
+        if image.shape != self.image_shape or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected a {self.image_shape} uint8 frame, got {image.shape} {image.dtype}"
+            )
+        self._pending.append((int(stamp_ns), image))
+        reports = self._release()
+        while len(self._pending) > self.max_pending:
+            stamp, _ = self._pending.popleft()
+            self.dropped["pending_overflow"] += 1
+            reports.append(FrameReport(stamp, False, reason="pending_overflow"))
+        return reports
+
+    def flush(self) -> list[FrameReport]:
+        """Settle every held frame now (end of sweep): place it or drop it."""
+        reports = []
+        while self._pending:
+            stamp, image = self._pending.popleft()
+            reports.append(self._place(stamp, image))
+        return reports
+
+    def _release(self) -> list[FrameReport]:
+        reports = []
+        while self._pending and not self.sweep.poses.pending(self._pending[0][0]):
+            stamp, image = self._pending.popleft()
+            reports.append(self._place(stamp, image))
+        return reports
+
+    def _place(self, stamp_ns: int, image: np.ndarray) -> FrameReport:
+        outcome = self.sweep.add_frame(stamp_ns, image)
+        if not outcome.inserted:
+            reason = outcome.reason.value if outcome.reason is not None else "not_inserted"
+            self.dropped[reason] += 1
+            return FrameReport(stamp_ns, False, reason=reason)
+        seg = segment_bone(image, self.seg_params)
+        pts = seg.to_base(outcome.T_base_pixel, self.min_confidence)
+        if len(pts):
+            self._points.append(pts)
+        self.frames_placed += 1
+        return FrameReport(stamp_ns, True, bone_points=len(pts))
+
+    def bone_points_mm(self) -> np.ndarray:
+        """(N, 3) bone surface points of every placed frame, base frame, mm."""
+        return np.concatenate(self._points) if self._points else np.zeros((0, 3))
+
+    def coverage_points_mm(self, stride_vox: int = 4) -> np.ndarray:
+        """(M, 3) centres of covered voxels on a coarser lattice (every ``stride_vox``)."""
+        cov = self.sweep.compounder.coverage[::stride_vox, ::stride_vox, ::stride_vox]
+        idx = np.argwhere(cov > 0) * stride_vox
+        return self.sweep.compounder.grid.index_to_world(idx)
+
+    def result(self) -> CompoundingResult:
+        return self.sweep.result()

@@ -1,0 +1,217 @@
+"""phantom in-process: two short passes (there and back) against the plan and the core."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState, PointCloud2
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from usx_model.phantom.spine import generate_spine
+from usx_model.simulate.bmode import BModeSimulator
+from usx_model.tracking.iiwa import forward_kinematics
+from usx_model.tracking.transforms import apply_transform
+from usx_msgs.msg import XrayView
+from usx_ros.conversions import cloud_to_array, m_to_mm, stamp_to_ns
+from usx_ros.nodes.phantom import PhantomNode
+from usx_ros.params import ParameterError
+from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+from usx_ros.testing import spin_until
+
+pytestmark = pytest.mark.ros
+
+N_FRAMES, SIZE = 20, 128
+SMALL = {
+    "n_frames": N_FRAMES,
+    "rows": SIZE,
+    "cols": SIZE,
+    "depth_mm": 60.0,
+    "xray_pixel_mm": 2.0,
+    "ground_truth_points_per_level": 256,
+    "start_delay_s": 0.3,
+    "loop": True,
+    "loop_pause_s": 0.1,
+    "seed": 3,
+}
+
+
+def _overrides(**kw) -> list[Parameter]:
+    return [Parameter(k, value=v) for k, v in {**SMALL, **kw}.items()]
+
+
+@pytest.fixture(scope="module")
+def run(ros_context):
+    """Two passes of a 20-frame sweep, everything the graph saw, and the node."""
+    phantom = PhantomNode(context=ros_context, parameter_overrides=_overrides())
+    observer = rclpy.create_node("phantom_observer", context=ros_context)
+    got = {"joints": [], "images": [], "active": [], "start": 0, "stop": 0}
+    observer.create_subscription(JointState, "/lbr/joint_states", got["joints"].append, STATE_QOS)
+    observer.create_subscription(Image, "/us/image", got["images"].append, SENSOR_QOS)
+    observer.create_subscription(Bool, "/usx/phantom/sweep_active", got["active"].append, 10)
+
+    def service(key):
+        def handle(request, response):
+            got[key] += 1
+            response.success = True
+            return response
+
+        return handle
+
+    observer.create_service(Trigger, "/usx/sweep/start", service("start"))
+    observer.create_service(Trigger, "/usx/sweep/stop", service("stop"))
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(phantom)
+    executor.add_node(observer)
+    done = spin_until(executor, lambda: got["stop"] == 2 and len(got["active"]) == 4, 40.0)
+    assert done, f"phantom did not finish two passes: error={phantom.error}, {got['stop']} stops"
+    snapshot = {k: list(v) if isinstance(v, list) else v for k, v in got.items()}
+    yield phantom, snapshot, executor, ros_context
+    executor.shutdown()
+    phantom.destroy_node()
+    observer.destroy_node()
+
+
+def _passes(run):
+    phantom, got, *_ = run
+    plan = phantom.plan
+    n_j, n_f = len(plan.joint_times_ns), plan.n_frames
+    joints, images = got["joints"][: 2 * n_j], got["images"][: 2 * n_f]
+    return plan, (joints[:n_j], images[:n_f]), (joints[n_j:], images[n_f:])
+
+
+def _stamps(msgs) -> np.ndarray:
+    return np.array([stamp_to_ns(m.header.stamp) for m in msgs], dtype=np.int64)
+
+
+def test_streams_every_frame_as_mono8_with_increasing_stamps(run):
+    phantom, got, *_ = run
+    _, first, second = _passes(run)
+    assert len(got["images"]) >= 2 * N_FRAMES and phantom.frames_published >= 2 * N_FRAMES
+    for images in (first[1], second[1]):
+        assert [(m.height, m.width, m.step, m.encoding) for m in images] == [
+            (SIZE, SIZE, SIZE, "mono8")
+        ] * N_FRAMES
+        assert {m.header.frame_id for m in images} == {"us_image"}
+        np.testing.assert_allclose(np.diff(_stamps(images)), 1e9 / 30, atol=2)
+    assert _stamps(second[1])[0] > _stamps(first[1])[-1]
+
+
+def test_joint_states_replay_the_plan_there_and_back(run):
+    plan, first, second = _passes(run)
+    for joints, q in (
+        (first[0], plan.joint_positions_rad),
+        (second[0], plan.joint_positions_rad[::-1]),
+    ):
+        assert {tuple(m.name) for m in joints} == {tuple(f"lbr_A{i}" for i in range(1, 8))}
+        np.testing.assert_array_equal(np.diff(_stamps(joints)), 10_000_000)
+        np.testing.assert_allclose([m.position for m in joints], q, atol=1e-12)
+
+
+def _probe_at(joints, stamps_ns, T_ee_probe) -> np.ndarray:
+    """FK of the received joint states, linearly interpolated at the image stamps."""
+    t = _stamps(joints)
+    q = np.array([m.position for m in joints])
+    q_at = np.stack([np.interp(stamps_ns, t, q[:, j]) for j in range(7)], axis=1)
+    return forward_kinematics(q_at) @ T_ee_probe
+
+
+def test_fk_of_joint_states_at_each_image_stamp_is_the_planned_probe_pose(run):
+    plan, first, second = _passes(run)
+    for (joints, images), order in ((first, slice(None)), (second, slice(None, None, -1))):
+        probe = _probe_at(joints, _stamps(images), plan.T_ee_probe)
+        err = np.linalg.norm(probe[:, :3, 3] - plan.T_base_probe[order, :3, 3], axis=1)
+        # 227 mm/s between 10 ms joint samples: linear joint interpolation bows by < 1 mm;
+        # frames that fall on a joint sample (every third one) are exact
+        assert err.max() < 1.0
+        on_sample = np.isin(_stamps(images), _stamps(joints))
+        assert on_sample.sum() >= N_FRAMES // 3 and err[on_sample].max() < 0.1
+
+
+def test_first_image_shows_the_first_planned_pose(run):
+    phantom, *_ = run
+    plan, first, _ = _passes(run)
+    sim = BModeSimulator(generate_spine(0), phantom.probe, seed=SMALL["seed"])
+    want = sim.render(plan.T_spine_probe[0]).image
+    got = np.frombuffer(bytes(first[1][0].data), dtype=np.uint8).reshape(SIZE, SIZE)
+    np.testing.assert_array_equal(got, want)
+    assert got.max() > 0
+
+
+def test_services_and_sweep_active_frame_each_pass(run):
+    _, got, *_ = run
+    assert (got["start"], got["stop"]) == (2, 2)
+    assert [m.data for m in got["active"]] == [True, False, True, False]
+
+
+def test_xray_and_ground_truth_reach_a_late_subscriber(run):
+    phantom, _, executor, context = run
+    late = rclpy.create_node("phantom_late", context=context)
+    xray, truth = [], []
+    late.create_subscription(XrayView, "/usx/xray", xray.append, RESULT_QOS)
+    late.create_subscription(PointCloud2, "/usx/phantom/ground_truth", truth.append, RESULT_QOS)
+    executor.add_node(late)
+    try:
+        assert spin_until(executor, lambda: xray and truth, timeout_s=10.0)
+    finally:
+        executor.remove_node(late)
+        late.destroy_node()
+    plan, msg = phantom.plan, xray[0]
+    assert msg.header.frame_id == truth[0].header.frame_id == "lbr_link_0"
+    assert (msg.image.encoding, msg.labels.encoding) == ("mono16", "mono8")
+    assert (msg.image.height, msg.image.width) == (msg.labels.height, msg.labels.width)
+    labels = np.frombuffer(bytes(msg.labels.data), dtype=np.uint8)
+    assert set(np.unique(labels)) == {0, 1, 2, 3, 4, 5}
+    assert msg.pixel_spacing == pytest.approx(0.002) and msg.depth_registered
+    spine = generate_spine(0)
+    centre = np.mean([v.body_centroid_mm for v in spine.vertebrae.values()], axis=0)
+    want = apply_transform(plan.T_base_spine, centre[None])[0]
+    p = msg.lateral_plane_point
+    np.testing.assert_allclose(m_to_mm([p.x, p.y, p.z]), want, atol=1e-6)
+    u = np.array([msg.u_axis.x, msg.u_axis.y, msg.u_axis.z])
+    np.testing.assert_allclose(u, plan.T_base_spine[:3, :3] @ [0.0, -1.0, 0.0], atol=1e-12)
+
+    cloud = cloud_to_array(truth[0], required=("x", "y", "z", "level", "part"))
+    assert len(cloud) == 5 * 256 and set(np.unique(cloud["level"])) == {1, 2, 3, 4, 5}
+    xyz = m_to_mm(np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=1))
+    verts = np.vstack([v.vertices_mm for v in spine.vertebrae.values()])
+    lo, hi = (
+        apply_transform(plan.T_base_spine, verts).min(0),
+        apply_transform(plan.T_base_spine, verts).max(0),
+    )
+    assert np.all((xyz >= lo - 0.1) & (xyz <= hi + 0.1))
+
+
+def test_unreachable_placement_is_reported_and_nothing_streams(ros_context):
+    node = PhantomNode(
+        context=ros_context,
+        parameter_overrides=_overrides(table_xyz_mm=[2500.0, 0.0, 0.0], publish_xray=False),
+    )
+    try:
+        assert spin_until(node, lambda: node.error is not None, timeout_s=20.0)
+        assert "sweep unreachable" in node.error and not node.ready
+        spin_until(node, lambda: False, timeout_s=0.5)
+        assert node.joint_states_published == node.frames_published == 0
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"n_frames": 1}, "'n_frames': expected 0 or >= 2"),
+        ({"verse_mask": "/no/such_seg-vert_msk.nii.gz"}, "'verse_mask' and 'verse_centroids'"),
+        (
+            {"verse_mask": "/no/mask.nii.gz", "verse_centroids": "/no/ctd.json"},
+            "'verse_mask': no such file '/no/mask.nii.gz'",
+        ),
+        ({"probe_kind": "phased"}, "'probe_kind': expected one of"),
+        ({"joint_rate_hz": 0.0}, "'joint_rate_hz'.*out of range"),
+    ],
+)
+def test_invalid_parameter_fails_at_startup(ros_context, overrides, match):
+    with pytest.raises(ParameterError, match=match):
+        PhantomNode(context=ros_context, parameter_overrides=_overrides(**overrides))

@@ -1,0 +1,168 @@
+"""us_compounding in-process: a sweep of synthetic frames -> bone points; bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from usx_ros.conversions import (
+    array_to_image,
+    ns_to_stamp,
+    transform_mm_to_pose,
+    xyz_from_cloud_mm,
+)
+from usx_ros.nodes.us_compounding import UsCompounding
+from usx_ros.params import ParameterError
+from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+from usx_ros.testing import spin_until
+
+pytestmark = pytest.mark.ros
+
+MS = 1_000_000
+ROWS, COLS, PX, BONE_ROW = 128, 64, 0.5, 60
+PARAMS = [
+    Parameter("rows", value=ROWS),
+    Parameter("cols", value=COLS),
+    Parameter("spacing_mm", value=[PX, PX]),
+    Parameter("volume_min_mm", value=[-40.0, -40.0, -20.0]),
+    Parameter("volume_max_mm", value=[40.0, 40.0, 80.0]),
+]
+
+
+def _frame() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = rng.integers(30, 60, size=(ROWS, COLS)).astype(np.uint8)
+    img[BONE_ROW : BONE_ROW + 2] = 250
+    img[BONE_ROW + 2 :] = rng.integers(0, 4, size=(ROWS - BONE_ROW - 2, COLS))
+    return img
+
+
+def _pose_msg(t_ns: int, T: np.ndarray | None = None) -> PoseStamped:
+    msg = PoseStamped(header=Header(frame_id="lbr_link_0", stamp=ns_to_stamp(t_ns)))
+    msg.pose = transform_mm_to_pose(np.eye(4) if T is None else T)
+    return msg
+
+
+def _image_msg(t_ns: int, image: np.ndarray | None = None, encoding: str = "mono8") -> Image:
+    img = _frame() if image is None else image
+    return array_to_image(img, encoding, Header(frame_id="us_image", stamp=ns_to_stamp(t_ns)))
+
+
+class Harness:
+    def __init__(self, ctx, ros_node, overrides=()):
+        self.node = UsCompounding(context=ctx, parameter_overrides=[*PARAMS, *overrides])
+        self.tester = ros_node
+        self.points: list[PointCloud2] = []
+        ros_node.create_subscription(
+            PointCloud2, "/usx/bone_points", self.points.append, RESULT_QOS
+        )
+        self.pose_pub = ros_node.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
+        self.img_pub = ros_node.create_publisher(Image, "/us/image", SENSOR_QOS)
+        self.start = ros_node.create_client(Trigger, "/usx/sweep/start")
+        self.stop = ros_node.create_client(Trigger, "/usx/sweep/stop")
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(self.node)
+        self.ex.add_node(ros_node)
+        assert spin_until(
+            self.ex,
+            lambda: self.img_pub.get_subscription_count() > 0 and self.start.service_is_ready(),
+            timeout_s=5.0,
+        )
+
+    def call(self, client) -> Trigger.Response:
+        future = client.call_async(Trigger.Request())
+        assert spin_until(self.ex, future.done, timeout_s=5.0)
+        return future.result()
+
+    def stream(self, n: int, t0_ms: int = 0) -> None:
+        poses = self.node.sweep.sweep.poses
+        want_poses = poses.accepted_poses + n
+        for i in range(n):
+            self.pose_pub.publish(_pose_msg((t0_ms + 10 * i) * MS))
+        assert spin_until(self.ex, lambda: poses.accepted_poses >= want_poses, 5.0)
+        for i in range(n - 1):
+            want = self.node.health.accepted + 1
+            self.img_pub.publish(_image_msg((t0_ms + 10 * i + 5) * MS))
+            assert spin_until(self.ex, lambda w=want: self.node.health.accepted >= w, 5.0)
+
+    def close(self):
+        self.ex.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def harness(ros_context, ros_node):
+    h = Harness(ros_context, ros_node)
+    yield h
+    h.close()
+
+
+def test_sweep_publishes_bone_points_at_the_echo_depth(harness):
+    assert harness.call(harness.start).success
+    harness.stream(6)
+    assert harness.node.health.accepted == 5
+    resp = harness.call(harness.stop)
+    assert resp.success and "5 frames" in resp.message
+    assert spin_until(harness.ex, lambda: harness.points, timeout_s=5.0)
+    cloud = harness.points[-1]
+    assert cloud.header.frame_id == "lbr_link_0"
+    pts = xyz_from_cloud_mm(cloud)
+    assert len(pts) > 5 * COLS // 2
+    np.testing.assert_allclose(np.median(pts[:, 2]), (BONE_ROW + 0.5) * PX, atol=0.3)
+    assert not harness.call(harness.stop).success  # nothing to stop any more
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (lambda: _image_msg(25 * MS, encoding="mono16"), "invalid_image"),
+        (lambda: _image_msg(25 * MS, image=np.zeros((ROWS, COLS + 2), np.uint8)), "invalid_image"),
+        (lambda: _image_msg(1 * MS), "out_of_order"),
+    ],
+)
+def test_bad_images_are_counted_and_the_sweep_goes_on(harness, bad, reason):
+    harness.call(harness.start)
+    harness.stream(3)
+    harness.img_pub.publish(bad())
+    assert spin_until(harness.ex, lambda: harness.node.health.counts[reason] == 1, 5.0)
+    harness.stream(3, t0_ms=100)
+    assert harness.node.health.accepted == 4
+
+
+def _bad_quat_pose(t_ns):
+    msg = _pose_msg(t_ns)
+    msg.pose.orientation.w = 2.0
+    return msg
+
+
+def _nan_pose(t_ns):
+    msg = _pose_msg(t_ns)
+    msg.pose.position.x = float("nan")
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [(_bad_quat_pose, "invalid_pose"), (_nan_pose, "invalid_pose"), (_pose_msg, "out_of_order")],
+)
+def test_bad_poses_are_counted(harness, bad, reason):
+    harness.call(harness.start)
+    harness.stream(3)
+    harness.pose_pub.publish(bad(1 * MS))
+    assert spin_until(harness.ex, lambda: harness.node.health.counts[reason] == 1, 5.0)
+
+
+def test_a_volume_over_budget_fails_at_startup(ros_context):
+    huge = [
+        Parameter("volume_min_mm", value=[0.0, 0.0, 0.0]),
+        Parameter("volume_max_mm", value=[2000.0, 2000.0, 2000.0]),
+        Parameter("voxel_mm", value=0.5),
+    ]
+    with pytest.raises(ParameterError, match=r"compounding volume: .*budget"):
+        UsCompounding(context=ros_context, parameter_overrides=huge)

@@ -1,0 +1,306 @@
+"""us_compounding: tracked B-mode frames -> compounded volume + bone-surface points.
+
+Subscribes to ``/us/image`` (mono8) and ``/usx/probe_pose`` (PoseStamped from
+probe_tracker, base frame); every frame is placed with the probe pose interpolated at
+its stamp (+ temporal offset), inserted into the volume and segmented
+(``usx_model.compounding.bone_sweep.BoneSweep``). A sweep is started and stopped with
+the std_srvs/Trigger services ``/usx/sweep/start``, ``/usx/sweep/stop`` and
+``/usx/sweep/reset``, or by the edges of a std_msgs/Bool sweep-state topic. On stop it
+publishes the sweep's bone points on ``/usx/bone_points`` (PointCloud2, base frame,
+metres, reliable + transient-local) and the covered voxels on ``/usx/coverage``, and
+optionally writes the volume and coverage as NIfTI.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Bool, Header
+from std_srvs.srv import Trigger
+
+from usx_model.compounding.bone_sweep import BoneSweep
+from usx_model.compounding.nifti import save_volume_nifti
+from usx_model.compounding.volume import CompoundingMode, VolumeGrid
+from usx_model.segmentation.bone import BoneSegParams
+from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration
+from usx_model.tracking.interpolation import PoseBuffer
+from usx_model.tracking.transforms import transform_from_xyz_rpy
+from usx_ros.conversions import (
+    image_to_array,
+    points_mm_to_cloud,
+    pose_to_transform_mm,
+    stamp_to_ns,
+)
+from usx_ros.health import InputHealth
+from usx_ros.nodes.common import run_node
+from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+
+PARAMS = (
+    ParamSpec("image_topic", "/us/image", "B-mode frames (mono8)", read_only=True),
+    ParamSpec("probe_pose_topic", "/usx/probe_pose", "probe poses, base frame", read_only=True),
+    ParamSpec("bone_points_topic", "/usx/bone_points", "bone cloud output", read_only=True),
+    ParamSpec("coverage_topic", "/usx/coverage", "covered voxel centres", read_only=True),
+    ParamSpec(
+        "sweep_active_topic",
+        "",
+        "Bool sweep state; rising edge starts, falling edge stops ('' = services only)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "service_prefix", "/usx/sweep", "prefix of the start/stop/reset services", read_only=True
+    ),
+    ParamSpec("base_frame", "lbr_link_0", "robot base frame", read_only=True),
+    ParamSpec("rows", 512, "image rows", min_value=8, max_value=4096, read_only=True),
+    ParamSpec("cols", 512, "image columns", min_value=8, max_value=4096, read_only=True),
+    ParamSpec(
+        "spacing_mm",
+        [0.15, 0.15],
+        "pixel size (lateral, depth), mm",
+        list_of=float,
+        length=2,
+        min_value=1e-3,
+        max_value=10.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "probe_image_xyz_mm",
+        [0.0, 0.0, 0.0],
+        "T_probe_image translation, mm",
+        list_of=float,
+        length=3,
+        read_only=True,
+    ),
+    ParamSpec(
+        "probe_image_rpy_deg",
+        [90.0, 0.0, 0.0],
+        "T_probe_image rotation (URDF rpy)",
+        list_of=float,
+        length=3,
+        read_only=True,
+    ),
+    ParamSpec(
+        "volume_min_mm",
+        [350.0, -150.0, -150.0],
+        "compounding volume lower corner, base frame, mm",
+        list_of=float,
+        length=3,
+        read_only=True,
+    ),
+    ParamSpec(
+        "volume_max_mm",
+        [850.0, 150.0, 250.0],
+        "compounding volume upper corner",
+        list_of=float,
+        length=3,
+        read_only=True,
+    ),
+    ParamSpec("voxel_mm", 1.0, "voxel size, mm", min_value=0.1, max_value=10.0, read_only=True),
+    ParamSpec(
+        "mode",
+        "mean",
+        "compounding of overlapping pixels",
+        choices=("mean", "maximum", "latest"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "memory_budget_mb",
+        1024,
+        "refuse volumes larger than this",
+        min_value=1,
+        max_value=65536,
+        read_only=True,
+    ),
+    ParamSpec(
+        "pose_tolerance_s",
+        0.05,
+        "largest gap to a bracketing pose",
+        min_value=1e-4,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "temporal_offset_s",
+        0.0,
+        "added to image stamps (image vs robot clock)",
+        min_value=-1.0,
+        max_value=1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "max_pending",
+        30,
+        "frames held while their pose is awaited",
+        min_value=1,
+        max_value=1000,
+        read_only=True,
+    ),
+    ParamSpec(
+        "min_confidence",
+        0.0,
+        "bone pixels below this confidence are ignored",
+        min_value=0.0,
+        max_value=1.0,
+    ),
+    ParamSpec("save_volume_dir", "", "write volume.nii.gz + coverage.nii.gz at stop ('' = no)"),
+)
+
+
+class UsCompounding(Node):
+    """Compounds tracked frames and collects bone points per sweep."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("us_compounding", **kwargs)
+        self.p = p = declare_params(self, PARAMS)
+        try:
+            self.grid = VolumeGrid.from_bounds(
+                p["volume_min_mm"], p["volume_max_mm"], p["voxel_mm"]
+            )
+            self._calibration = ProbeCalibration(
+                ImageCalibration.centred_on_face(p["cols"], tuple(p["spacing_mm"])),
+                np.eye(4),  # inputs are probe poses already (probe_tracker applies hand-eye)
+                transform_from_xyz_rpy(p["probe_image_xyz_mm"], p["probe_image_rpy_deg"]),
+            )
+            self._new_sweep()  # validates the memory budget now, not at the first frame
+        except ValueError as exc:
+            raise ParameterError(f"compounding volume: {exc}") from exc
+        self.health = InputHealth(self.get_logger())
+        self.active = False
+        self.sweeps_completed = 0
+        self._last_image_ns = -1
+        self._last_points_mm = np.zeros((0, 3))
+        qos_img = SENSOR_QOS
+        self.create_subscription(Image, p["image_topic"], self._on_image, qos_img)
+        self.create_subscription(PoseStamped, p["probe_pose_topic"], self._on_pose, STATE_QOS)
+        if p["sweep_active_topic"]:
+            self.create_subscription(Bool, p["sweep_active_topic"], self._on_active, RESULT_QOS)
+        self.pub_points = self.create_publisher(PointCloud2, p["bone_points_topic"], RESULT_QOS)
+        self.pub_coverage = self.create_publisher(PointCloud2, p["coverage_topic"], RESULT_QOS)
+        prefix = p["service_prefix"].rstrip("/")
+        self.create_service(Trigger, f"{prefix}/start", self._srv_start)
+        self.create_service(Trigger, f"{prefix}/stop", self._srv_stop)
+        self.create_service(Trigger, f"{prefix}/reset", self._srv_reset)
+
+    def _new_sweep(self) -> None:
+        p = self.p
+        self.sweep = BoneSweep(
+            self.grid,
+            self._calibration,
+            (p["rows"], p["cols"]),
+            seg_params=BoneSegParams(pixel_mm=tuple(p["spacing_mm"])),
+            mode=CompoundingMode(p["mode"]),
+            memory_budget_bytes=int(p["memory_budget_mb"]) * 1024 * 1024,
+            pose_buffer=PoseBuffer(
+                tolerance_s=p["pose_tolerance_s"], temporal_offset_s=p["temporal_offset_s"]
+            ),
+            max_pending=p["max_pending"],
+            min_confidence=p["min_confidence"],
+        )
+
+    # --- sweep control ---------------------------------------------------------------
+    def start(self) -> str:
+        if self.active:
+            return "sweep already active"
+        self._new_sweep()
+        self._last_image_ns = -1
+        self.active = True
+        return "sweep started"
+
+    def stop(self) -> str:
+        if not self.active:
+            return "no active sweep"
+        self.active = False
+        self.sweep.flush()
+        self._publish_results()
+        self.sweeps_completed += 1
+        n = len(self._last_points_mm)
+        return f"sweep stopped: {self.sweep.frames_placed} frames, {n} bone points"
+
+    def _srv_start(self, _req, resp):
+        resp.success, resp.message = True, self.start()
+        return resp
+
+    def _srv_stop(self, _req, resp):
+        msg = self.stop()
+        resp.success, resp.message = msg != "no active sweep", msg
+        return resp
+
+    def _srv_reset(self, _req, resp):
+        self._new_sweep()
+        self.active = False
+        resp.success, resp.message = True, "sweep discarded"
+        return resp
+
+    def _on_active(self, msg: Bool) -> None:
+        if msg.data and not self.active:
+            self.start()
+        elif not msg.data and self.active:
+            self.stop()
+
+    # --- streams ----------------------------------------------------------------------
+    def _on_pose(self, msg: PoseStamped) -> None:
+        if msg.header.frame_id not in ("", self.p["base_frame"]):
+            self.health.reject("wrong_frame", f"pose in {msg.header.frame_id!r}")
+            return
+        try:
+            T = pose_to_transform_mm(msg.pose)
+        except ValueError as exc:
+            self.health.reject("invalid_pose", str(exc))
+            return
+        reason, _ = self.sweep.add_pose(stamp_to_ns(msg.header.stamp), T)
+        if reason is not None:
+            self.health.reject(reason, f"pose at {stamp_to_ns(msg.header.stamp)} ns rejected")
+
+    def _on_image(self, msg: Image) -> None:
+        if not self.active:
+            return
+        try:
+            image = image_to_array(msg, ("mono8", "8UC1"))
+            stamp = stamp_to_ns(msg.header.stamp)
+            if stamp <= self._last_image_ns:
+                raise ValueError(f"stamp {stamp} ns not after the previous {self._last_image_ns}")
+            reports = self.sweep.add_frame(stamp, image)
+        except ValueError as exc:
+            reason = "out_of_order" if "not after" in str(exc) else "invalid_image"
+            self.health.reject(reason, str(exc))
+            return
+        self._last_image_ns = stamp
+        for r in reports:
+            if r.placed:
+                self.health.accept()
+            else:
+                self.health.reject(r.reason or "dropped", f"frame at {r.stamp_ns} ns")
+
+    # --- results ----------------------------------------------------------------------
+    def _publish_results(self) -> None:
+        header = Header(frame_id=self.p["base_frame"])
+        header.stamp = self.get_clock().now().to_msg()
+        self._last_points_mm = self.sweep.bone_points_mm()
+        self.pub_points.publish(points_mm_to_cloud(self._last_points_mm, header))
+        self.pub_coverage.publish(points_mm_to_cloud(self.sweep.coverage_points_mm(), header))
+        if self.p["save_volume_dir"]:
+            out = Path(self.p["save_volume_dir"])
+            out.mkdir(parents=True, exist_ok=True)
+            res = self.sweep.result()
+            t0 = time.perf_counter()
+            save_volume_nifti(out / "volume.nii.gz", res.value, res.grid)
+            save_volume_nifti(out / "coverage.nii.gz", res.coverage.astype(np.float32), res.grid)
+            self.get_logger().info(f"volume written to {out} in {time.perf_counter() - t0:.1f} s")
+
+    @property
+    def bone_points_mm(self) -> np.ndarray:
+        """The last completed sweep's bone points (base frame, mm)."""
+        return self._last_points_mm
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(UsCompounding, args)
+
+
+if __name__ == "__main__":
+    main()
