@@ -309,3 +309,63 @@ def point_msg_to_mm(p) -> np.ndarray:
     if not np.isfinite(v).all():
         raise ValueError(f"point has NaN/inf coordinates: {v}")
     return m_to_mm(v)
+
+
+def xray_view_to_msg(
+    geometry_mm,
+    image: np.ndarray,
+    label: np.ndarray,
+    header: Header,
+    plane_point_mm: np.ndarray | None = None,
+):
+    """usx_msgs/XrayView from a geometry already in ``header.frame_id`` (mm) and images."""
+    from geometry_msgs.msg import Vector3
+
+    from usx_msgs.msg import XrayView
+
+    msg = XrayView(header=header)
+    msg.image = array_to_image(image, "mono16" if image.dtype == np.uint16 else "mono8", header)
+    msg.labels = array_to_image(label, "mono8", header)
+    msg.source = point_mm_to_msg(np.asarray(geometry_mm.source_mm))
+    msg.detector_centre = point_mm_to_msg(np.asarray(geometry_mm.detector_centre_mm))
+    msg.u_axis = Vector3(**dict(zip("xyz", map(float, geometry_mm.u_axis), strict=True)))
+    msg.v_axis = Vector3(**dict(zip("xyz", map(float, geometry_mm.v_axis), strict=True)))
+    msg.pixel_spacing = float(mm_to_m(geometry_mm.pixel_mm))
+    msg.parallel_beam = bool(geometry_mm.parallel)
+    msg.depth_registered = plane_point_mm is not None
+    if plane_point_mm is not None:
+        msg.lateral_plane_point = point_mm_to_msg(plane_point_mm)
+    return msg
+
+
+def xray_view_from_msg(msg):
+    """usx_msgs/XrayView -> core ``XrayObservation`` (geometry in the message frame, mm).
+
+    Raises:
+        ValueError: label image of the wrong encoding/size, no labelled pixel, NaN or
+            zero-length axes, non-positive pixel spacing.
+    """
+    from usx_model.pipeline.spine import XrayObservation
+    from usx_model.simulate.xray_geometry import XrayGeometry
+
+    label = image_to_array(msg.labels, ("mono8", "8UC1"))
+    if not (label > 0).any():
+        raise ValueError("X-ray label image has no labelled pixels (all background)")
+    if not (msg.pixel_spacing > 0):
+        raise ValueError(f"X-ray pixel_spacing must be > 0 m, got {msg.pixel_spacing}")
+    u = np.array([msg.u_axis.x, msg.u_axis.y, msg.u_axis.z])
+    v = np.array([msg.v_axis.x, msg.v_axis.y, msg.v_axis.z])
+    for name, axis in (("u_axis", u), ("v_axis", v)):
+        if not np.isfinite(axis).all() or abs(np.linalg.norm(axis) - 1.0) > 1e-3:
+            raise ValueError(f"X-ray {name} must be a finite unit vector, got {axis}")
+    geometry = XrayGeometry(
+        source_mm=tuple(point_msg_to_mm(msg.source)),
+        detector_centre_mm=tuple(point_msg_to_mm(msg.detector_centre)),
+        u_axis=tuple(u),
+        v_axis=tuple(v),
+        pixel_mm=float(m_to_mm(msg.pixel_spacing)),
+        shape=label.shape,
+        parallel=bool(msg.parallel_beam),
+    )
+    plane = point_msg_to_mm(msg.lateral_plane_point) if msg.depth_registered else None
+    return XrayObservation(label=label.astype(np.int64), geometry=geometry, plane_point_mm=plane)

@@ -174,3 +174,29 @@ def label_pixels_to_points(
         raise ValueError("rays are parallel to the sagittal plane; not a lateral geometry")
     t = (x_mm - origins[:, 0]) / dirs[:, 0]
     return origins + t[:, None] * dirs
+
+
+def transform_geometry(geometry: XrayGeometry, T_new_old: np.ndarray) -> XrayGeometry:
+    """The same shot expressed in another frame: points by T, axes by its rotation.
+
+    Args:
+        geometry: geometry in frame ``old``.
+        T_new_old: (4, 4) rigid transform of ``old`` in ``new`` (mm).
+    """
+    T = np.asarray(T_new_old, dtype=np.float64)
+    if T.shape != (4, 4) or not np.isfinite(T).all():
+        raise ValueError(f"expected a finite (4, 4) transform, got shape {T.shape}")
+    R, t = T[:3, :3], T[:3, 3]
+
+    def tup(v: np.ndarray) -> tuple[float, float, float]:
+        return tuple(float(x) for x in v)
+
+    return XrayGeometry(
+        source_mm=tup(R @ np.asarray(geometry.source_mm) + t),
+        detector_centre_mm=tup(R @ np.asarray(geometry.detector_centre_mm) + t),
+        u_axis=tup(R @ np.asarray(geometry.u_axis)),
+        v_axis=tup(R @ np.asarray(geometry.v_axis)),
+        pixel_mm=geometry.pixel_mm,
+        shape=tuple(geometry.shape),
+        parallel=geometry.parallel,
+    )

@@ -22,7 +22,6 @@ import os
 import threading
 
 import numpy as np
-from geometry_msgs.msg import Vector3
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, PointCloud2
 from std_msgs.msg import Bool, Header
@@ -40,16 +39,15 @@ from usx_model.simulate.robot_sweep import (
 )
 from usx_model.simulate.scene import sample_surface
 from usx_model.simulate.xray import render_lateral_xray
-from usx_model.simulate.xray_geometry import lateral_geometry
+from usx_model.simulate.xray_geometry import lateral_geometry, transform_geometry
 from usx_model.tracking.iiwa import JOINT_NAMES
 from usx_model.tracking.transforms import apply_transform, transform_from_xyz_rpy
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import (
     array_to_image,
-    mm_to_m,
     ns_to_stamp,
-    point_mm_to_msg,
     points_mm_to_cloud,
+    xray_view_to_msg,
 )
 from usx_ros.nodes.common import run_node
 from usx_ros.params import ParameterError, ParamSpec, declare_params
@@ -285,28 +283,13 @@ class PhantomNode(Node):
         if not labelled:
             self.get_logger().warning("spine without part codes: the X-ray label image is empty")
         shot = render_lateral_xray(spine, geometry, scene=sim.scene, labels=labelled)
-        T, R = plan.T_base_spine, plan.T_base_spine[:3, :3]
         header = Header(frame_id=self.p["base_frame"])
-        msg = XrayView(header=header)
-        msg.image = array_to_image(shot.image, "mono16", header)
-        msg.labels = array_to_image(shot.label, "mono8", header)
-        msg.source = point_mm_to_msg(apply_transform(T, np.array([geometry.source_mm]))[0])
-        msg.detector_centre = point_mm_to_msg(
-            apply_transform(T, np.array([geometry.detector_centre_mm]))[0]
-        )
-        msg.u_axis = Vector3(
-            **dict(zip("xyz", (float(v) for v in R @ geometry.u_axis), strict=True))
-        )
-        msg.v_axis = Vector3(
-            **dict(zip("xyz", (float(v) for v in R @ geometry.v_axis), strict=True))
-        )
-        msg.pixel_spacing = float(mm_to_m(geometry.pixel_mm))
-        msg.parallel_beam = bool(geometry.parallel)
-        msg.depth_registered = bool(self.p["xray_depth_registered"])
-        if msg.depth_registered:  # the true body mid-plane passes through the mean body centre
+        plane = None
+        if self.p["xray_depth_registered"]:  # the true body mid-plane: mean body centre
             centre = np.mean([v.body_centroid_mm for v in spine.vertebrae.values()], axis=0)
-            msg.lateral_plane_point = point_mm_to_msg(apply_transform(T, centre[None])[0])
-        return msg
+            plane = apply_transform(plan.T_base_spine, centre[None])[0]
+        geometry_base = transform_geometry(geometry, plan.T_base_spine)
+        return xray_view_to_msg(geometry_base, shot.image, shot.label, header, plane)
 
     def _ground_truth(self, spine, plan: RobotSweep):
         n = self.p["ground_truth_points_per_level"]

@@ -1,0 +1,1 @@
+"""End-to-end pipelines: intra-operative spine completion and the offline phantom run."""

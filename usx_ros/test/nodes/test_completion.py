@@ -1,0 +1,255 @@
+"""completion node in-process: phantom observations in -> completed spine out; bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header
+
+from usx_model.network.config import CompletionConfig, Variant
+from usx_model.network.model import USXComplete
+from usx_model.network.weights import save_weights
+from usx_model.phantom.spine import generate_spine
+from usx_model.simulate.us_partial import simulate_us_partials
+from usx_model.simulate.xray import render_lateral_xray
+from usx_model.simulate.xray_geometry import lateral_geometry, transform_geometry
+from usx_model.tracking.transforms import apply_transform, make_transform
+from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
+from usx_msgs.srv import CompleteSpine
+from usx_ros.conversions import (
+    cloud_to_array,
+    points_mm_to_cloud,
+    xray_view_to_msg,
+)
+from usx_ros.nodes.completion import CompletionNode
+from usx_ros.params import ParameterError
+from usx_ros.qos import RESULT_QOS
+from usx_ros.testing import spin_until
+
+pytestmark = pytest.mark.ros
+
+# Patient prone, head towards base +y, back towards +z (the phantom's default set-up):
+# spine L -> -x, P -> +z, S -> +y.
+T_BASE_SPINE = make_transform(
+    np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).T, [600.0, 0.0, 100.0]
+)
+TINY = dict(
+    n_partial=64,
+    n_xray=32,
+    n_coarse=64,
+    n_out=128,
+    up_ratio=2,
+    pcn_widths=(16, 32, 64, 64),
+    fusion_hidden=64,
+    z_dim=8,
+    decoder_hidden=64,
+    renet_widths=(32, 64, 128, 256),
+    renet_points=(48, 24, 16),
+    k=8,
+    pool_k=4,
+    global_conv=64,
+    global_hidden=32,
+    dense=16,
+    expand=8,
+    dropout=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def observations():
+    spine = generate_spine(4321)
+    partials = simulate_us_partials(spine, seed=1)
+    bone = np.unique(np.round(np.concatenate([p.points_mm for p in partials.values()]), 1), axis=0)
+    geometry = lateral_geometry(spine)
+    shot = render_lateral_xray(spine, geometry)
+    return apply_transform(T_BASE_SPINE, bone), transform_geometry(geometry, T_BASE_SPINE), shot
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    out = tmp_path_factory.mktemp("weights")
+    paths = {}
+    for variant in ("full", "us_only"):
+        torch_seed = 0
+        import torch
+
+        torch.manual_seed(torch_seed)
+        model = USXComplete(CompletionConfig(variant=Variant(variant), **TINY))
+        paths[variant] = out / f"{variant}.pt"
+        save_weights(model, paths[variant])
+    return paths
+
+
+def _params(weights, **extra):
+    params = [
+        Parameter("weights_full", value=str(weights["full"])),
+        Parameter("weights_us_only", value=str(weights["us_only"])),
+        Parameter("n_samples", value=1),
+    ]
+    return params + [Parameter(k, value=v) for k, v in extra.items()]
+
+
+class Graph:
+    def __init__(self, ctx, tester, weights, **extra):
+        self.node = CompletionNode(context=ctx, parameter_overrides=_params(weights, **extra))
+        self.tester = tester
+        self.clouds: list[PointCloud2] = []
+        self.results: list[SpineCompletion] = []
+        tester.create_subscription(
+            PointCloud2, "/usx/completed_spine", self.clouds.append, RESULT_QOS
+        )
+        tester.create_subscription(
+            SpineCompletion, "/usx/spine_completion", self.results.append, RESULT_QOS
+        )
+        self.bone_pub = tester.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
+        self.xray_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
+        self.client = tester.create_client(CompleteSpine, "/usx/complete_spine")
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(self.node)
+        self.ex.add_node(tester)
+        assert spin_until(self.ex, lambda: self.bone_pub.get_subscription_count() > 0, 5.0)
+
+    def publish_xray(self, geometry, shot):
+        header = Header(frame_id="lbr_link_0")
+        self.xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
+        assert spin_until(self.ex, lambda: self.node._xray is not None, 5.0)
+
+    def publish_bone(self, pts_mm, frame="lbr_link_0"):
+        self.bone_pub.publish(points_mm_to_cloud(pts_mm, Header(frame_id=frame)))
+
+    def close(self):
+        self.ex.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def graph(ros_context, ros_node, weights):
+    g = Graph(ros_context, ros_node, weights)
+    yield g
+    g.close()
+
+
+def test_auto_completion_with_xray(graph, observations, ros_context):
+    bone, geometry, shot = observations
+    graph.publish_xray(geometry, shot)
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.clouds and graph.results, timeout_s=60.0)
+    cloud = graph.clouds[-1]
+    assert cloud.header.frame_id == "lbr_link_0"
+    arr = cloud_to_array(cloud)
+    assert arr.dtype.names == ("x", "y", "z", "level", "uncertainty", "rgb")
+    assert set(np.unique(arr["level"])) == {1, 2, 3, 4, 5}
+    assert np.abs(arr["x"]).max() < 3.0  # metres
+    msg = graph.results[-1]
+    assert [v.level for v in msg.vertebrae] == ["L1", "L2", "L3", "L4", "L5"]
+    assert all(v.used_xray and v.status == VertebraCompletion.STATUS_OK for v in msg.vertebrae)
+    assert msg.model_id.startswith("full@")
+    # A subscriber that joins late still receives the (transient-local) result.
+    late_node = __import__("rclpy").create_node("late_joiner", context=ros_context)
+    late: list[PointCloud2] = []
+    late_node.create_subscription(PointCloud2, "/usx/completed_spine", late.append, RESULT_QOS)
+    graph.ex.add_node(late_node)
+    try:
+        assert spin_until(graph.ex, lambda: late, timeout_s=5.0)
+    finally:
+        graph.ex.remove_node(late_node)
+        late_node.destroy_node()
+
+
+def test_without_xray_every_level_falls_back_to_us_only(graph, observations):
+    bone, _, _ = observations
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    vertebrae = graph.results[-1].vertebrae
+    assert vertebrae and all(
+        v.status == VertebraCompletion.STATUS_US_ONLY_FALLBACK
+        and not v.used_xray
+        and "US-only" in v.status_message
+        for v in vertebrae
+    )
+
+
+def test_service_selects_levels(graph, observations):
+    bone, geometry, shot = observations
+    graph.node.p["auto_complete"] = False
+    graph.publish_xray(geometry, shot)
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.node._bone_mm is not None, 5.0)
+    future = graph.client.call_async(CompleteSpine.Request(levels=["L2", "l3"], use_xray=False))
+    assert spin_until(graph.ex, future.done, timeout_s=60.0)
+    resp = future.result()
+    assert resp.success, resp.message
+    assert [v.level for v in resp.completion.vertebrae] == ["L2", "L3"]
+    assert not any(v.used_xray for v in resp.completion.vertebrae)
+    bad = graph.client.call_async(CompleteSpine.Request(levels=["T12"]))
+    assert spin_until(graph.ex, bad.done, timeout_s=5.0)
+    assert not bad.result().success and "L1..L5" in bad.result().message
+
+
+def _cloud_without_z(pts):
+    arr = np.zeros(len(pts), dtype=[("x", "<f4"), ("y", "<f4")])
+    from usx_ros.conversions import array_to_cloud
+
+    return array_to_cloud(arr, Header(frame_id="lbr_link_0"))
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda pts: _cloud_without_z(pts), "invalid_cloud"),
+        (
+            lambda pts: points_mm_to_cloud(
+                np.where(pts == pts[0], np.nan, pts), Header(frame_id="lbr_link_0")
+            ),
+            "invalid_cloud",
+        ),
+        (
+            lambda pts: points_mm_to_cloud(np.zeros((0, 3)), Header(frame_id="lbr_link_0")),
+            "invalid_cloud",
+        ),
+        (lambda pts: points_mm_to_cloud(pts, Header(frame_id="map")), "wrong_frame"),
+    ],
+)
+def test_bad_clouds_are_counted_and_the_node_keeps_serving(graph, observations, make, reason):
+    bone, _, _ = observations
+    graph.bone_pub.publish(make(bone))
+    assert spin_until(graph.ex, lambda: graph.node.health.counts[reason] == 1, 5.0)
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+
+
+def test_empty_xray_labels_are_rejected(graph, observations):
+    _, geometry, shot = observations
+    header = Header(frame_id="lbr_link_0")
+    graph.xray_pub.publish(
+        xray_view_to_msg(geometry, shot.image, np.zeros_like(shot.label), header)
+    )
+    assert spin_until(graph.ex, lambda: graph.node.health.counts["invalid_xray"] == 1, 5.0)
+    assert graph.node._xray is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.unlink(), "weights_full"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-10]), "weights_full"),
+    ],
+)
+def test_missing_or_corrupt_weights_fail_at_startup(
+    ros_context, weights, tmp_path, damage, message
+):
+    bad = tmp_path / "full.pt"
+    bad.write_bytes(weights["full"].read_bytes())
+    (tmp_path / "full.pt.json").write_bytes(weights["full"].with_name("full.pt.json").read_bytes())
+    damage(bad)
+    with pytest.raises(ParameterError, match=message):
+        CompletionNode(
+            context=ros_context,
+            parameter_overrides=[
+                Parameter("weights_full", value=str(bad)),
+                Parameter("weights_us_only", value=str(weights["us_only"])),
+            ],
+        )

@@ -1,0 +1,293 @@
+"""completion: US bone points + lateral X-ray -> the completed spine, in the base frame.
+
+Inputs (reliable, transient-local): ``/usx/bone_points`` (PointCloud2 from
+us_compounding, one per finished sweep) and ``/usx/xray`` (usx_msgs/XrayView). On the
+``/usx/complete_spine`` service (usx_msgs/CompleteSpine), or automatically when a sweep's
+bone points arrive, it runs ``usx_model.pipeline.spine.SpineCompleter`` on the
+configured device (CUDA when present and allowed, else CPU) and publishes
+
+- ``/usx/completed_spine``: PointCloud2 with x, y, z (m), level (uint8),
+  uncertainty (m), rgb (level colour), frame = the robot base frame;
+- ``/usx/spine_completion``: usx_msgs/SpineCompletion (per-level clouds, status, latency);
+- ``/usx/level_labels``: visualization_msgs/MarkerArray with one text label per level,
+
+all reliable + transient-local, so RViz or a late subscriber still gets them. Without an
+X-ray (or with ``use_xray`` false) every level uses the US-only model and the status
+says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from usx_model.network.weights import load_weights, sha256_file
+from usx_model.pipeline.spine import PatientPrior, SpineCompleter, SpineCompletionResult
+from usx_model.weights import shipped_weights
+from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
+from usx_msgs.srv import CompleteSpine
+from usx_ros.conversions import (
+    mm_to_m,
+    point_mm_to_msg,
+    points_mm_to_cloud,
+    seconds_to_duration,
+    xray_view_from_msg,
+    xyz_from_cloud_mm,
+)
+from usx_ros.health import InputHealth
+from usx_ros.nodes.common import run_node
+from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.qos import RESULT_QOS
+
+#: RViz colours of L1..L5 (0xRRGGBB).
+LEVEL_RGB = (0xE6194B, 0x3CB44B, 0xFFE119, 0x4363D8, 0xF58231)
+_STATUS = {
+    "ok": VertebraCompletion.STATUS_OK,
+    "us_only_fallback": VertebraCompletion.STATUS_US_ONLY_FALLBACK,
+    "insufficient_input": VertebraCompletion.STATUS_INSUFFICIENT_INPUT,
+}
+
+PARAMS = (
+    ParamSpec("bone_points_topic", "/usx/bone_points", "US bone points input", read_only=True),
+    ParamSpec("xray_topic", "/usx/xray", "XrayView input", read_only=True),
+    ParamSpec("cloud_topic", "/usx/completed_spine", "completed cloud output", read_only=True),
+    ParamSpec(
+        "completion_topic", "/usx/spine_completion", "SpineCompletion output", read_only=True
+    ),
+    ParamSpec("labels_topic", "/usx/level_labels", "MarkerArray output", read_only=True),
+    ParamSpec("service", "/usx/complete_spine", "CompleteSpine service", read_only=True),
+    ParamSpec("base_frame", "lbr_link_0", "robot base frame", read_only=True),
+    ParamSpec("device", "auto", "network device", choices=("auto", "cpu", "cuda"), read_only=True),
+    ParamSpec(
+        "threads",
+        0,
+        "torch CPU threads (0 = torch default)",
+        min_value=0,
+        max_value=64,
+        read_only=True,
+    ),
+    ParamSpec("weights_full", "", "full model weights ('' = shipped)", read_only=True),
+    ParamSpec("weights_us_only", "", "US-only model weights ('' = shipped)", read_only=True),
+    ParamSpec(
+        "n_samples",
+        2,
+        "posterior samples behind the per-point uncertainty",
+        min_value=0,
+        max_value=32,
+    ),
+    ParamSpec("auto_complete", True, "complete when a sweep's bone points arrive"),
+    ParamSpec(
+        "patient_cranial",
+        [0.0, 1.0, 0.0],
+        "direction to the head, base frame",
+        list_of=float,
+        length=3,
+    ),
+    ParamSpec(
+        "patient_posterior",
+        [0.0, 0.0, 1.0],
+        "direction from the spine to the probe side (posterior), base frame",
+        list_of=float,
+        length=3,
+    ),
+)
+
+
+def _rgb_field(levels: np.ndarray) -> np.ndarray:
+    """PCL-style packed rgb: uint32 0x00RRGGBB reinterpreted as float32."""
+    table = np.array((0x808080, *LEVEL_RGB), dtype=np.uint32)
+    return table[np.clip(levels, 0, 5)].view(np.float32)
+
+
+class CompletionNode(Node):
+    """Runs the spine completion and publishes its results."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("completion", **kwargs)
+        self.p = p = declare_params(self, PARAMS)
+        if p["device"] == "cuda" and not torch.cuda.is_available():
+            raise ParameterError("parameter 'device': cuda requested but none is available")
+        self.device = "cuda" if p["device"] != "cpu" and torch.cuda.is_available() else "cpu"
+        if p["threads"]:
+            torch.set_num_threads(p["threads"])
+        models, self.model_id = {}, []
+        for variant in ("full", "us_only"):
+            path = p[f"weights_{variant}"] or str(shipped_weights(variant))
+            try:
+                models[variant] = load_weights(path, self.device)
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"parameter 'weights_{variant}': {exc}") from exc
+            self.model_id.append(f"{variant}@{sha256_file(path)[:12]}")
+        self.completer = SpineCompleter(
+            models["full"], models["us_only"], self.device, p["n_samples"]
+        )
+        self.health = InputHealth(self.get_logger())
+        self._lock = threading.Lock()
+        self._bone_mm: np.ndarray | None = None
+        self._bone_stamp = None
+        self._xray = None
+        self.completions = 0
+        self.last_result: SpineCompletionResult | None = None
+        self.last_latency_s = float("nan")
+        work = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            PointCloud2,
+            p["bone_points_topic"],
+            self._on_bone_points,
+            RESULT_QOS,
+            callback_group=work,
+        )
+        self.create_subscription(
+            XrayView, p["xray_topic"], self._on_xray, RESULT_QOS, callback_group=work
+        )
+        self.create_service(CompleteSpine, p["service"], self._on_request, callback_group=work)
+        self.pub_cloud = self.create_publisher(PointCloud2, p["cloud_topic"], RESULT_QOS)
+        self.pub_completion = self.create_publisher(
+            SpineCompletion, p["completion_topic"], RESULT_QOS
+        )
+        self.pub_labels = self.create_publisher(MarkerArray, p["labels_topic"], RESULT_QOS)
+        self.get_logger().info(f"models {self.model_id} on {self.device}")
+
+    # --- inputs -------------------------------------------------------------------------
+    def _on_xray(self, msg: XrayView) -> None:
+        if msg.header.frame_id not in ("", self.p["base_frame"]):
+            self.health.reject("wrong_frame", f"X-ray geometry in {msg.header.frame_id!r}")
+            return
+        try:
+            self._xray = xray_view_from_msg(msg)
+        except ValueError as exc:
+            self.health.reject("invalid_xray", str(exc))
+            return
+        self.health.accept()
+
+    def _on_bone_points(self, msg: PointCloud2) -> None:
+        t_received = time.perf_counter()
+        if msg.header.frame_id != self.p["base_frame"]:
+            self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
+            return
+        try:
+            pts = xyz_from_cloud_mm(msg)
+            if len(pts) < 10:
+                raise ValueError(f"only {len(pts)} bone points")
+        except ValueError as exc:
+            self.health.reject("invalid_cloud", str(exc))
+            return
+        self.health.accept()
+        self._bone_mm, self._bone_stamp = pts, msg.header.stamp
+        if self.p["auto_complete"]:
+            self.run_completion((1, 2, 3, 4, 5), True, t_received)
+
+    def _on_request(self, req: CompleteSpine.Request, resp: CompleteSpine.Response):
+        t0 = time.perf_counter()
+        try:
+            levels = tuple(int(name.strip().upper().removeprefix("L")) for name in req.levels)
+            if any(lv not in (1, 2, 3, 4, 5) for lv in levels):
+                raise ValueError
+        except ValueError:
+            resp.success, resp.message = False, f"levels must be L1..L5, got {list(req.levels)}"
+            return resp
+        if self._bone_mm is None:
+            resp.success, resp.message = False, "no bone points yet: run a sweep first"
+            return resp
+        msg = self.run_completion(levels or (1, 2, 3, 4, 5), req.use_xray, t0)
+        resp.success = msg is not None
+        resp.message = "completed" if msg is not None else "completion failed: see the log"
+        if msg is not None:
+            resp.completion = msg
+        return resp
+
+    # --- work ---------------------------------------------------------------------------
+    def run_completion(self, levels, use_xray: bool, t0: float) -> SpineCompletion | None:
+        """Complete ``levels`` from the latest inputs and publish; None on failure."""
+        prior = PatientPrior(
+            np.array(self.p["patient_cranial"]), np.array(self.p["patient_posterior"])
+        )
+        with self._lock:
+            try:
+                result = self.completer.complete(
+                    self._bone_mm, prior, self._xray, tuple(levels), use_xray
+                )
+            except ValueError as exc:
+                self.health.reject("completion_failed", str(exc))
+                return None
+        header = Header(frame_id=self.p["base_frame"], stamp=self.get_clock().now().to_msg())
+        self.last_latency_s = time.perf_counter() - t0
+        msg = self._publish(result, header)
+        self.last_result = result
+        self.completions += 1
+        timing = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in result.timings_s.items())
+        self.get_logger().info(
+            f"completed {len(result.levels)} levels in {self.last_latency_s:.2f} s ({timing})"
+        )
+        return msg
+
+    def _publish(self, result: SpineCompletionResult, header: Header) -> SpineCompletion:
+        out = SpineCompletion(header=header, model_id=" ".join(self.model_id), device=self.device)
+        out.latency = seconds_to_duration(self.last_latency_s)
+        clouds, levels, unc = [], [], []
+        for lc in result.levels:
+            lv = np.full(len(lc.points_mm), lc.level, dtype=np.uint8)
+            extra = {"uncertainty": mm_to_m(lc.uncertainty_mm).astype(np.float32), "level": lv}
+            out.vertebrae.append(
+                VertebraCompletion(
+                    header=header,
+                    level=f"L{lc.level}",
+                    cloud=points_mm_to_cloud(lc.points_mm, header, extra),
+                    used_ultrasound=lc.n_us > 0,
+                    used_xray=lc.used_xray,
+                    num_us_points=lc.n_us,
+                    num_xray_points=lc.n_xray,
+                    status=_STATUS[lc.status],
+                    status_message=lc.message,
+                )
+            )
+            clouds.append(lc.points_mm)
+            levels.append(lv)
+            unc.append(lc.uncertainty_mm)
+        pts = np.concatenate(clouds) if clouds else np.zeros((0, 3))
+        lv_all = np.concatenate(levels) if levels else np.zeros(0, np.uint8)
+        extra = {
+            "level": lv_all,
+            "uncertainty": mm_to_m(np.concatenate(unc) if unc else np.zeros(0)).astype(np.float32),
+            "rgb": _rgb_field(lv_all),
+        }
+        self.pub_cloud.publish(points_mm_to_cloud(pts, header, extra))
+        self.pub_completion.publish(out)
+        self.pub_labels.publish(self._labels(result, header))
+        return out
+
+    def _labels(self, result: SpineCompletionResult, header: Header) -> MarkerArray:
+        markers = MarkerArray()
+        markers.markers.append(Marker(header=header, ns="usx_levels", action=Marker.DELETEALL))
+        for lc in result.levels:
+            if not len(lc.points_mm):
+                continue
+            # Beside the vertebra, on the patient's left, so the label does not hide it.
+            at = lc.points_mm.mean(axis=0) + 60.0 * result.R_base_lps[0]
+            m = Marker(header=header, ns="usx_levels", id=lc.level, type=Marker.TEXT_VIEW_FACING)
+            m.action = Marker.ADD
+            m.pose.position = point_mm_to_msg(at)
+            m.pose.orientation.w = 1.0
+            m.scale.z = 0.02
+            rgb = LEVEL_RGB[lc.level - 1]
+            m.color.r, m.color.g, m.color.b = ((rgb >> s & 0xFF) / 255.0 for s in (16, 8, 0))
+            m.color.a = 1.0
+            m.text = f"L{lc.level}" + ("" if lc.used_xray else " (US only)")
+            markers.markers.append(m)
+        return markers
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(CompletionNode, args)
+
+
+if __name__ == "__main__":
+    main()
