@@ -126,6 +126,26 @@ def estimate_anatomical_frame(bone_points_mm: np.ndarray, prior: PatientPrior) -
     return np.stack([np.cross(post, s), post, s])
 
 
+def place_xray(bone_points_mm: np.ndarray, xray: XrayObservation) -> dict[int, np.ndarray]:
+    """Per-level X-ray body points in the base frame (stage 2).
+
+    With a registered depth (``plane_point_mm``) the label rays are cut with the plane
+    through that point normal to the beam; otherwise with the paper's heuristic plane
+    through the mid-extent of the US bone points along their second principal axis.
+
+    Raises:
+        ValueError: empty labels, bad geometry, rays parallel to the plane.
+    """
+    if xray.plane_point_mm is not None:
+        beam = np.asarray(xray.T_base_xray)[:3, :3] @ xray.geometry.normal
+        normal = beam / np.linalg.norm(beam)
+        point = np.asarray(xray.plane_point_mm, dtype=np.float64)
+        plane = LateralPlane(point, normal, np.eye(3), np.full(3, np.nan))
+    else:
+        plane = lateral_plane_from_us(bone_points_mm)
+    return place_xray_labels(xray.label, xray.geometry, xray.T_base_xray, plane)
+
+
 def crop_box(points_mm: np.ndarray, centre_mm: np.ndarray, R: np.ndarray) -> np.ndarray:
     """Bool mask of points inside the training crop box (``CROP_SIZE_MM``) at centre_mm."""
     local = (points_mm - centre_mm) @ R.T
@@ -156,40 +176,34 @@ class SpineCompleter:
         self.device = device
         self.n_samples = int(n_samples)
 
-    def xray_points(
-        self, bone_points_mm: np.ndarray, xray: XrayObservation, R: np.ndarray
-    ) -> dict[int, np.ndarray]:
-        """Per-level X-ray body points in the base frame (stage 2)."""
-        if xray.plane_point_mm is not None:
-            beam = np.asarray(xray.T_base_xray)[:3, :3] @ xray.geometry.normal
-            normal = beam / np.linalg.norm(beam)
-            plane = LateralPlane(
-                np.asarray(xray.plane_point_mm, float), normal, np.eye(3), np.full(3, np.nan)
-            )
-        else:
-            plane = lateral_plane_from_us(bone_points_mm)
-        return place_xray_labels(xray.label, xray.geometry, xray.T_base_xray, plane)
-
     def complete(
         self,
         bone_points_mm: np.ndarray,
         prior: PatientPrior,
-        xray: XrayObservation | None = None,
+        xray_points_mm: dict[int, np.ndarray] | None = None,
         levels: tuple[int, ...] = (1, 2, 3, 4, 5),
         use_xray: bool = True,
     ) -> SpineCompletionResult:
-        """Complete ``levels`` from the sweep's bone points (and the X-ray).
+        """Complete ``levels`` from the sweep's bone points and placed X-ray points.
+
+        Args:
+            bone_points_mm: (N, 3) US bone points of the sweep, base frame.
+            prior: rough patient orientation.
+            xray_points_mm: level -> (M, 3) X-ray body points in the base frame
+                (:func:`place_xray`), or None.
+            levels: levels to complete.
+            use_xray: False forces the US-only model everywhere.
 
         Raises:
-            ValueError: too few bone points or an invalid X-ray (the caller reports it).
+            ValueError: too few bone points (the caller reports it).
         """
         t = {"start": time.perf_counter()}
         pts = np.asarray(bone_points_mm, dtype=np.float64)
         R = estimate_anatomical_frame(pts, prior)
         t["frame"] = time.perf_counter()
         xr: dict[int, np.ndarray] = {}
-        if xray is not None and use_xray and self.model_full is not None:
-            xr = self.xray_points(pts, xray, R)
+        if xray_points_mm and use_xray and self.model_full is not None:
+            xr = {int(k): np.asarray(v, dtype=np.float64) for k, v in xray_points_mm.items()}
         t["xray"] = time.perf_counter()
         centroids = level_centroids(xr) if len(xr) >= 2 else {}
         if centroids:
@@ -272,5 +286,5 @@ class SpineCompleter:
                     len(us[i]),
                     0 if xray[i] is None else len(xray[i]),
                     "ok" if name == "full" else "us_only_fallback",
-                    "" if name == "full" else f"L{level}: no X-ray points: US-only model",
+                    "" if name == "full" else f"L{level}: no X-ray points used: US-only model",
                 )

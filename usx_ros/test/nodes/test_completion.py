@@ -13,17 +13,14 @@ from usx_model.network.config import CompletionConfig, Variant
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import save_weights
 from usx_model.phantom.spine import generate_spine
+from usx_model.pipeline.spine import XrayObservation, place_xray
 from usx_model.simulate.us_partial import simulate_us_partials
 from usx_model.simulate.xray import render_lateral_xray
 from usx_model.simulate.xray_geometry import lateral_geometry, transform_geometry
 from usx_model.tracking.transforms import apply_transform, make_transform
-from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
+from usx_msgs.msg import SpineCompletion, VertebraCompletion
 from usx_msgs.srv import CompleteSpine
-from usx_ros.conversions import (
-    cloud_to_array,
-    points_mm_to_cloud,
-    xray_view_to_msg,
-)
+from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud
 from usx_ros.nodes.completion import CompletionNode
 from usx_ros.params import ParameterError
 from usx_ros.qos import RESULT_QOS
@@ -65,7 +62,9 @@ def observations():
     bone = np.unique(np.round(np.concatenate([p.points_mm for p in partials.values()]), 1), axis=0)
     geometry = lateral_geometry(spine)
     shot = render_lateral_xray(spine, geometry)
-    return apply_transform(T_BASE_SPINE, bone), transform_geometry(geometry, T_BASE_SPINE), shot
+    bone_base = apply_transform(T_BASE_SPINE, bone)
+    obs = XrayObservation(shot.label.astype(int), transform_geometry(geometry, T_BASE_SPINE))
+    return bone_base, place_xray(bone_base, obs)
 
 
 @pytest.fixture(scope="module")
@@ -105,20 +104,24 @@ class Graph:
             SpineCompletion, "/usx/spine_completion", self.results.append, RESULT_QOS
         )
         self.bone_pub = tester.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
-        self.xray_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
+        self.xray_pub = tester.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
         self.client = tester.create_client(CompleteSpine, "/usx/complete_spine")
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
         self.ex.add_node(tester)
         assert spin_until(self.ex, lambda: self.bone_pub.get_subscription_count() > 0, 5.0)
 
-    def publish_xray(self, geometry, shot):
-        header = Header(frame_id="lbr_link_0")
-        self.xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
+    def publish_xray(self, by_level, stamp_ns=1):
+        levels = sorted(by_level)
+        pts = np.concatenate([by_level[lv] for lv in levels])
+        lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
+        header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
+        self.xray_pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
         assert spin_until(self.ex, lambda: self.node._xray is not None, 5.0)
 
-    def publish_bone(self, pts_mm, frame="lbr_link_0"):
-        self.bone_pub.publish(points_mm_to_cloud(pts_mm, Header(frame_id=frame)))
+    def publish_bone(self, pts_mm, frame="lbr_link_0", stamp_ns=1):
+        header = Header(frame_id=frame, stamp=ns_to_stamp(stamp_ns))
+        self.bone_pub.publish(points_mm_to_cloud(pts_mm, header))
 
     def close(self):
         self.ex.shutdown()
@@ -133,8 +136,8 @@ def graph(ros_context, ros_node, weights):
 
 
 def test_auto_completion_with_xray(graph, observations, ros_context):
-    bone, geometry, shot = observations
-    graph.publish_xray(geometry, shot)
+    bone, xray_points = observations
+    graph.publish_xray(xray_points)
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.clouds and graph.results, timeout_s=60.0)
     cloud = graph.clouds[-1]
@@ -160,7 +163,7 @@ def test_auto_completion_with_xray(graph, observations, ros_context):
 
 
 def test_without_xray_every_level_falls_back_to_us_only(graph, observations):
-    bone, _, _ = observations
+    bone, _ = observations
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
     vertebrae = graph.results[-1].vertebrae
@@ -173,9 +176,9 @@ def test_without_xray_every_level_falls_back_to_us_only(graph, observations):
 
 
 def test_service_selects_levels(graph, observations):
-    bone, geometry, shot = observations
+    bone, xray_points = observations
     graph.node.p["auto_complete"] = False
-    graph.publish_xray(geometry, shot)
+    graph.publish_xray(xray_points)
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.node._bone_mm is not None, 5.0)
     future = graph.client.call_async(CompleteSpine.Request(levels=["L2", "l3"], use_xray=False))
@@ -214,20 +217,21 @@ def _cloud_without_z(pts):
     ],
 )
 def test_bad_clouds_are_counted_and_the_node_keeps_serving(graph, observations, make, reason):
-    bone, _, _ = observations
+    bone, _ = observations
     graph.bone_pub.publish(make(bone))
     assert spin_until(graph.ex, lambda: graph.node.health.counts[reason] == 1, 5.0)
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
 
 
-def test_empty_xray_labels_are_rejected(graph, observations):
-    _, geometry, shot = observations
+def test_xray_points_with_bad_levels_are_rejected(graph, observations):
+    _, xray_points = observations
     header = Header(frame_id="lbr_link_0")
+    pts = xray_points[1]
     graph.xray_pub.publish(
-        xray_view_to_msg(geometry, shot.image, np.zeros_like(shot.label), header)
+        points_mm_to_cloud(pts, header, {"level": np.full(len(pts), 9, np.uint8)})
     )
-    assert spin_until(graph.ex, lambda: graph.node.health.counts["invalid_xray"] == 1, 5.0)
+    assert spin_until(graph.ex, lambda: graph.node.health.counts["invalid_xray_points"] == 1, 5.0)
     assert graph.node._xray is None
 
 

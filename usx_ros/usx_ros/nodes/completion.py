@@ -1,9 +1,11 @@
 """completion: US bone points + lateral X-ray -> the completed spine, in the base frame.
 
 Inputs (reliable, transient-local): ``/usx/bone_points`` (PointCloud2 from
-us_compounding, one per finished sweep) and ``/usx/xray`` (usx_msgs/XrayView). On the
+us_compounding, one per finished sweep) and ``/usx/xray_points`` (PointCloud2 with a
+level field, from xray_ingest, stamped like the bone points it was placed with). On the
 ``/usx/complete_spine`` service (usx_msgs/CompleteSpine), or automatically when a sweep's
-bone points arrive, it runs ``usx_model.pipeline.spine.SpineCompleter`` on the
+bone points and its X-ray points are in (or ``xray_wait_s`` after the bone points when
+no X-ray points come), it runs ``usx_model.pipeline.spine.SpineCompleter`` on the
 configured device (CUDA when present and allowed, else CPU) and publishes
 
 - ``/usx/completed_spine``: PointCloud2 with x, y, z (m), level (uint8),
@@ -32,14 +34,15 @@ from visualization_msgs.msg import Marker, MarkerArray
 from usx_model.network.weights import load_weights, sha256_file
 from usx_model.pipeline.spine import PatientPrior, SpineCompleter, SpineCompletionResult
 from usx_model.weights import shipped_weights
-from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
+from usx_msgs.msg import SpineCompletion, VertebraCompletion
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import (
+    cloud_to_array,
     mm_to_m,
     point_mm_to_msg,
     points_mm_to_cloud,
     seconds_to_duration,
-    xray_view_from_msg,
+    stamp_to_ns,
     xyz_from_cloud_mm,
 )
 from usx_ros.health import InputHealth
@@ -57,7 +60,15 @@ _STATUS = {
 
 PARAMS = (
     ParamSpec("bone_points_topic", "/usx/bone_points", "US bone points input", read_only=True),
-    ParamSpec("xray_topic", "/usx/xray", "XrayView input", read_only=True),
+    ParamSpec("xray_points_topic", "/usx/xray_points", "placed X-ray points input", read_only=True),
+    ParamSpec(
+        "xray_wait_s",
+        0.5,
+        "after a sweep's bone points, how long to wait for its "
+        "X-ray points before completing with the US-only model",
+        min_value=0.0,
+        max_value=30.0,
+    ),
     ParamSpec("cloud_topic", "/usx/completed_spine", "completed cloud output", read_only=True),
     ParamSpec(
         "completion_topic", "/usx/spine_completion", "SpineCompletion output", read_only=True
@@ -132,8 +143,10 @@ class CompletionNode(Node):
         self.health = InputHealth(self.get_logger())
         self._lock = threading.Lock()
         self._bone_mm: np.ndarray | None = None
-        self._bone_stamp = None
-        self._xray = None
+        self._bone_stamp_ns = -2
+        self._xray: dict[int, np.ndarray] | None = None
+        self._xray_stamp_ns = -1
+        self._pending_t0: float | None = None
         self.completions = 0
         self.last_result: SpineCompletionResult | None = None
         self.last_latency_s = float("nan")
@@ -146,8 +159,13 @@ class CompletionNode(Node):
             callback_group=work,
         )
         self.create_subscription(
-            XrayView, p["xray_topic"], self._on_xray, RESULT_QOS, callback_group=work
+            PointCloud2,
+            p["xray_points_topic"],
+            self._on_xray_points,
+            RESULT_QOS,
+            callback_group=work,
         )
+        self._wait_timer = self.create_timer(0.02, self._on_wait_tick, callback_group=work)
         self.create_service(CompleteSpine, p["service"], self._on_request, callback_group=work)
         self.pub_cloud = self.create_publisher(PointCloud2, p["cloud_topic"], RESULT_QOS)
         self.pub_completion = self.create_publisher(
@@ -157,16 +175,35 @@ class CompletionNode(Node):
         self.get_logger().info(f"models {self.model_id} on {self.device}")
 
     # --- inputs -------------------------------------------------------------------------
-    def _on_xray(self, msg: XrayView) -> None:
-        if msg.header.frame_id not in ("", self.p["base_frame"]):
-            self.health.reject("wrong_frame", f"X-ray geometry in {msg.header.frame_id!r}")
+    def _on_xray_points(self, msg: PointCloud2) -> None:
+        if msg.header.frame_id != self.p["base_frame"]:
+            self.health.reject("wrong_frame", f"X-ray points in {msg.header.frame_id!r}")
             return
         try:
-            self._xray = xray_view_from_msg(msg)
+            pts = xyz_from_cloud_mm(msg)
+            level = cloud_to_array(msg, ("x", "y", "z", "level"))["level"].astype(int)
+            if not len(pts) or not np.isin(level, (1, 2, 3, 4, 5)).all():
+                raise ValueError("expected points with levels 1..5")
         except ValueError as exc:
-            self.health.reject("invalid_xray", str(exc))
+            self.health.reject("invalid_xray_points", str(exc))
             return
         self.health.accept()
+        self._xray = {int(lv): pts[level == lv] for lv in np.unique(level)}
+        self._xray_stamp_ns = stamp_to_ns(msg.header.stamp)
+        if self._pending_t0 is not None and self._xray_stamp_ns == self._bone_stamp_ns:
+            t0, self._pending_t0 = self._pending_t0, None
+            self.run_completion((1, 2, 3, 4, 5), True, t0)
+
+    def _on_wait_tick(self) -> None:
+        """Complete with what there is once the X-ray wait of a sweep has run out."""
+        if self._pending_t0 is None:
+            return
+        if time.perf_counter() - self._pending_t0 >= self.p["xray_wait_s"]:
+            t0, self._pending_t0 = self._pending_t0, None
+            matched = self._xray_stamp_ns == self._bone_stamp_ns
+            if not matched and self._xray is not None:
+                self.get_logger().warning("no X-ray points for this sweep: using the latest")
+            self.run_completion((1, 2, 3, 4, 5), True, t0)
 
     def _on_bone_points(self, msg: PointCloud2) -> None:
         t_received = time.perf_counter()
@@ -181,9 +218,13 @@ class CompletionNode(Node):
             self.health.reject("invalid_cloud", str(exc))
             return
         self.health.accept()
-        self._bone_mm, self._bone_stamp = pts, msg.header.stamp
-        if self.p["auto_complete"]:
+        self._bone_mm, self._bone_stamp_ns = pts, stamp_to_ns(msg.header.stamp)
+        if not self.p["auto_complete"]:
+            return
+        if self._xray_stamp_ns == self._bone_stamp_ns:  # its X-ray points came first
             self.run_completion((1, 2, 3, 4, 5), True, t_received)
+        else:
+            self._pending_t0 = t_received
 
     def _on_request(self, req: CompleteSpine.Request, resp: CompleteSpine.Response):
         t0 = time.perf_counter()

@@ -1,0 +1,155 @@
+"""xray_ingest: lateral X-ray + vertebral-body labels + registration -> 3D X-ray points.
+
+The X-ray arrives as a ``usx_msgs/XrayView`` on ``/usx/xray`` (geometry in the base
+frame, e.g. from the phantom or a C-arm bridge) or from files at start-up (DICOM, or
+PNG + JSON geometry, de-identified by ``usx_model.ingest.xray``; labels as a PNG; the
+device pose ``T_base_xray`` from parameters). Each label pixel's ray is cut with the
+vertebral-body mid-plane: the CBCT-registered plane when the view carries one, else the
+paper's heuristic from the sweep's US bone points (``/usx/bone_points``). Publishes
+``/usx/xray_points`` (PointCloud2: x, y, z in m, level uint8; base frame; reliable +
+transient-local), stamped like the bone points it was placed with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header
+
+from usx_model.ingest.xray import read_xray_dicom, read_xray_png
+from usx_model.pipeline.spine import XrayObservation, place_xray
+from usx_model.tracking.transforms import transform_from_xyz_rpy
+from usx_msgs.msg import XrayView
+from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
+from usx_ros.health import InputHealth
+from usx_ros.nodes.common import run_node
+from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.qos import RESULT_QOS
+
+PARAMS = (
+    ParamSpec("xray_topic", "/usx/xray", "XrayView input", read_only=True),
+    ParamSpec("bone_points_topic", "/usx/bone_points", "US bone points input", read_only=True),
+    ParamSpec(
+        "xray_points_topic", "/usx/xray_points", "placed X-ray points output", read_only=True
+    ),
+    ParamSpec("base_frame", "lbr_link_0", "robot base frame", read_only=True),
+    ParamSpec(
+        "xray_file", "", "DICOM or PNG X-ray to load at start-up ('' = topic only)", read_only=True
+    ),
+    ParamSpec("geometry_file", "", "JSON geometry of a PNG X-ray", read_only=True),
+    ParamSpec(
+        "labels_file", "", "PNG label image (0 background, 1..5 L1..L5 bodies)", read_only=True
+    ),
+    ParamSpec(
+        "xray_xyz_mm",
+        [0.0, 0.0, 0.0],
+        "T_base_xray translation (device calibration + registration), mm",
+        list_of=float,
+        length=3,
+        read_only=True,
+    ),
+    ParamSpec(
+        "xray_rpy_deg",
+        [0.0, 0.0, 0.0],
+        "T_base_xray rotation, URDF rpy, degrees",
+        list_of=float,
+        length=3,
+        read_only=True,
+    ),
+)
+
+
+def _read_labels(path: str) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(path)
+    if img.dtype != np.uint8:  # matplotlib returns floats in [0, 1] for 8-bit PNGs
+        img = np.rint(np.asarray(img) * 255).astype(np.int64)
+    return np.asarray(img if img.ndim == 2 else img[..., 0], dtype=np.int64)
+
+
+class XrayIngest(Node):
+    """Places the X-ray's vertebral bodies in 3D for each sweep."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("xray_ingest", **kwargs)
+        self.p = p = declare_params(self, PARAMS)
+        self.health = InputHealth(self.get_logger())
+        self.xray: XrayObservation | None = None
+        self._bone_mm: np.ndarray | None = None
+        self._bone_stamp = None
+        self.published = 0
+        if p["xray_file"]:
+            self.xray = self._load_files()
+        self.pub = self.create_publisher(PointCloud2, p["xray_points_topic"], RESULT_QOS)
+        self.create_subscription(XrayView, p["xray_topic"], self._on_xray, RESULT_QOS)
+        self.create_subscription(PointCloud2, p["bone_points_topic"], self._on_bone, RESULT_QOS)
+
+    def _load_files(self) -> XrayObservation:
+        p = self.p
+        try:
+            if p["xray_file"].lower().endswith(".png"):
+                shot = read_xray_png(p["xray_file"], p["geometry_file"])
+            else:
+                shot = read_xray_dicom(p["xray_file"])
+            if shot.geometry is None:
+                raise ValueError("the X-ray has no usable geometry (non-square pixels?)")
+            if not p["labels_file"]:
+                raise ValueError("parameter 'labels_file' is required with 'xray_file'")
+            label = _read_labels(p["labels_file"])
+            T = transform_from_xyz_rpy(p["xray_xyz_mm"], p["xray_rpy_deg"])
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"parameter 'xray_file': {exc}") from exc
+        self.get_logger().info(f"X-ray loaded ({shot.spacing_source.value})")
+        return XrayObservation(label=label, geometry=shot.geometry, T_base_xray=T)
+
+    def _on_xray(self, msg: XrayView) -> None:
+        if msg.header.frame_id not in ("", self.p["base_frame"]):
+            self.health.reject("wrong_frame", f"X-ray geometry in {msg.header.frame_id!r}")
+            return
+        try:
+            self.xray = xray_view_from_msg(msg)
+        except ValueError as exc:
+            self.health.reject("invalid_xray", str(exc))
+            return
+        self.health.accept()
+        self._place()
+
+    def _on_bone(self, msg: PointCloud2) -> None:
+        if msg.header.frame_id != self.p["base_frame"]:
+            self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
+            return
+        try:
+            pts = xyz_from_cloud_mm(msg)
+        except ValueError as exc:
+            self.health.reject("invalid_cloud", str(exc))
+            return
+        if len(pts) < 10:
+            self.health.reject("invalid_cloud", f"only {len(pts)} bone points")
+            return
+        self._bone_mm, self._bone_stamp = pts, msg.header.stamp
+        self._place()
+
+    def _place(self) -> None:
+        if self.xray is None or self._bone_mm is None:
+            return
+        try:
+            by_level = place_xray(self._bone_mm, self.xray)
+        except ValueError as exc:
+            self.health.reject("placement_failed", str(exc))
+            return
+        levels = sorted(by_level)
+        pts = np.concatenate([by_level[lv] for lv in levels])
+        lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
+        header = Header(frame_id=self.p["base_frame"], stamp=self._bone_stamp)
+        self.pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
+        self.published += 1
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(XrayIngest, args)
+
+
+if __name__ == "__main__":
+    main()
