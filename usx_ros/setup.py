@@ -27,8 +27,22 @@ setup(
     description="ROS 2 nodes, launch files and bag tools of usx.",
     license="MIT",
     entry_points={
-        "console_scripts": [],
-        "usx.commands": [],
+        "console_scripts": [
+            f"{name} = usx_ros.nodes.{name}:main"
+            for name in (
+                "phantom",
+                "probe_tracker",
+                "us_compounding",
+                "xray_ingest",
+                "completion",
+                "bag_record",
+                "bag_replay",
+            )
+        ],
+        "usx.commands": [
+            "launch = usx_ros.cli_launch",
+            "demo = usx_ros.cli_demo",
+        ],
         "usx.bench": [],
     },
 )

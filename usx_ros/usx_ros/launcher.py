@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,25 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 from usx_ros.graph import NodeDescription, config_path, graph
 from usx_ros.params import ParameterError
+
+
+def spin_in_background(executor) -> threading.Thread:
+    """Spin ``executor`` in a daemon thread until shutdown.
+
+    ``spin()`` keeps the executor's worker threads busy; a ``spin_once`` loop hands out
+    one callback per call and cannot keep up with a graph's hundreds of callbacks per
+    second.
+    """
+
+    def _spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    thread = threading.Thread(target=_spin, name="usx-executor", daemon=True)
+    thread.start()
+    return thread
 
 
 def _ros_args(desc: NodeDescription, params_file: Path) -> list[str]:
@@ -51,11 +71,14 @@ def launch_in_process(
     executor = MultiThreadedExecutor(num_threads=max(4, len(nodes)), context=context)
     for n in nodes:
         executor.add_node(n)
+    spinner = spin_in_background(executor)
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
-        while context.ok() and (deadline is None or time.monotonic() < deadline):
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while context.ok() and spinner.is_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    except KeyboardInterrupt:
         pass
     finally:
         for n in nodes:

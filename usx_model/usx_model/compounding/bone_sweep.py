@@ -1,10 +1,12 @@
 """A live tracked sweep: frames placed by interpolated poses, compounded and segmented.
 
-What the compounding node wraps. Frames and poses arrive in any interleaving; a frame
-whose bracketing pose has not arrived yet (``PoseBuffer.pending``) is held (up to
-``max_pending`` frames) and placed when that pose comes, so a live stream loses no
-frame to message ordering. Each placed frame is inserted into the volume and its
-bone surface (``segmentation.segment_bone``) becomes 3D points in the base frame.
+What the compounding node wraps. Frames and poses arrive in any interleaving, and the
+pose stream may lag the images (it passes through forward kinematics in another node):
+a frame is held until a pose stamped at or after it has arrived (up to ``max_pending``
+frames, the oldest dropped first), then placed by interpolation between its bracketing
+poses, so a live stream loses no frame to message ordering or transport lag. Each placed
+frame is inserted into the volume and its bone surface (``segmentation.segment_bone``)
+becomes 3D points in the base frame.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class BoneSweep:
         mask: np.ndarray | None = None,
         memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
         pose_buffer: PoseBuffer | None = None,
-        max_pending: int = 30,
+        max_pending: int = 90,
         min_confidence: float = 0.0,
     ) -> None:
         su, sv = calibration.image.spacing_mm
@@ -103,6 +105,11 @@ class BoneSweep:
             reports.append(FrameReport(stamp, False, reason="pending_overflow"))
         return reports
 
+    @property
+    def pending(self) -> int:
+        """Frames held for their poses."""
+        return len(self._pending)
+
     def flush(self) -> list[FrameReport]:
         """Settle every held frame now (end of sweep): place it or drop it."""
         reports = []
@@ -111,9 +118,15 @@ class BoneSweep:
             reports.append(self._place(stamp, image))
         return reports
 
+    def _bracketed(self, stamp_ns: int) -> bool:
+        """Whether a pose at or after the frame's (offset) stamp has arrived."""
+        poses = self.sweep.poses
+        newest = poses.newest_stamp_ns
+        return newest is not None and newest >= stamp_ns + poses.temporal_offset_ns
+
     def _release(self) -> list[FrameReport]:
         reports = []
-        while self._pending and not self.sweep.poses.pending(self._pending[0][0]):
+        while self._pending and self._bracketed(self._pending[0][0]):
             stamp, image = self._pending.popleft()
             reports.append(self._place(stamp, image))
         return reports

@@ -108,7 +108,7 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness):
     harness.stream(6)
     assert harness.node.health.accepted == 5
     resp = harness.call(harness.stop)
-    assert resp.success and "5 frames" in resp.message
+    assert resp.success and "5 frames placed" in resp.message
     assert spin_until(harness.ex, lambda: harness.points, timeout_s=5.0)
     cloud = harness.points[-1]
     assert cloud.header.frame_id == "lbr_link_0"

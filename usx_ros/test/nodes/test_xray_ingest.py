@@ -47,12 +47,12 @@ def graph(ros_context, ros_node):
 
 
 def test_points_land_on_each_body_mid_plane(graph, scene):
-    _, got, xray_pub, bone_pub, ex = graph
+    node, got, xray_pub, bone_pub, ex = graph
     spine, bone, geometry, shot = scene
     header = Header(frame_id="lbr_link_0")
     xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
     bone_pub.publish(points_mm_to_cloud(bone, Header(frame_id="lbr_link_0", stamp=ns_to_stamp(42))))
-    assert spin_until(ex, lambda: got, timeout_s=10.0)
+    assert spin_until(ex, lambda: got, timeout_s=10.0), node.health.summary()
     msg = got[-1]
     assert msg.header.stamp == ns_to_stamp(42)  # matched to the sweep it was placed with
     arr = cloud_to_array(msg, ("x", "y", "z", "level"))

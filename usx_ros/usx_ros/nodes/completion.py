@@ -20,6 +20,7 @@ says so.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -28,7 +29,7 @@ import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from usx_model.network.weights import load_weights, sha256_file
@@ -172,6 +173,8 @@ class CompletionNode(Node):
             SpineCompletion, p["completion_topic"], RESULT_QOS
         )
         self.pub_labels = self.create_publisher(MarkerArray, p["labels_topic"], RESULT_QOS)
+        # One JSON line per completion (latency, stage timings, frame) for monitors.
+        self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self.get_logger().info(f"models {self.model_id} on {self.device}")
 
     # --- inputs -------------------------------------------------------------------------
@@ -264,6 +267,14 @@ class CompletionNode(Node):
         msg = self._publish(result, header)
         self.last_result = result
         self.completions += 1
+        status = {
+            "latency_s": self.last_latency_s,
+            "stages_s": result.timings_s,
+            "R_base_lps": result.R_base_lps.tolist(),
+            "levels": {f"L{lc.level}": lc.status for lc in result.levels},
+            "device": self.device,
+        }
+        self.pub_status.publish(String(data=json.dumps(status)))
         timing = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in result.timings_s.items())
         self.get_logger().info(
             f"completed {len(result.levels)} levels in {self.last_latency_s:.2f} s ({timing})"

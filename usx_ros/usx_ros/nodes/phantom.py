@@ -18,13 +18,14 @@ the two robot states around it.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, PointCloud2
-from std_msgs.msg import Bool, Header
+from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 
 from usx_model.phantom.spine import generate_spine
@@ -206,6 +207,8 @@ class PhantomNode(Node):
         self._pub_xray = self.create_publisher(XrayView, p["xray_topic"], RESULT_QOS)
         self._pub_truth = self.create_publisher(PointCloud2, p["ground_truth_topic"], RESULT_QOS)
         self._pub_active = self.create_publisher(Bool, p["sweep_active_topic"], RESULT_QOS)
+        # One JSON line per pass (frames and joint states sent) for monitors.
+        self._pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self._start_client = self.create_client(Trigger, p["start_service"])
         self._stop_client = self.create_client(Trigger, p["stop_service"])
 
@@ -379,6 +382,15 @@ class PhantomNode(Node):
         if self._next_joint == len(times) and self._next_frame == plan.n_frames:
             self._end_pass(now)
 
+    def status(self) -> dict:
+        """Counters of what this node has streamed."""
+        return {
+            "frames_sent": self.frames_published,
+            "joint_states_sent": self.joint_states_published,
+            "passes_completed": self.passes_completed,
+            "latest_frame_delay_s": self.latest_frame_delay_s,
+        }
+
     def _publish_joints(self, stamp_ns: int, q: np.ndarray) -> None:
         msg = JointState(name=self._joint_names, position=[float(v) for v in q])
         msg.header.stamp = ns_to_stamp(stamp_ns)
@@ -393,6 +405,7 @@ class PhantomNode(Node):
 
     def _end_pass(self, now: int) -> None:
         self._call(self._stop_client, self.p["stop_service"])
+        self._pub_status.publish(String(data=json.dumps(self.status())))
         self._pub_active.publish(Bool(data=False))
         self.passes_completed += 1
         if self.p["loop"]:

@@ -13,6 +13,7 @@ optionally writes the volume and coverage as NIfTI.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
-from std_msgs.msg import Bool, Header
+from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 
 from usx_model.compounding.bone_sweep import BoneSweep
@@ -134,11 +135,19 @@ PARAMS = (
     ),
     ParamSpec(
         "max_pending",
-        30,
-        "frames held while their pose is awaited",
+        90,
+        "frames held while their pose is awaited (a jitter buffer: the pose stream lags "
+        "the images by the tracker's hop)",
         min_value=1,
         max_value=1000,
         read_only=True,
+    ),
+    ParamSpec(
+        "stop_grace_s",
+        1.0,
+        "after a stop, how long held frames may wait for their poses before the sweep closes",
+        min_value=0.0,
+        max_value=10.0,
     ),
     ParamSpec(
         "min_confidence",
@@ -171,6 +180,7 @@ class UsCompounding(Node):
             raise ParameterError(f"compounding volume: {exc}") from exc
         self.health = InputHealth(self.get_logger())
         self.active = False
+        self._stop_deadline: float | None = None
         self.sweeps_completed = 0
         self._last_image_ns = -1
         self._last_points_mm = np.zeros((0, 3))
@@ -181,10 +191,13 @@ class UsCompounding(Node):
             self.create_subscription(Bool, p["sweep_active_topic"], self._on_active, RESULT_QOS)
         self.pub_points = self.create_publisher(PointCloud2, p["bone_points_topic"], RESULT_QOS)
         self.pub_coverage = self.create_publisher(PointCloud2, p["coverage_topic"], RESULT_QOS)
+        # One JSON line per closed sweep (frames placed, drops by reason) for monitors.
+        self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         prefix = p["service_prefix"].rstrip("/")
         self.create_service(Trigger, f"{prefix}/start", self._srv_start)
         self.create_service(Trigger, f"{prefix}/stop", self._srv_stop)
         self.create_service(Trigger, f"{prefix}/reset", self._srv_reset)
+        self.create_timer(0.02, self._on_stop_tick)
 
     def _new_sweep(self) -> None:
         p = self.p
@@ -206,20 +219,37 @@ class UsCompounding(Node):
     def start(self) -> str:
         if self.active:
             return "sweep already active"
+        if self._stop_deadline is not None:  # close the previous sweep first
+            self._stop_deadline = 0.0
+            self._on_stop_tick()
         self._new_sweep()
         self._last_image_ns = -1
         self.active = True
         return "sweep started"
 
     def stop(self) -> str:
+        """End the sweep: no new frames; held frames get ``stop_grace_s`` to be placed."""
         if not self.active:
             return "no active sweep"
         self.active = False
-        self.sweep.flush()
+        self._stop_deadline = time.monotonic() + self.p["stop_grace_s"]
+        self._on_stop_tick()
+        return f"sweep stopping: {self.sweep.frames_placed} frames placed so far"
+
+    def _on_stop_tick(self) -> None:
+        if self._stop_deadline is None:
+            return
+        if self.sweep.pending and time.monotonic() < self._stop_deadline:
+            return  # their poses are still in flight
+        self._stop_deadline = None
+        self._account(self.sweep.flush())
         self._publish_results()
         self.sweeps_completed += 1
-        n = len(self._last_points_mm)
-        return f"sweep stopped: {self.sweep.frames_placed} frames, {n} bone points"
+        self.pub_status.publish(String(data=json.dumps(self.status())))
+        self.get_logger().info(
+            f"sweep closed: {self.sweep.frames_placed} frames placed, "
+            f"{len(self._last_points_mm)} bone points, drops {dict(self.health.counts)}"
+        )
 
     def _srv_start(self, _req, resp):
         resp.success, resp.message = True, self.start()
@@ -252,9 +282,10 @@ class UsCompounding(Node):
         except ValueError as exc:
             self.health.reject("invalid_pose", str(exc))
             return
-        reason, _ = self.sweep.add_pose(stamp_to_ns(msg.header.stamp), T)
+        reason, released = self.sweep.add_pose(stamp_to_ns(msg.header.stamp), T)
         if reason is not None:
             self.health.reject(reason, f"pose at {stamp_to_ns(msg.header.stamp)} ns rejected")
+        self._account(released)
 
     def _on_image(self, msg: Image) -> None:
         if not self.active:
@@ -270,6 +301,10 @@ class UsCompounding(Node):
             self.health.reject(reason, str(exc))
             return
         self._last_image_ns = stamp
+        self._account(reports)
+
+    def _account(self, reports) -> None:
+        """Count settled frames: placed ones as accepted, the others by drop reason."""
         for r in reports:
             if r.placed:
                 self.health.accept()
@@ -291,6 +326,17 @@ class UsCompounding(Node):
             save_volume_nifti(out / "volume.nii.gz", res.value, res.grid)
             save_volume_nifti(out / "coverage.nii.gz", res.coverage.astype(np.float32), res.grid)
             self.get_logger().info(f"volume written to {out} in {time.perf_counter() - t0:.1f} s")
+
+    def status(self) -> dict:
+        """Counters of the last closed sweep (and totals of rejected input)."""
+        return {
+            "frames_placed": self.sweep.frames_placed,
+            "frames_dropped": int(sum(self.sweep.dropped.values())),
+            "drops_by_reason": dict(self.sweep.dropped),
+            "rejected_input": dict(self.health.counts),
+            "bone_points": len(self._last_points_mm),
+            "sweeps_completed": self.sweeps_completed,
+        }
 
     @property
     def bone_points_mm(self) -> np.ndarray:

@@ -1,0 +1,188 @@
+"""``usx evaluate --real``: levels from names, orientation to LPS, the real-data run."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from usx_model.cli.main import main
+from usx_model.evaluation.real import (
+    level_from_name,
+    orient_loose_mesh,
+    ply_space,
+    read_mesh,
+    spine_frame,
+    symmetry_yaw_deg,
+)
+from usx_model.phantom.types import Spine, VertebraMesh
+
+REAL = Path("/work/shared/data/real_vertebrae")
+PLY = REAL / "verse19_L1" / "sub-verse016_segment_20.ply"
+VOLUME_DIR = REAL / "verse_sub-verse004"
+needs_real = pytest.mark.skipif(not PLY.is_file(), reason="real vertebrae not available")
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [
+        ("sub-verse010_segment_20.ply", 1),
+        ("sub-verse010_segment_24.stl", 5),
+        ("patient7_L3.ply", 3),
+        ("l2-scan.PLY", 2),
+        ("sub-verse004-L4_20.ply", None),  # two tokens that disagree
+        ("vertebra.ply", None),
+        ("sub-verse021_segment_19.ply", None),  # T12: not lumbar
+        ("L6.ply", None),
+    ],
+)
+def test_level_from_name(name, level):
+    if level is None:
+        with pytest.raises(ValueError, match=r"in the file name; expected one token L1\.\.L5"):
+            level_from_name(name)
+    else:
+        assert level_from_name(name) == level
+
+
+def _ascii_ply(path: Path, comment: str | None) -> Path:
+    head = ["ply", "format ascii 1.0"] + ([comment] if comment else [])
+    head += ["element vertex 3", "property float x", "property float y", "property float z"]
+    head += ["element face 1", "property list uchar int vertex_indices", "end_header"]
+    path.write_text("\n".join([*head, "0 0 0", "1 0 0", "0 1 0", "3 0 1 2"]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("comment", "space"), [("comment SPACE=RAS", "RAS"), ("comment SPACE=LPS", "LPS"), (None, None)]
+)
+def test_ply_space(tmp_path, comment, space):
+    assert ply_space(_ascii_ply(tmp_path / "m_L1.ply", comment)) == space
+
+
+def _mirror_symmetric_cloud(n: int = 3000) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    half = rng.uniform([2, -30, -20], [40, 30, 20], (n, 3)) * [1, 1, 1]
+    half[:, 1] += 0.02 * half[:, 0] ** 2  # not symmetric in y, only in x
+    return np.concatenate([half, half * [-1, 1, 1]])
+
+
+@pytest.mark.parametrize("yaw_deg", [-17.0, 0.0, 9.0])
+def test_symmetry_yaw_finds_the_mirror_plane(yaw_deg):
+    pts = _mirror_symmetric_cloud() @ Rotation.from_euler("z", yaw_deg, degrees=True).as_matrix().T
+    assert symmetry_yaw_deg(pts + [5.0, -3.0, 1.0]) == pytest.approx(yaw_deg, abs=1.0)
+
+
+def _chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    return 0.5 * (cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean())
+
+
+@needs_real
+@pytest.mark.parametrize(
+    ("turn_deg", "tilt_deg", "ras", "level", "tol_mm"),
+    [
+        (12.0, 0.0, False, None, 0.2),  # yaw only: undone up to the 1 deg grid
+        (180.0 + 8.0, 0.0, False, None, 0.2),  # a prone scan: turned back
+        (0.0, 0.0, True, None, 0.2),  # RAS header
+        (6.0, 15.0, False, 1, 0.5),  # sagittal tilt: undone by ICP onto the template
+    ],
+)
+def test_orientation_undoes_a_scanner_pose(turn_deg, tilt_deg, ras, level, tol_mm):
+    v, f = read_mesh(PLY)
+    ref, _ = orient_loose_mesh(v, f, "LPS", level)
+    r = Rotation.from_euler("xz", [tilt_deg, turn_deg], degrees=True).as_matrix()
+    moved = v @ r.T + [40.0, -25.0, 300.0]
+    if ras:
+        moved = moved * [-1.0, -1.0, 1.0]
+    got, note = orient_loose_mesh(moved, f, "RAS" if ras else "LPS", level)
+    assert _chamfer(got, ref) < tol_mm  # mm: the same pose
+    assert ("turned 180 deg" in note) == (turn_deg > 90)
+    assert ("RAS header converted" in note) == ras
+    assert ("ICP onto the phantom L1 template" in note) == (level == 1)
+
+
+@needs_real
+def test_read_mesh_keeps_the_largest_piece():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    v, f = read_mesh(REAL / "verse19_L1" / "sub-verse010_segment_20.ply")  # has a fragment
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(len(v), len(v)))
+    assert connected_components(adj, directed=False)[0] == 1
+    assert f.max() == len(v) - 1
+
+
+def test_spine_frame_puts_the_lumbar_axis_on_z():
+    tilt = Rotation.from_euler("x", 20, degrees=True).as_matrix()
+    centres = np.array([[0.0, 0.0, 40.0 * (5 - lv)] for lv in range(1, 6)]) @ tilt.T + 100.0
+    verts = {}
+    for lv, c in zip(range(1, 6), centres, strict=True):
+        tri = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]) + c
+        verts[lv] = VertebraMesh(lv, tri, np.array([[0, 1, 2]]), np.zeros(3, np.uint8), c, c)
+    t = spine_frame(Spine("s", verts))
+    local = centres @ t[:3, :3].T + t[:3, 3]
+    np.testing.assert_allclose(local[:, :2], 0.0, atol=1e-9)
+    assert local[0, 2] > local[-1, 2]  # L1 superior
+    np.testing.assert_allclose(t[:3, :3] @ t[:3, :3].T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(t[:3, :3]) == pytest.approx(1.0)
+    assert t[1, 1] > 0.9  # y stays the world's posterior
+
+
+@needs_real
+def test_real_ply_run(tmp_path, tiny_weights):
+    folder = tmp_path / "real"
+    folder.mkdir()
+    (folder / PLY.name).symlink_to(PLY)
+    out = tmp_path / "real.json"
+    argv = ["evaluate", "--real", str(folder), "--weights", str(tiny_weights("full"))]
+    argv += ["--weights-baseline", str(tiny_weights("us_only")), "--no-emd", "--quiet"]
+    assert main([*argv, "--json", str(out), "--report", str(tmp_path / "rep")]) == 0
+    res = json.loads(out.read_text())
+    assert res["split"] == "halfspace" and res["n_vertebrae"] == 1
+    assert list(res["methods"]) == ["full", "us_only"]
+    assert set(res["methods"]["full"]) >= {"whole", "arch", "body", "arch_hs", "body_hs"}
+    row = res["per_vertebra"][0]
+    assert row["name"] == "sub-verse016_segment_20" and row["level"] == 1
+    assert row["cd_l1_mm"] == row["methods"]["full"]["whole"]["cd_l1_mm"] > 0
+    assert row["methods"]["full"]["arch"] == row["methods"]["full"]["arch_hs"]
+    assert row["neighbours"] is False and row["frame"].startswith("LPS header")
+    assert len(list((tmp_path / "rep").glob("case_*.png"))) == 3
+
+
+@pytest.mark.slow  # ~6 s idle, ~27 s on the shared 2-core machine under load
+@pytest.mark.skipif(not VOLUME_DIR.is_dir(), reason="real vertebrae not available")
+def test_real_verse_volume_run(tmp_path, tiny_weights):
+    out = tmp_path / "volume.json"
+    argv = ["evaluate", "--real", str(VOLUME_DIR), "--weights", str(tiny_weights("full"))]
+    argv += ["--no-emd", "--quiet", "--json", str(out), "--report", str(tmp_path / "rep")]
+    assert main(argv) == 0
+    res = json.loads(out.read_text())
+    names = [r["name"] for r in res["per_vertebra"]]
+    assert names == [f"sub-verse004-L{lv}" for lv in range(1, 6)]
+    assert all(r["neighbours"] for r in res["per_vertebra"])
+    assert res["methods"]["full"]["whole"]["cd_l1_mm"]["n"] == 5
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (["vertebra.ply"], "vertebra.ply: no level in the file name"),
+        ([], "no \\*.ply, \\*.stl or \\*_seg-vert_msk.nii.gz files"),
+        (["sub-x_seg-vert_msk.nii.gz"], "no centroid file sub-x\\*_ctd.json beside it"),
+    ],
+)
+def test_real_bad_folder(tmp_path, tiny_weights, capsys, files, message):
+    folder = tmp_path / "real"
+    folder.mkdir()
+    for name in files:
+        _ascii_ply(folder / name, None)
+    argv = ["evaluate", "--real", str(folder), "--weights", str(tiny_weights("full"))]
+    rc = main([*argv, "--json", str(tmp_path / "o.json"), "--report", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert re.search(message, err), err

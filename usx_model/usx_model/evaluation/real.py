@@ -1,0 +1,363 @@
+"""Real vertebrae as an evaluation set: load, orient to LPS, simulate the views, sample GT.
+
+Inputs in one folder (evaluation only, never training):
+
+- loose meshes ``*.ply`` / ``*.stl``, one vertebra each, level from the file name: a token
+  ``L1``..``L5`` or a VerSe label ``20``..``24`` (``sub-verse010_segment_20.ply`` is L1);
+- VerSe label volumes ``*_seg-vert_msk.nii.gz`` with a centroid file ``<same prefix>*_ctd.json``
+  beside them: every lumbar level in the volume.
+
+Frames. Every case is brought into the frame the network was trained in (mm, x patient
+left, y posterior, z superior):
+
+- loose meshes: the file's world axes are taken as LPS (PLY header ``comment SPACE=LPS``;
+  ``SPACE=RAS`` is converted; without a header — e.g. STL — LPS is assumed and the JSON says
+  so). Two anatomical rules then fix what a scanner pose can leave wrong: (1) the spinous
+  process points posterior — the posterior-most 10 mm slab of a vertebra is narrow in x
+  (the spinous tip) while the anterior-most is the wide body; only when the +y end is
+  clearly the wider one (×:data:`FLIP_RATIO`, e.g. a prone scan) the mesh is turned 180°
+  about z (a proper rotation, so left stays left); (2) the mid-sagittal plane: the yaw
+  about z that makes the vertebra most mirror-symmetric in x (search ±30° in 1° steps,
+  mean nearest-neighbour distance of the mirrored surface samples) is removed. (3) A CT
+  keeps the patient's sagittal curvature (a loose L1 sits tilted by up to ~20° in world
+  axes), so the pose is refined by rigid ICP onto a phantom vertebra of the same level in
+  its own, untilted frame (:func:`template_rotation`; only a rotation, no scaling, and the
+  phantom is procedural, never fitted to real data). The vertebra is centred at its
+  surface centroid. PCA axes were tried and rejected: on the ten VerSe L1s the smallest
+  principal axis is 13–29° off the superior axis and x/y variances nearly tie, so PCA
+  frames would be arbitrary.
+- VerSe volumes: the loader's LPS world frame is turned into the phantom's spine frame:
+  z along the lumbar axis (principal direction of the body centroids, pointing to L1),
+  y the world posterior made orthogonal to it, origin at the mean body centroid. The
+  vertebrae keep their anatomical relation, so the US simulation sees the neighbours.
+
+Part labels are unknown for real meshes, so the simulators get the paper's half-space
+cut as labels (body = vertices with y <= the vertebra's centroid y, everything else arch):
+the X-ray projects that "body", and the arch/body metrics use the half-space split
+(``split: "halfspace"`` in the JSON). A loose mesh is simulated alone: no neighbours
+occlude it or enter its crop box, unlike in the training data.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from usx_model.evaluation.pipeline import EvalSet
+from usx_model.network.prepare import resample
+from usx_model.phantom.mesh_ops import largest_component, orient_outward
+from usx_model.phantom.parts import VERSE_LABELS, Part
+from usx_model.phantom.types import Spine, VertebraMesh
+from usx_model.simulate.scene import sample_surface
+from usx_model.simulate.us_partial import simulate_us_partials
+from usx_model.simulate.xray import xray_points_25d
+
+MESH_SUFFIXES = (".ply", ".stl")
+VOLUME_SUFFIX = "_seg-vert_msk.nii.gz"
+#: The +y slab must be this much wider than the -y slab before the mesh is turned around.
+FLIP_RATIO = 1.5
+_SLAB_MM = 10.0
+_YAW_RANGE_DEG = 30.0
+_ORIENT_POINTS = 4096
+#: Seed of the phantom spine whose vertebrae are the orientation templates.
+TEMPLATE_SEED = 0
+
+
+@dataclass
+class RealCase:
+    """A real spine (one or more vertebrae) in the network's LPS frame, with provenance."""
+
+    name: str
+    spine: Spine
+    source: str
+    frame_note: str
+    neighbours: bool
+
+
+def level_from_name(path: str | Path) -> int:
+    """Level 1..5 from a file name: a token ``L1``..``L5`` or a VerSe label 20..24.
+
+    Raises:
+        ValueError: no level token, or two tokens that disagree.
+    """
+    stem = Path(path).name.split(".")[0]
+    found = set()
+    for tok in re.split(r"[^0-9A-Za-z]+", stem):
+        m = re.fullmatch(r"[Ll]([1-5])", tok)
+        if m:
+            found.add(int(m.group(1)))
+        elif tok.isdigit() and int(tok) in VERSE_LABELS:
+            found.add(VERSE_LABELS[int(tok)])
+    if len(found) != 1:
+        what = "no level" if not found else f"conflicting levels {sorted(found)}"
+        raise ValueError(
+            f"{Path(path).name}: {what} in the file name; expected one token L1..L5 or a "
+            "VerSe label 20..24 (e.g. sub-verse010_segment_20.ply)"
+        )
+    return found.pop()
+
+
+def ply_space(path: str | Path) -> str | None:
+    """The ``SPACE=...`` comment of a PLY header (``LPS``/``RAS``), or None."""
+    with open(path, "rb") as fh:
+        for _ in range(64):
+            line = fh.readline().decode("ascii", "replace").strip()
+            m = re.fullmatch(r"comment\s+SPACE\s*=\s*(\w+)", line, flags=re.IGNORECASE)
+            if m:
+                return m.group(1).upper()
+            if line == "end_header" or not line:
+                break
+    return None
+
+
+def read_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(V, 3) vertices, (F, 3) faces of a PLY/STL: largest connected piece, outward normals."""
+    import open3d as o3d
+
+    mesh = o3d.io.read_triangle_mesh(str(path))
+    v = np.asarray(mesh.vertices, dtype=np.float64)
+    f = np.asarray(mesh.triangles, dtype=np.int64)
+    if len(v) == 0 or len(f) == 0:
+        raise ValueError(f"{path}: no triangles could be read (expected a PLY/STL surface)")
+    v, f = largest_component(v, f)
+    return v, orient_outward(v, f)
+
+
+def _halfspace_parts(v: np.ndarray) -> np.ndarray:
+    return np.where(v[:, 1] <= v[:, 1].mean(), int(Part.BODY), int(Part.LAMINA)).astype(np.uint8)
+
+
+def _make_vertebra(level: int, v: np.ndarray, f: np.ndarray) -> VertebraMesh:
+    part = _halfspace_parts(v)
+    return VertebraMesh(
+        level=level,
+        vertices_mm=v,
+        faces=f,
+        part=part,
+        centroid_mm=v.mean(axis=0),
+        body_centroid_mm=v[part == int(Part.BODY)].mean(axis=0),
+    )
+
+
+def _rot_z(deg: float) -> np.ndarray:
+    t = np.deg2rad(deg)
+    c, s = np.cos(t), np.sin(t)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _slab_width(q: np.ndarray, posterior: bool) -> float:
+    y = q[:, 1]
+    s = q[y >= y.max() - _SLAB_MM] if posterior else q[y <= y.min() + _SLAB_MM]
+    return float(np.percentile(s[:, 0], 95) - np.percentile(s[:, 0], 5))
+
+
+def symmetry_yaw_deg(points: np.ndarray) -> float:
+    """Yaw (deg, about z) of the mirror plane that best maps (N, 3) points onto themselves.
+
+    The plane contains z and passes through the centroid; its normal is (cos a, sin a, 0).
+    Returns a in [-30, 30] minimising the mean nearest-neighbour distance after mirroring.
+    """
+    q = points - points.mean(axis=0)
+    tree = cKDTree(q)
+    best_a, best_d = 0.0, np.inf
+    for a in np.arange(-_YAW_RANGE_DEG, _YAW_RANGE_DEG + 1e-9, 1.0):
+        n = np.array([np.cos(np.deg2rad(a)), np.sin(np.deg2rad(a)), 0.0])
+        d = float(tree.query(q - 2.0 * (q @ n)[:, None] * n)[0].mean())
+        if d < best_d:
+            best_a, best_d = float(a), d
+    return best_a
+
+
+@functools.lru_cache(maxsize=5)
+def template_points(level: int) -> np.ndarray:
+    """(4096, 3) surface samples of phantom vertebra ``level`` in its own frame, centred.
+
+    The phantom of seed :data:`TEMPLATE_SEED`, taken out of its spine pose with the
+    inverse of ``frames["T_spine_L<k>"]``: no sagittal or coronal tilt, body centre at
+    the origin — a pose inside the training distribution (phantom tilts are ±~12°).
+    """
+    from usx_model.phantom.spine import generate_spine
+
+    spine = generate_spine(TEMPLATE_SEED, levels=(level,))
+    t = np.asarray(spine.frames[f"T_spine_L{level}"], dtype=np.float64)
+    vert = spine.vertebrae[level]
+    local = (vert.vertices_mm - t[:3, 3]) @ t[:3, :3]
+    pts, _ = sample_surface(
+        VertebraMesh(level, local, vert.faces, vert.part, local.mean(0), local.mean(0)),
+        _ORIENT_POINTS,
+        seed=1,
+    )
+    return pts - pts.mean(axis=0)
+
+
+def template_rotation(points: np.ndarray, level: int) -> np.ndarray:
+    """(3, 3) rotation taking centred (N, 3) points onto the phantom template of ``level``.
+
+    Rigid point-to-point ICP (open3d, via ``phantom.realism.align_rigid``) started from
+    the identity, so it only refines an orientation that is already roughly LPS.
+    """
+    from usx_model.phantom.realism import align_rigid
+
+    return align_rigid(points - points.mean(axis=0), template_points(level), quick=True)[:3, :3]
+
+
+def orient_loose_mesh(
+    v: np.ndarray, f: np.ndarray, space: str | None, level: int | None = None
+) -> tuple[np.ndarray, str]:
+    """Vertices (V, 3) in the header frame → the vertebra's LPS frame, centred; and a note.
+
+    With ``level``, the tilt is finally refined by rigid ICP onto the phantom vertebra of
+    that level (:func:`template_rotation`).
+    """
+    note = []
+    if space == "RAS":
+        v = v * np.array([-1.0, -1.0, 1.0])
+        note.append("RAS header converted to LPS")
+    elif space == "LPS":
+        note.append("LPS header")
+    else:
+        note.append(f"no LPS/RAS header ({space or 'none'}): world axes assumed LPS")
+    pts, _ = sample_surface(
+        VertebraMesh(0, v, f, np.zeros(len(v), np.uint8), v.mean(0), v.mean(0)),
+        _ORIENT_POINTS,
+        seed=0,
+    )
+    c = pts.mean(axis=0)
+    q, v = pts - c, v - c
+    if _slab_width(q, posterior=True) > FLIP_RATIO * _slab_width(q, posterior=False):
+        r = _rot_z(180.0)
+        q, v = q @ r.T, v @ r.T
+        note.append("turned 180 deg about z (spinous process was anterior)")
+    yaw = symmetry_yaw_deg(q)
+    # the mirror normal at angle a should become +x: rotate by -a
+    r = _rot_z(-yaw)
+    note.append(f"yaw {yaw:+.0f} deg removed (mid-sagittal symmetry)")
+    if level is not None:
+        r_icp = template_rotation(q @ r.T, level)
+        r = r_icp @ r
+        deg = np.degrees(Rotation.from_matrix(r_icp).magnitude())
+        note.append(f"ICP onto the phantom L{level} template rotated {deg:.0f} deg")
+    note.append("centred")
+    return v @ r.T, "; ".join(note)
+
+
+def spine_frame(spine: Spine) -> np.ndarray:
+    """4x4 ``T_spine_world``: z along the lumbar axis (to L1), y posterior, origin at bodies."""
+    c = np.stack([spine.vertebrae[lv].body_centroid_mm for lv in spine.levels])
+    origin = c.mean(axis=0)
+    if len(c) >= 2:
+        z = np.linalg.svd(c - origin)[2][0]
+        z = z if z @ (c[0] - c[-1]) > 0 else -z  # levels sorted L1..L5: L1 is superior
+    else:
+        z = np.array([0.0, 0.0, 1.0])
+    y = np.array([0.0, 1.0, 0.0]) - z[1] * z
+    y /= np.linalg.norm(y)
+    x = np.cross(y, z)
+    t = np.eye(4)
+    t[:3, :3] = np.stack([x, y, z])
+    t[:3, 3] = -t[:3, :3] @ origin
+    return t
+
+
+def _volume_case(mask: Path) -> RealCase:
+    from usx_model.phantom.verse import load_verse_spine
+
+    prefix = mask.name[: -len(VOLUME_SUFFIX)]
+    ctd = sorted(mask.parent.glob(f"{prefix}*_ctd.json"))
+    if not ctd:
+        raise ValueError(f"{mask}: no centroid file {prefix}*_ctd.json beside it")
+    world = load_verse_spine(str(mask), str(ctd[0]), spine_id=prefix)
+    t = spine_frame(world)
+    verts = {}
+    for lv, vm in world.vertebrae.items():
+        v = vm.vertices_mm @ t[:3, :3].T + t[:3, 3]
+        verts[lv] = _make_vertebra(lv, v, vm.faces)
+    note = "VerSe LPS world → spine frame (z = lumbar axis through the body centroids)"
+    return RealCase(prefix, Spine(prefix, verts), str(mask), note, len(verts) > 1)
+
+
+def _mesh_case(path: Path) -> RealCase:
+    level = level_from_name(path)
+    v, f = read_mesh(path)
+    space = ply_space(path) if path.suffix.lower() == ".ply" else None
+    v, note = orient_loose_mesh(v, f, space, level)
+    name = path.name.split(".")[0]
+    spine = Spine(name, {level: _make_vertebra(level, v, f)})
+    return RealCase(name, spine, str(path), note, False)
+
+
+def find_real_cases(folder: str | Path) -> list[RealCase]:
+    """Every mesh and VerSe volume in ``folder`` (sorted by file name) as a :class:`RealCase`.
+
+    Raises:
+        FileNotFoundError: no such folder. ValueError: nothing usable in it, a mesh
+        without a level in its name, a volume without its centroid file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--real: {folder} is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    meshes = [p for p in files if p.suffix.lower() in MESH_SUFFIXES]
+    volumes = [p for p in files if p.name.endswith(VOLUME_SUFFIX)]
+    if not meshes and not volumes:
+        raise ValueError(f"--real: no *.ply, *.stl or *{VOLUME_SUFFIX} files in {folder}")
+    for p in meshes:
+        level_from_name(p)  # fail on a bad name before any slow work
+    return [_mesh_case(p) for p in meshes] + [_volume_case(p) for p in volumes]
+
+
+def real_eval_set(
+    cases: list[RealCase],
+    n_gt: int = 8192,
+    n_partial: int = 1024,
+    n_xray: int = 512,
+    seed: int = 0,
+) -> EvalSet:
+    """Simulate US partial and X-ray points and sample GT for every real vertebra.
+
+    Same sizes and simulators as the dataset builder (US FPS'ed to ``n_partial``, X-ray to
+    ``n_xray``, ``n_gt`` area-uniform GT samples), mm, in each case's LPS frame.
+
+    Raises:
+        ValueError: a vertebra gets fewer than 16 US points (nothing for the probe to see).
+    """
+    names, levels, us, xr, gt, info = [], [], [], [], [], []
+    for case in cases:
+        partials = simulate_us_partials(case.spine, seed=seed)
+        xrays = xray_points_25d(case.spine, jitter_seed=seed)
+        for lv in case.spine.levels:
+            p = partials[lv].points_mm
+            name = f"{case.name}-L{lv}" if case.neighbours else case.name
+            if len(p) < 16:
+                raise ValueError(f"{name}: the simulated US sees only {len(p)} points (< 16)")
+            names.append(name)
+            levels.append(lv)
+            us.append(resample([p], n_partial)[0])
+            xr.append(resample([xrays[lv]], n_xray)[0])
+            gt.append(sample_surface(case.spine.vertebrae[lv], n_gt, seed=seed + lv)[0])
+            info.append(
+                {
+                    "name": name,
+                    "level": lv,
+                    "source": case.source,
+                    "frame": case.frame_note,
+                    "neighbours": case.neighbours,
+                    "us_points_raw": len(p),
+                }
+            )
+    return EvalSet(
+        names=names,
+        levels=np.array(levels, dtype=int),
+        us=us,
+        xray=xr,
+        gt=np.stack(gt),
+        gt_part=None,
+        split="halfspace",
+        meta={"real_cases": info},
+    )
