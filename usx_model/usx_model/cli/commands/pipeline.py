@@ -1,0 +1,73 @@
+"""``usx pipeline``: a simulated robotic sweep through every stage, scored per stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "pipeline",
+        help="offline end-to-end run on a phantom (or the real sub-verse004) spine",
+        description=__doc__,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--phantom-seed", type=int, help="generate the phantom spine of this seed")
+    src.add_argument(
+        "--verse",
+        nargs=2,
+        metavar=("MASK", "CTD_JSON"),
+        help="a real VerSe label volume and its centroid JSON as the phantom",
+    )
+    p.add_argument("--json", required=True, help="write the stage report here")
+    p.add_argument("--report", default=None, help="folder for a PNG render and report.md")
+    p.add_argument("--weights-full", default=None, help="default: shipped full model")
+    p.add_argument("--weights-us-only", default=None, help="default: shipped US-only model")
+    p.add_argument("--seed", type=int, default=0, help="speckle/noise/perturbation seed")
+    p.add_argument("--speed", type=float, default=10.0, help="sweep speed, mm/s")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from usx_model.network.weights import load_weights
+    from usx_model.pipeline.offline import run_offline
+    from usx_model.pipeline.report import render_spine
+    from usx_model.weights import shipped_weights
+
+    if args.verse:
+        from usx_model.levels.evaluate import verse_spine_with_bodies
+
+        spine = verse_spine_with_bodies(*args.verse)
+    else:
+        from usx_model.phantom.spine import generate_spine
+
+        spine = generate_spine(args.phantom_seed)
+    full = load_weights(args.weights_full or shipped_weights("full"))
+    us_only = load_weights(args.weights_us_only or shipped_weights("us_only"))
+    res = run_offline(spine, full, us_only, seed=args.seed, sweep_speed_mm_s=args.speed)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res.report, indent=2) + "\n")
+    if args.report:
+        out = Path(args.report)
+        render_spine(
+            out / "pipeline.png",
+            res.R_base_lps,
+            res.completed_base_mm,
+            res.bone_points_base_mm,
+            res.gt_base_mm,
+            title=spine.spine_id,
+        )
+    r = res.report
+    print(
+        json.dumps(
+            {k: r[k] for k in ("bone_points", "registration", "xray", "level_split")}
+            | {
+                "completion_cd_l1_mm": r["completion"]["cd_l1_mm"],
+                "completion_ideal_cd_l1_mm": r["completion_ideal"]["cd_l1_mm"],
+            },
+            indent=2,
+        )
+    )
+    return 0
