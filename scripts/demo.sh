@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# README's first command (after setup): the main job.
-# The ROS phantom demo (`usx demo`) is the main job once it exists; until then this runs
-# the most complete pipeline the project has, and says so on its first line.
+# README's first command (after setup): the headless phantom demo.
+# The graph (phantom -> probe_tracker -> us_compounding -> xray_ingest -> completion) runs
+# one process per node, a sweep is recorded to out/demo/bag, and out/demo/ gets spine.png
+# and report.{json,md}; then the bag is replayed through the graph to show that the
+# completion reproduces (out/demo/replay_report.json).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-USX=.venv/bin/usx
 OUT=out/demo
-mkdir -p "$OUT"
-if $USX demo --help >/dev/null 2>&1; then
-    exec $USX demo --out "$OUT"
-fi
-echo "[demo] the ROS phantom demo has not landed yet; running the most complete pipeline there is:"
-echo "[demo] workspace check (ROS 2 + usx_msgs + core), $(ls usx_model/usx_model | tr '\n' ' ')"
-.venv/bin/python -c "import rclpy, usx_msgs.msg, usx_model, torch, open3d; print('[demo] ROS 2 Jazzy, usx_msgs, torch', torch.__version__, 'and open3d', open3d.__version__, 'import')"
-$USX --help
+.venv/bin/usx demo --out "$OUT"
+.venv/bin/usx demo --out "$OUT" --replay "$OUT/bag"
+echo "[demo] outputs in $OUT: bag/, spine.png, report.md, report.json, replay_report.json"
