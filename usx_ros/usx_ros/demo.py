@@ -145,18 +145,33 @@ def _local_nodes(context, replay_bag: Path | None, record_to: Path) -> list[Node
             ],
         )
     ]
-    if replay_bag is not None:
-        nodes.append(
-            BagReplayer(
-                context=context,
-                parameter_overrides=[
-                    Parameter("bag", value=str(replay_bag)),
-                    Parameter("topics", value=RECORDED[:5]),
-                    Parameter("start_delay_s", value=8.0),  # the graph's processes start
-                ],
-            )
-        )
     return nodes
+
+
+def _replayer(context, bag: Path) -> BagReplayer:
+    return BagReplayer(
+        context=context,
+        parameter_overrides=[
+            Parameter("bag", value=str(bag)),
+            Parameter("topics", value=RECORDED[:5]),
+            Parameter("start_delay_s", value=0.5),
+        ],
+    )
+
+
+#: Subscribers the graph must have before a replay starts (the monitor adds one on
+#: /usx/bone_points): a transient-local sweep start sent to nobody would be lost.
+_READY_SUBSCRIBERS = {
+    "/lbr/joint_states": 1,
+    "/us/image": 1,
+    "/usx/xray": 1,
+    "/usx/bone_points": 3,
+    "/usx/phantom/sweep_active": 2,
+}
+
+
+def _graph_ready(node: Node) -> bool:
+    return all(node.count_subscribers(t) >= n for t, n in _READY_SUBSCRIBERS.items())
 
 
 def run_demo(
@@ -192,9 +207,17 @@ def run_demo(
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     for n in [*nodes, monitor.node]:
         executor.add_node(n)
-    spin_in_background(executor)
+    spinner = spin_in_background(executor)
     deadline = time.monotonic() + timeout_s
     try:
+        if replay_bag is not None:
+            while not _graph_ready(monitor.node):
+                if time.monotonic() > deadline:
+                    counts = {t: monitor.node.count_subscribers(t) for t in _READY_SUBSCRIBERS}
+                    raise ValueError(f"the graph's nodes did not come up: subscribers {counts}")
+                time.sleep(0.1)
+            nodes.append(_replayer(context, replay_bag))
+            executor.add_node(nodes[-1])
         while not (
             "sweep_end" in monitor.t
             and "spine_completion" in monitor.msgs
@@ -221,6 +244,7 @@ def run_demo(
             if close is not None:
                 close()
         executor.shutdown()
+        spinner.join(timeout=5.0)
         for n in [*nodes, monitor.node]:
             n.destroy_node()
         context.try_shutdown()

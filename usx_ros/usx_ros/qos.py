@@ -19,7 +19,7 @@ SENSOR_QOS = QoSProfile(
 #: Poses and joint states: small, frequent, and every one matters for interpolation.
 STATE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=200,
+    depth=1000,  # 10 s of 100 Hz joint states: a lagging subscriber catches up, loses none
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )

@@ -81,9 +81,11 @@ def subscription_qos(offered: list[QoSProfile]) -> QoSProfile:
     latched = bool(offered) and all(
         q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered
     )
+    # A recorder must not lose what a busy process cannot take at once: deep queues
+    # (reliable streams are small messages; best-effort ones are images).
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=max([50, *(q.depth for q in offered)]),
+        depth=max([100 if best_effort else 2000, *(q.depth for q in offered)]),
         reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
     )
