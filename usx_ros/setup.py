@@ -43,6 +43,8 @@ setup(
             "launch = usx_ros.cli_launch",
             "demo = usx_ros.cli_demo",
         ],
-        "usx.bench": [],
+        "usx.bench": [
+            "graph = usx_ros.bench_graph",
+        ],
     },
 )

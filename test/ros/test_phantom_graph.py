@@ -1,0 +1,60 @@
+"""The whole phantom graph, started by `usx launch phantom --isolated` in a subprocess;
+this test process subscribes, late, to the transient-local completed spine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "phantom.yaml"
+
+
+def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
+    from sensor_msgs.msg import PointCloud2
+
+    from usx_ros.conversions import cloud_to_array
+    from usx_ros.qos import RESULT_QOS
+    from usx_ros.testing import spin_until
+
+    params = yaml.safe_load(CONFIG.read_text())
+    # A short sweep (2 s of frames) keeps the test quick; everything else as shipped.
+    params["phantom"]["ros__parameters"].update(n_frames=60, start_delay_s=2.0)
+    cfg = tmp_path / "phantom.yaml"
+    cfg.write_text(yaml.safe_dump(params))
+    usx = Path(sys.executable).parent / "usx"
+    proc = subprocess.Popen(
+        [str(usx), "launch", "phantom", "--isolated", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    got: list[PointCloud2] = []
+    try:
+        ros_node.create_subscription(PointCloud2, "/usx/completed_spine", got.append, RESULT_QOS)
+        ok = spin_until(ros_node, lambda: bool(got) or proc.poll() is not None, timeout_s=240.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert ok and got, f"no completed spine; launcher output:\n{out[-4000:]}"
+    msg = got[0]
+    assert msg.header.frame_id == "lbr_link_0"
+    arr = cloud_to_array(msg, ("x", "y", "z", "level", "uncertainty", "rgb"))
+    xyz = np.stack([arr["x"], arr["y"], arr["z"]], axis=1)
+    # Metres in the base frame: the spine lies ~0.6 m in front of the robot.
+    assert 0.4 < float(np.median(xyz[:, 0])) < 0.8
+    assert set(np.unique(arr["level"])) <= {1, 2, 3, 4, 5} and len(np.unique(arr["level"])) >= 1
+    assert np.all(arr["uncertainty"] >= 0)

@@ -1,0 +1,107 @@
+"""``usx phantom``: generate procedural spines and measure their realism.
+
+- ``usx phantom generate --seed S --count N --out DIR``: spines of seeds S..S+N-1,
+  written as ``DIR/phantom-sNNNNNN/`` (see ``usx_model.phantom.io``).
+- ``usx phantom realism [--n 200] [--json OUT]``: best-of-N Chamfer-L1 of the phantom
+  against each real vertebra, printed as JSON.
+- ``usx phantom preview --seed S --out PNG``: three orthographic views of the meshes,
+  with the simulated US partials (blue) and X-ray points (green) on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("phantom", help="procedural lumbar-spine phantom")
+    sub = p.add_subparsers(dest="phantom_command", metavar="ACTION")
+    sub.required = True
+
+    g = sub.add_parser("generate", help="write phantom spines (PLY + spine.json + labels.nii.gz)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the first spine (default 0)")
+    g.add_argument("--count", type=int, default=1, help="number of spines (default 1)")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--spacing-mm", type=float, default=0.9, help="mesh grid spacing")
+    g.add_argument("--label-spacing-mm", type=float, default=1.0, help="label volume voxel size")
+    g.add_argument("--max-cobb-deg", type=float, default=15.0, help="largest scoliosis angle")
+    g.add_argument("--json", action="store_true", help="print the written folders as JSON")
+    g.set_defaults(func=_generate)
+
+    r = sub.add_parser("realism", help="best-of-N Chamfer of the phantom to real vertebrae")
+    r.add_argument("--n", type=int, default=200, help="generated vertebrae per level")
+    r.add_argument("--first-seed", type=int, default=0, help="seed of the first generated spine")
+    r.add_argument("--data", default=None, help="real_vertebrae folder (default: shared data)")
+    r.add_argument("--json", default=None, metavar="OUT", help="also write the JSON here")
+    r.set_defaults(func=_realism)
+
+    v = sub.add_parser("preview", help="PNG of one phantom spine's meshes, parts coloured")
+    v.add_argument("--seed", type=int, default=0, help="spine seed (default 0)")
+    v.add_argument("--out", required=True, help="output PNG file")
+    v.add_argument("--spacing-mm", type=float, default=0.9, help="mesh grid spacing")
+    v.set_defaults(func=_preview)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from usx_model.phantom.io import write_spine
+    from usx_model.phantom.spine import generate_spine
+
+    if args.count < 1:
+        raise ValueError(f"--count must be >= 1, got {args.count}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    os.makedirs(args.out, exist_ok=True)
+    written = []
+    seeds = range(args.seed, args.seed + args.count)
+    for seed in tqdm(seeds, desc="spines", disable=not sys.stderr.isatty()):
+        spine = generate_spine(seed, spacing_mm=args.spacing_mm, max_cobb_deg=args.max_cobb_deg)
+        written.append(write_spine(spine, args.out, label_spacing_mm=args.label_spacing_mm))
+    if args.json:
+        print(json.dumps({"spines": written}, indent=2))
+    else:
+        for folder in written:
+            print(folder)
+    return 0
+
+
+def _realism(args: argparse.Namespace) -> int:
+    from usx_model.phantom.realism import REAL_ROOT, realism_report
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    root = args.data or REAL_ROOT
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"real vertebrae folder not found: {root}")
+    report = realism_report(n=args.n, first_seed=args.first_seed, root=root)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from usx_model.phantom.preview import render_spine_preview
+    from usx_model.phantom.spine import generate_spine
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if not args.out.lower().endswith(".png"):
+        raise ValueError(f"--out must name a .png file, got {args.out}")
+    from usx_model.simulate.us_partial import simulate_us_partials
+    from usx_model.simulate.xray import xray_points_25d
+
+    spine = generate_spine(args.seed, spacing_mm=args.spacing_mm)
+    us = np.concatenate([p.points_mm for p in simulate_us_partials(spine, seed=args.seed).values()])
+    xray = np.concatenate(list(xray_points_25d(spine).values()))
+    render_spine_preview(spine, args.out, us_points_mm=us, xray_points_mm=xray)
+    print(args.out)
+    return 0

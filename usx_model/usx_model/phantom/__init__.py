@@ -1,0 +1,1 @@
+"""Procedural lumbar-spine phantom, VerSe loader, mesh I/O and realism checks."""
