@@ -23,6 +23,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
+from threadpoolctl import threadpool_limits
 
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.nifti import save_volume_nifti
@@ -166,6 +167,9 @@ class UsCompounding(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("us_compounding", **kwargs)
         self.p = p = declare_params(self, PARAMS)
+        # Per-frame work (segmentation, insertion) is too small to split across threads;
+        # BLAS/OpenMP pools would only contend with the other nodes for the cores.
+        threadpool_limits(limits=1)
         try:
             self.grid = VolumeGrid.from_bounds(
                 p["volume_min_mm"], p["volume_max_mm"], p["voxel_mm"]
