@@ -238,6 +238,50 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
     return history[-1] if history else {}
 
 
+def _git_commit() -> str:
+    """The source tree's git commit (``+dirty`` with local changes), or ``unknown``."""
+    import subprocess
+
+    here = Path(__file__).parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty.strip() else "")
+
+
+def export_run(run_dir: str | Path) -> Path:
+    """Write ``RUN_DIR/model.pt`` (+ provenance) from the run's best checkpoint so far.
+
+    For a run stopped before its last epoch; a finished run has exported already.
+
+    Raises:
+        ValueError: no checkpoint or history in ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    try:
+        cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        history = json.loads((run_dir / "history.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{run_dir} is not a training run with a finished epoch: {exc}") from exc
+    _export_best(run_dir, cfg, cfg.network_config(), history)
+    return run_dir / "model.pt"
+
+
 def _export_best(run_dir: Path, cfg: TrainConfig, net_cfg, history: list) -> None:
     """Write the best checkpoint's model as a weights file with provenance."""
     src = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
@@ -251,9 +295,15 @@ def _export_best(run_dir: Path, cfg: TrainConfig, net_cfg, history: list) -> Non
         run_dir / "model.pt",
         extra={
             "train_config": cfg.to_dict(),
-            "dataset": {k: attrs.get(k) for k in ("seed", "n_spines", "usx_version") if k in attrs},
+            "dataset": {
+                "path": str(cfg.data),
+                **{k: attrs.get(k) for k in ("seed", "n_spines", "usx_version") if k in attrs},
+            },
+            "commit": _git_commit(),
             "best_epoch": int(best["epoch"]),
             "val_metrics": {k: v for k, v in best.items() if k.startswith("val_")},
             "epochs_trained": len(history),
+            "epochs_planned": cfg.epochs,
+            "history": history,
         },
     )

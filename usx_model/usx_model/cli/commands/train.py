@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     p.add_argument("--no-resume", action="store_true", help="fail if RUN_DIR has a checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="only write RUN_DIR/model.pt from the best checkpoint so far",
+    )
     p.set_defaults(func=_run)
 
 
@@ -35,6 +40,11 @@ def _run(args: argparse.Namespace) -> int:
     from usx_model.train.config import load_train_config
     from usx_model.train.loop import train
 
+    if args.export:
+        from usx_model.train.loop import export_run
+
+        print(export_run(args.out))
+        return 0
     cfg = load_train_config(args.config, variant=args.variant, epochs=args.epochs)
     out = Path(args.out)
     if args.no_resume and (out / "last.pt").exists():
