@@ -7,25 +7,10 @@ import pytest
 import yaml
 
 from usx_model.dataset.schema import VertebraSamples, write_samples
+from usx_model.network.config import tiny_config as tiny_network_config
 
-TINY_MODEL = {
-    "n_partial": 64,
-    "n_xray": 32,
-    "n_coarse": 64,
-    "n_out": 128,
-    "pcn_widths": [16, 32, 64, 64],
-    "fusion_hidden": 64,
-    "z_dim": 16,
-    "decoder_hidden": 64,
-    "renet_widths": [32, 64, 128, 256],
-    "renet_points": [96, 48, 24],
-    "k": 8,
-    "pool_k": 8,
-    "global_conv": 64,
-    "global_hidden": 32,
-    "dense": 16,
-    "expand": 8,
-}
+#: The core's tiny network sizes as a training-config "model" section.
+TINY_MODEL = {k: v for k, v in tiny_network_config().to_dict().items() if k != "variant"}
 
 
 def toy_samples(n_spines: int = 6, seed: int = 0, n_gt: int = 256) -> VertebraSamples:

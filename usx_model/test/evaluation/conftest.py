@@ -9,36 +9,16 @@ import pytest
 import torch
 
 from usx_model.dataset.schema import VertebraSamples, write_samples
-from usx_model.network.config import CompletionConfig
+from usx_model.network.config import tiny_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import save_weights
-
-#: Network sizes small enough for a forward pass in milliseconds on two cores.
-TINY = dict(
-    n_partial=64,
-    n_xray=32,
-    n_coarse=64,
-    n_out=128,
-    pcn_widths=(16, 32, 64, 64),
-    fusion_hidden=64,
-    z_dim=16,
-    decoder_hidden=64,
-    renet_widths=(32, 64, 128, 256),
-    renet_points=(96, 48, 24),
-    k=8,
-    pool_k=8,
-    global_conv=64,
-    global_hidden=32,
-    dense=16,
-    expand=8,
-)
 
 
 def save_tiny(folder, variant: str, seed: int = 0):
     """Save an untrained tiny network of ``variant`` under ``folder``; return the path."""
     torch.manual_seed(seed)
     path = folder / "weights" / f"{variant}-{seed}.pt"
-    save_weights(USXComplete(CompletionConfig(variant=variant, **TINY)), path)
+    save_weights(USXComplete(tiny_config(variant)), path)
     return path
 
 

@@ -6,26 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from usx_model.network.config import CompletionConfig, Variant
+from usx_model.network.config import tiny_config
 from usx_model.network.model import USXComplete
 from usx_model.phantom.spine import generate_spine
 from usx_model.pipeline.offline import run_offline
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(
-    n_partial=64, n_xray=32, n_coarse=64, n_out=128, up_ratio=2, pcn_widths=(16, 32, 64, 64),
-    fusion_hidden=64, z_dim=8, decoder_hidden=64, renet_widths=(32, 64, 128, 256),
-    renet_points=(48, 24, 16), k=8, pool_k=4, global_conv=64, global_hidden=32, dense=16,
-    expand=8, dropout=0.0,
-)  # fmt: skip
-
 
 def test_stages_meet_their_bounds_and_the_contract_holds():
     torch.manual_seed(0)
-    models = [
-        USXComplete(CompletionConfig(variant=Variant(v), **TINY)) for v in ("full", "us_only")
-    ]
+    models = [USXComplete(tiny_config(v)) for v in ("full", "us_only")]
     res = run_offline(generate_spine(31337), *models, seed=1, sweep_speed_mm_s=40.0)
     r = res.report
     # The JSON contract of `usx pipeline --json`.

@@ -178,3 +178,32 @@ def paper_config(variant: Variant | str = Variant.FULL, n_xray: int = 1024) -> C
         expand=64,
         dropout=0.5,
     )
+
+
+def tiny_config(variant: Variant | str = Variant.FULL, **overrides) -> CompletionConfig:
+    """A few-thousand-parameter network for tests and smoke runs (every block present).
+
+    ``overrides`` replace fields (e.g. ``n_out=96``).
+    """
+    base = CompletionConfig(
+        variant=Variant(variant),
+        n_partial=64,
+        n_xray=32,
+        n_coarse=64,
+        n_out=128,
+        up_ratio=2,
+        pcn_widths=(16, 32, 64, 64),
+        fusion_hidden=64,
+        z_dim=8,
+        decoder_hidden=64,
+        renet_widths=(32, 64, 128, 256),
+        renet_points=(48, 24, 16),
+        k=8,
+        pool_k=4,
+        global_conv=64,
+        global_hidden=32,
+        dense=16,
+        expand=8,
+        dropout=0.0,
+    )
+    return dataclasses.replace(base, **overrides) if overrides else base

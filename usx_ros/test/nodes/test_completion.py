@@ -9,7 +9,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
-from usx_model.network.config import CompletionConfig, Variant
+from usx_model.network.config import tiny_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import save_weights
 from usx_model.phantom.spine import generate_spine
@@ -32,26 +32,6 @@ pytestmark = pytest.mark.ros
 # spine L -> -x, P -> +z, S -> +y.
 T_BASE_SPINE = make_transform(
     np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).T, [600.0, 0.0, 100.0]
-)
-TINY = dict(
-    n_partial=64,
-    n_xray=32,
-    n_coarse=64,
-    n_out=128,
-    up_ratio=2,
-    pcn_widths=(16, 32, 64, 64),
-    fusion_hidden=64,
-    z_dim=8,
-    decoder_hidden=64,
-    renet_widths=(32, 64, 128, 256),
-    renet_points=(48, 24, 16),
-    k=8,
-    pool_k=4,
-    global_conv=64,
-    global_hidden=32,
-    dense=16,
-    expand=8,
-    dropout=0.0,
 )
 
 
@@ -76,7 +56,7 @@ def weights(tmp_path_factory):
         import torch
 
         torch.manual_seed(torch_seed)
-        model = USXComplete(CompletionConfig(variant=Variant(variant), **TINY))
+        model = USXComplete(tiny_config(variant))
         paths[variant] = out / f"{variant}.pt"
         save_weights(model, paths[variant])
     return paths
