@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ from usx_msgs.msg import SpineCompletion
 from usx_ros.bag import read_bag
 from usx_ros.conversions import cloud_to_array, m_to_mm
 from usx_ros.graph import config_path, graph
-from usx_ros.launcher import spin_in_background
+from usx_ros.launcher import spin_in_background, stop_processes
 from usx_ros.nodes.bag_record import BagRecorder
 from usx_ros.nodes.bag_replay import BagReplayer
 from usx_ros.qos import RESULT_QOS
@@ -231,14 +230,7 @@ def run_demo(
             time.sleep(0.02)
         time.sleep(2.0)  # let the recorder and the monitor take the results in
     finally:
-        for _, p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for _, p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes([p for _, p in procs])
         for n in nodes:
             close = getattr(n, "close", None)
             if close is not None:

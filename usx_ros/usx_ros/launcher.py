@@ -120,12 +120,18 @@ def launch_isolated(
     except KeyboardInterrupt:
         pass
     finally:
-        for _, p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for _, p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes([p for _, p in procs])
     return code
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 15.0) -> None:
+    """SIGINT every running node process (clean ROS shutdown), kill what outlives it."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
