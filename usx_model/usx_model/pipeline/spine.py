@@ -198,6 +198,21 @@ class SpineCompleter:
         self.device = device
         self.n_samples = int(n_samples)
 
+    def warm_up(self) -> None:
+        """One throw-away pass of each model on a synthetic cloud (first-call costs)."""
+        rng = np.random.default_rng(0)
+        cloud = rng.normal(0.0, 20.0, (600, 3))
+        for model, xray in ((self.model_full, cloud[:300]), (self.model_us_only, None)):
+            if model is not None:
+                complete(
+                    [cloud],
+                    None if xray is None else [xray],
+                    ["warm-up"],
+                    model,
+                    device=self.device,
+                    n_samples=self.n_samples,
+                )
+
     def complete(
         self,
         bone_points_mm: np.ndarray,

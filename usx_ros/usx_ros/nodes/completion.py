@@ -176,6 +176,15 @@ class CompletionNode(Node):
         # One JSON line per completion (latency, stage timings, frame) for monitors.
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self.get_logger().info(f"models {self.model_id} on {self.device}")
+        # The first forward pass of a process is several times slower (allocator, kernels):
+        # pay it at start-up, not after the first sweep.
+        self._warmup_timer = self.create_timer(0.1, self._warm_up, callback_group=work)
+
+    def _warm_up(self) -> None:
+        self._warmup_timer.cancel()
+        t0 = time.perf_counter()
+        self.completer.warm_up()
+        self.get_logger().info(f"network warmed up in {time.perf_counter() - t0:.2f} s")
 
     # --- inputs -------------------------------------------------------------------------
     def _on_xray_points(self, msg: PointCloud2) -> None:
