@@ -107,12 +107,8 @@ class BagWriter:
         self.count += 1
 
 
-def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagRecord]:
-    """Yield the records of a rosbag2 in stamp order (any storage rosbags reads).
-
-    Raises:
-        ValueError: the path is not a readable rosbag2 (missing, corrupt metadata or storage).
-    """
+def open_bag(path: str | Path) -> Reader:
+    """An opened rosbags ``Reader`` (close it); ValueError naming the bag when unreadable."""
     path = Path(path)
     if not (path / "metadata.yaml").is_file():
         raise ValueError(f"{path} is not a rosbag2 folder (no metadata.yaml)")
@@ -121,6 +117,17 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[
         reader.open()
     except Exception as exc:  # rosbags raises several types for damaged bags
         raise ValueError(f"cannot open bag {path}: {exc}") from exc
+    return reader
+
+
+def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagRecord]:
+    """Yield the records of a rosbag2 in stamp order (any storage rosbags reads).
+
+    Raises:
+        ValueError: the path is not a readable rosbag2 (missing, corrupt metadata or storage).
+    """
+    path = Path(path)
+    reader = open_bag(path)
     try:
         wanted = set(topics) if topics is not None else None
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]

@@ -16,10 +16,9 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import QosDurability, QosReliability
-from rosbags.rosbag2 import Reader
 from std_msgs.msg import Bool
 
-from usx_ros.bag import message_class, read_bag
+from usx_ros.bag import message_class, open_bag, read_bag
 from usx_ros.nodes.common import run_node
 from usx_ros.params import ParameterError, ParamSpec, declare_params
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
@@ -78,13 +77,7 @@ def replay_qos(topic: str, type_name: str, recorded=None) -> QoSProfile:
 
 def _connections(path: Path) -> dict[str, tuple[str, object]]:
     """topic -> (type name, recorded QoS or None) from the bag's metadata."""
-    if not (path / "metadata.yaml").is_file():
-        raise ValueError(f"{path} is not a rosbag2 folder (no metadata.yaml)")
-    try:
-        reader = Reader(path)
-        reader.open()
-    except Exception as exc:  # rosbags raises several types for damaged bags
-        raise ValueError(f"cannot open bag {path}: {exc}") from exc
+    reader = open_bag(path)
     try:
         out = {}
         for conn in reader.connections:
