@@ -1,4 +1,8 @@
-"""``usx bench phantom``: throughput of procedural vertebra and spine generation."""
+"""``usx bench phantom``: throughput of phantom generation and of the simulators on it.
+
+Generation: spines (and vertebrae) per second. Simulation, on one generated spine: the
+US partial views of all levels, the X-ray 2.5D points, the dataset builder's whole
+per-spine sample set, and one 512 x 512 B-mode frame; medians of ``--runs``."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import statistics
 from usx_model.bench.common import summarise, time_runs
 
 NAME = "phantom"
-HELP = "phantom generation throughput (vertebrae/s, spines/s)"
+HELP = "phantom generation and simulation throughput (spines/s, s per spine, ms per frame)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +40,42 @@ def run(args: argparse.Namespace) -> dict:
     stats = summarise(times)
     n_vert = 5 * args.spines
     return {
+        "simulation": _simulation(args.runs, args.spacing_mm),
         "spines_per_run": args.spines,
         "spacing_mm": args.spacing_mm,
         "seconds_per_run": stats,
         "spines_per_s": args.spines / stats["median_s"],
         "vertebrae_per_s": n_vert / stats["median_s"],
         "median_vertices_per_vertebra": statistics.median(state["vertices"]),
+    }
+
+
+def _simulation(runs: int, spacing_mm: float) -> dict:
+    """Median seconds of each simulator on one phantom spine (and ms per B-mode frame)."""
+    from usx_model.dataset.builder import BuildOptions, build_spine_samples
+    from usx_model.phantom.spine import generate_spine
+    from usx_model.simulate.bmode import BModeSimulator
+    from usx_model.simulate.probe import sweep_poses
+    from usx_model.simulate.us_partial import simulate_us_partials
+    from usx_model.simulate.xray import xray_points_25d
+
+    spine = generate_spine(10_000, spacing_mm=spacing_mm)
+    bmode = BModeSimulator(spine, seed=0)
+    poses = sweep_poses(spine, 16)
+    frame = {"i": 0}
+
+    def _frame() -> None:
+        bmode.render(poses[frame["i"] % len(poses)])
+        frame["i"] += 1
+
+    def med(fn, n: int = runs) -> float:
+        return summarise(time_runs(fn, runs=n, warmup=1))["median_s"]
+
+    return {
+        "us_partials_s_per_spine": med(lambda: simulate_us_partials(spine, seed=0)),
+        "xray_points_s_per_spine": med(lambda: xray_points_25d(spine, jitter_seed=0)),
+        "dataset_samples_s_per_spine": med(
+            lambda: build_spine_samples(10_000, "train", BuildOptions()), max(1, runs // 2)
+        ),
+        "bmode_ms_per_frame": 1e3 * med(_frame, 3 * runs),
     }
