@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from usx_model.ingest.xray_points import obb_axes
-from usx_model.levels.split import split_levels_xray
+from usx_model.levels.split import _unit, split_levels_xray
 
 #: Typical lumbar level pitch (body height + disc), mm: the peak-spacing prior.
 TYPICAL_PITCH_MM = 36.0
@@ -28,13 +28,6 @@ TYPICAL_PITCH_MM = 36.0
 #: (refit with :func:`usx_model.levels.evaluate.fit_tip_offsets`).
 TIP_TO_BODY_CRANIAL_MM = (-21.4, -17.4, -11.2, -5.6, 3.3)
 BODY_DEPTH_MM = (-31.0, -36.2, -39.1, -38.3, -33.1)
-
-
-def _unit(v, name: str) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64)
-    if v.shape != (3,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0:
-        raise ValueError(f"expected {name} as a non-zero finite (3,) vector, got {v}")
-    return v / np.linalg.norm(v)
 
 
 def spinous_peaks(

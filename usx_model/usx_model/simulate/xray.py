@@ -136,6 +136,16 @@ def _path_lengths(scene: SpineScene, geometry: XrayGeometry) -> np.ndarray:
     return thick.reshape(geometry.shape)
 
 
+def body_midplane_point_mm(spine: Spine) -> np.ndarray:
+    """(3,) a point of the vertebral bodies' mid-sagittal plane, spine frame, mm.
+
+    The mean body centroid: what a CBCT registration gives the X-ray ingestion as the
+    plane the lateral projection's body points lie on.
+    """
+    check_spine(spine)
+    return np.mean([v.body_centroid_mm for v in spine.vertebrae.values()], axis=0)
+
+
 def render_lateral_xray(
     spine: Spine,
     geometry: XrayGeometry,

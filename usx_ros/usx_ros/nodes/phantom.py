@@ -39,7 +39,7 @@ from usx_model.simulate.robot_sweep import (
     plan_robot_sweep,
 )
 from usx_model.simulate.scene import sample_surface
-from usx_model.simulate.xray import render_lateral_xray
+from usx_model.simulate.xray import body_midplane_point_mm, render_lateral_xray
 from usx_model.simulate.xray_geometry import lateral_geometry, transform_geometry
 from usx_model.tracking.iiwa import JOINT_NAMES
 from usx_model.tracking.transforms import apply_transform, transform_from_xyz_rpy
@@ -288,9 +288,8 @@ class PhantomNode(Node):
         shot = render_lateral_xray(spine, geometry, scene=sim.scene, labels=labelled)
         header = Header(frame_id=self.p["base_frame"])
         plane = None
-        if self.p["xray_depth_registered"]:  # the true body mid-plane: mean body centre
-            centre = np.mean([v.body_centroid_mm for v in spine.vertebrae.values()], axis=0)
-            plane = apply_transform(plan.T_base_spine, centre[None])[0]
+        if self.p["xray_depth_registered"]:  # as if a CBCT had registered the depth
+            plane = apply_transform(plan.T_base_spine, body_midplane_point_mm(spine)[None])[0]
         geometry_base = transform_geometry(geometry, plan.T_base_spine)
         return xray_view_to_msg(geometry_base, shot.image, shot.label, header, plane)
 
