@@ -31,7 +31,10 @@ def ros_context():
     """An initialised rclpy context for the whole session, shut down at the end."""
     import rclpy
 
+    from usx_ros.dds import configure_dds
+
     context = rclpy.context.Context()
+    configure_dds()
     rclpy.init(context=context)
     yield context
     rclpy.shutdown(context=context)

@@ -18,6 +18,7 @@ from std_msgs.msg import Header
 
 from usx_msgs.msg import SpineCompletion, VertebraCompletion
 from usx_ros.conversions import points_mm_to_cloud, seconds_to_duration
+from usx_ros.dds import configure_dds
 
 RESULT_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -71,6 +72,7 @@ def main() -> None:
         data[args.corrupt_byte] ^= 0xFF
         msg.vertebrae[0].cloud.data = bytes(data)
 
+    configure_dds()
     rclpy.init()
     node = rclpy.create_node("usx_test_spine_publisher")
     pub = node.create_publisher(SpineCompletion, args.topic, RESULT_QOS)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
@@ -35,6 +35,7 @@ from usx_model.pipeline.report import render_spine, score_levels
 from usx_msgs.msg import SpineCompletion
 from usx_ros.bag import read_bag
 from usx_ros.conversions import cloud_to_array, m_to_mm
+from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path, graph
 from usx_ros.launcher import spin_in_background, stop_processes
 from usx_ros.nodes.bag_record import BagRecorder
@@ -198,12 +199,15 @@ def run_demo(
     params = Path(params_file) if params_file else config_path("phantom")
 
     context = rclpy.context.Context()
+    configure_dds()
     rclpy.init(context=context)
     t_start = time.perf_counter()
     procs = _graph_processes(params, replay_bag, weights or {})
     nodes = _local_nodes(context, replay_bag, bag_dir)
     monitor = Monitor(rclpy.create_node("usx_demo_monitor", context=context))
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    # One thread: the recorder and the monitor are light, and rclpy's multi-threaded
+    # executor costs more CPU per message than it saves (nodes/common.py).
+    executor = SingleThreadedExecutor(context=context)
     for n in [*nodes, monitor.node]:
         executor.add_node(n)
     spinner = spin_in_background(executor)
@@ -241,6 +245,11 @@ def run_demo(
             n.destroy_node()
         context.try_shutdown()
     stats = monitor.stats()
+    if "frames_sent" in stats and "frames_placed" in stats:
+        # Frames the compounding node never received: lost between the processes.
+        stats["frames_lost_in_transport"] = (
+            stats["frames_sent"] - stats["frames_placed"] - stats.get("frames_dropped", 0)
+        )
     report = _report(monitor, stats, out, bag_dir, replay_bag, time.perf_counter() - t_start)
     (out / ("replay_report.json" if replay_bag else "report.json")).write_text(
         json.dumps(report, indent=2) + "\n"
@@ -332,7 +341,8 @@ def _markdown(r: dict) -> str:
         f"(completion node {lat['completion_node_total']:.2f} s)",
         f"- frames: {r['graph'].get('frames_sent', 'n/a')} sent, "
         f"{r['graph'].get('frames_placed', 'n/a')} placed, "
-        f"{r['graph'].get('frames_dropped', 'n/a')} dropped",
+        f"{r['graph'].get('frames_dropped', 'n/a')} dropped, "
+        f"{r['graph'].get('frames_lost_in_transport', 'n/a')} lost in transport",
         "",
         "| level | CD-L1 (mm) | body CD-L1 (mm) | arch CD-L1 (mm) | F1@1mm | status |",
         "|---|---|---|---|---|---|",

@@ -56,8 +56,8 @@ def graph(name: str) -> tuple[NodeDescription, ...]:
     return GRAPHS[name]
 
 
-def config_path(name: str) -> Path:
-    """``<name>.yaml``: the installed share/usx_ros/config, else the source tree's config/."""
+def config_path(name: str, suffix: str = ".yaml") -> Path:
+    """``<name><suffix>``: the installed share/usx_ros/config, else the source tree's config/."""
     try:
         from ament_index_python.packages import (
             PackageNotFoundError,
@@ -65,14 +65,14 @@ def config_path(name: str) -> Path:
         )
 
         try:
-            installed = Path(get_package_share_directory("usx_ros")) / "config" / f"{name}.yaml"
+            installed = Path(get_package_share_directory("usx_ros")) / "config" / f"{name}{suffix}"
             if installed.is_file():
                 return installed
         except PackageNotFoundError:
             pass
     except ImportError:  # no ament index at all: a plain source checkout
         pass
-    source = Path(__file__).resolve().parents[2] / "config" / f"{name}.yaml"
+    source = Path(__file__).resolve().parents[2] / "config" / f"{name}{suffix}"
     if not source.is_file():
-        raise ValueError(f"no parameter file {name}.yaml installed or in {source.parent}")
+        raise ValueError(f"no config file {name}{suffix} installed or in {source.parent}")
     return source

@@ -18,6 +18,7 @@ from pathlib import Path
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
+from usx_ros.dds import configure_dds
 from usx_ros.graph import NodeDescription, config_path, graph
 from usx_ros.params import ParameterError
 
@@ -56,6 +57,7 @@ def launch_in_process(
     params = Path(params_file) if params_file else config_path(name)
     descriptions = graph(name)
     context = rclpy.context.Context()
+    configure_dds()
     rclpy.init(context=context)
     signal.signal(signal.SIGTERM, lambda *_: context.try_shutdown())
     nodes = []

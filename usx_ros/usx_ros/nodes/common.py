@@ -11,13 +11,25 @@ import signal
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 
+from usx_ros.dds import configure_dds
 from usx_ros.params import ParameterError
 
 
-def run_node(node_class, args: list[str] | None = None) -> None:
-    """Run one node in this process until shutdown; exit 2 on a start-up parameter error."""
+def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> None:
+    """Run one node in this process until shutdown; exit 2 on a start-up parameter error.
+
+    ``threads`` > 1 only for nodes whose callback groups must overlap (completion keeps
+    its parameter services answering while the network runs): rclpy's multi-threaded
+    executor costs 2.4x the CPU per message of the single-threaded one and, on the 2-core
+    target, lost 9 % of 100 Hz joint states where the single-threaded one lost none.
+    """
+    configure_dds()
     rclpy.init(args=args)
     # SIGTERM (what launchers send) shuts down like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
@@ -27,7 +39,10 @@ def run_node(node_class, args: list[str] | None = None) -> None:
         rclpy.logging.get_logger(node_class.__name__).error(f"invalid parameter: {exc}")
         rclpy.try_shutdown()
         sys.exit(2)
-    executor = MultiThreadedExecutor(num_threads=2)
+    if threads > 1:
+        executor = MultiThreadedExecutor(num_threads=threads)
+    else:
+        executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()

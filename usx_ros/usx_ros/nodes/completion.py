@@ -347,7 +347,7 @@ class CompletionNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    run_node(CompletionNode, args)
+    run_node(CompletionNode, args, threads=2)
 
 
 if __name__ == "__main__":
