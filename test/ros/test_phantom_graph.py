@@ -27,7 +27,9 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
 
     params = yaml.safe_load(CONFIG.read_text())
     # A short sweep (2 s of frames) keeps the test quick; everything else as shipped.
-    params["phantom"]["ros__parameters"].update(n_frames=60, start_delay_s=2.0)
+    params["phantom"]["ros__parameters"].update(
+        n_frames=60, start_delay_s=2.0, lateral_offsets_mm=[0.0]
+    )
     cfg = tmp_path / "phantom.yaml"
     cfg.write_text(yaml.safe_dump(params))
     usx = Path(sys.executable).parent / "usx"

@@ -115,3 +115,36 @@ def test_spine_table_frame_is_used_when_present(toy_spine):
 def test_bad_plans_raise_clear_errors(toy_spine, kwargs, match):
     with pytest.raises(ValueError, match=match):
         _plan(toy_spine, **kwargs)
+
+
+def test_serpentine_passes_are_shifted_laterally_and_alternate(toy_spine):
+    offsets = (-20.0, 0.0, 20.0)
+    plan = _plan(toy_spine, lateral_offsets_mm=offsets)
+    ends = sweep_poses(toy_spine, 2)
+    one_pass = abs(ends[0, 2, 3] - ends[1, 2, 3])
+    # three straight passes plus two 20 mm lateral moves
+    assert plan.path_length_mm == pytest.approx(3 * one_pass + 40.0, rel=1e-6)
+    p = plan.T_spine_probe[:, :3, 3]
+    x_rel = p[:, 0] - ends[0, 0, 3]
+    # first pass at -20 mm from the first end, last pass at +20 mm ending where a
+    # single pass ends (odd number of passes)
+    np.testing.assert_allclose(plan.T_spine_probe[0, :3, 3], ends[0, :3, 3] + [-20, 0, 0])
+    np.testing.assert_allclose(plan.T_spine_probe[-1, :3, 3], ends[1, :3, 3] + [20, 0, 0])
+    # frames stay on the three lines or on the moves between them, at constant speed
+    on_line = np.isclose(x_rel[:, None], np.array(offsets)[None], atol=1e-6).any(axis=1)
+    at_end = np.isclose(p[:, 2], ends[0, 2, 3]) | np.isclose(p[:, 2], ends[1, 2, 3])
+    assert np.all(on_line | at_end)
+    step = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    np.testing.assert_allclose(step, plan.speed_mm_s / RATES["frame_rate_hz"], rtol=1e-2)
+    # orientation is held through the whole sweep (the toy path is straight)
+    assert _rotation_deg(plan.T_spine_probe[:1], plan.T_spine_probe).max() < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("offsets", "match"),
+    [((), "at least one finite lateral offset"), ((0.0, float("nan")), "finite lateral")],
+    ids=["empty", "nan"],
+)
+def test_bad_lateral_offsets(toy_spine, offsets, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        _plan(toy_spine, lateral_offsets_mm=offsets)

@@ -45,6 +45,10 @@ SEED_JOINTS_RAD = np.deg2rad([0.0, 45.0, 0.0, -90.0, 0.0, 45.0, 0.0])
 #: KUKA data sheet speed limits of the iiwa 14 R820, rad/s (85, 85, 100, 75, 130, 135, 135 deg/s).
 JOINT_SPEED_LIMITS_RAD_S = np.deg2rad([85.0, 85.0, 100.0, 75.0, 130.0, 135.0, 135.0])
 
+#: Lateral offsets of a three-pass serpentine sweep (mm): the lateral probe shifts of the
+#: partial-view simulator (``simulate.us_partial``) that the network was trained on.
+SERPENTINE_OFFSETS_MM = (-20.0, 0.0, 20.0)
+
 _NS_PER_S = 1_000_000_000
 _PATH_STEP_MM = 0.25  # arc-length sampling of the sweep path (finer than any frame spacing)
 
@@ -117,12 +121,32 @@ def table_from_spine(spine: Spine, body_height_mm: float = 140.0) -> np.ndarray:
 
 
 def _probe_path(
-    spine: Spine, standoff_mm: float, margin_mm: float
+    spine: Spine,
+    standoff_mm: float,
+    margin_mm: float,
+    lateral_offsets_mm: tuple[float, ...] = (0.0,),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ``T_spine_probe`` samples of the sweep and their cumulative arc length (mm)."""
+    """Dense ``T_spine_probe`` samples of the sweep and their cumulative arc length (mm).
+
+    One cranio-caudal pass per lateral offset (along the spine's x, the probe's lateral
+    axis), walked back and forth (a serpentine); consecutive passes are joined by a
+    straight lateral move at their common end, orientation kept.
+    """
     ends = sweep_poses(spine, 2, standoff_mm=standoff_mm, margin_mm=margin_mm)
     n = max(2, math.ceil(abs(ends[0, 2, 3] - ends[1, 2, 3]) / _PATH_STEP_MM) + 1)
-    dense = sweep_poses(spine, n, standoff_mm=standoff_mm, margin_mm=margin_mm)
+    line = sweep_poses(spine, n, standoff_mm=standoff_mm, margin_mm=margin_mm)
+    pieces = []
+    for i, offset in enumerate(lateral_offsets_mm):
+        pass_ = line[::-1].copy() if i % 2 else line.copy()
+        pass_[:, 0, 3] += offset
+        if pieces:
+            a, b = pieces[-1][-1], pass_[0]
+            m = max(2, math.ceil(np.linalg.norm(b[:3, 3] - a[:3, 3]) / _PATH_STEP_MM) + 1)
+            move = np.repeat(a[None], m, axis=0)
+            move[:, :3, 3] = np.linspace(a[:3, 3], b[:3, 3], m)
+            pieces.append(move[1:-1])
+        pieces.append(pass_)
+    dense = np.concatenate(pieces)
     step = np.linalg.norm(np.diff(dense[:, :3, 3], axis=0), axis=1)
     return dense, np.r_[0.0, np.cumsum(step)]
 
@@ -165,6 +189,7 @@ def plan_robot_sweep(
     n_frames: int | None = None,
     standoff_mm: float = 20.0,
     margin_mm: float = 10.0,
+    lateral_offsets_mm: tuple[float, ...] = (0.0,),
     seed_joints_rad: np.ndarray = SEED_JOINTS_RAD,
 ) -> RobotSweep:
     """Plan the probe path, the iiwa joint trajectory and the frame times of one sweep.
@@ -178,6 +203,10 @@ def plan_robot_sweep(
         joint_rate_hz: joint-state rate (the lbr driver streams up to 1 kHz).
         n_frames: number of frames over the whole path (>= 2); sets the speed instead.
         standoff_mm, margin_mm: see :func:`usx_model.simulate.probe.sweep_poses`.
+        lateral_offsets_mm: one pass per entry, the probe shifted this far along the
+            spine's lateral axis; passes alternate direction. The simulator the network
+            was trained on sees the union of probe shifts of -20..20 mm, so
+            ``SERPENTINE_OFFSETS_MM`` gives a sweep whose bone points match it.
         seed_joints_rad: (7,) start configuration of the first IK.
 
     Returns:
@@ -199,7 +228,10 @@ def plan_robot_sweep(
         check_positive(sweep_speed_mm_s, "sweep_speed_mm_s")
 
     T_base_spine = T_base_table @ table_from_spine(spine)
-    dense, arc = _probe_path(spine, standoff_mm, margin_mm)
+    offsets = tuple(float(o) for o in lateral_offsets_mm)
+    if not offsets or not all(math.isfinite(o) for o in offsets):
+        raise ValueError(f"expected at least one finite lateral offset, got {lateral_offsets_mm}")
+    dense, arc = _probe_path(spine, standoff_mm, margin_mm, offsets)
     length = float(arc[-1])
     if n_frames is None:
         n_frames = max(2, round(length / sweep_speed_mm_s * frame_rate_hz) + 1)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.ros
 N_FRAMES, SIZE = 20, 128
 SMALL = {
     "n_frames": N_FRAMES,
+    "lateral_offsets_mm": [0.0],  # one pass: 20 frames over three would outrun the joints
     "rows": SIZE,
     "cols": SIZE,
     "depth_mm": 60.0,

@@ -35,6 +35,7 @@ from usx_model.simulate.probe import ProbeKind, ProbeModel
 from usx_model.simulate.robot_sweep import (
     DEFAULT_TABLE_RPY_DEG,
     DEFAULT_TABLE_XYZ_MM,
+    SERPENTINE_OFFSETS_MM,
     RobotSweep,
     plan_robot_sweep,
 )
@@ -94,7 +95,14 @@ PARAMS = (
     _ro("joint_rate_hz", 100.0, "joint-state rate, Hz", 1.0, 1000.0),
     _ro("frame_rate_hz", 30.0, "US frame rate, Hz", 1.0, 120.0),
     _ro("sweep_speed_mm_s", 10.0, "probe speed along the spine, mm/s", 0.5, 500.0),
-    _ro("n_frames", 0, "frames per pass (>= 2); 0 = set by sweep_speed_mm_s", 0, 100000),
+    _ro("n_frames", 0, "frames per sweep (>= 2); 0 = set by sweep_speed_mm_s", 0, 100000),
+    ParamSpec(
+        "lateral_offsets_mm",
+        list(SERPENTINE_OFFSETS_MM),
+        "one cranio-caudal pass per lateral probe offset, mm (a serpentine sweep)",
+        list_of=float,
+        read_only=True,
+    ),
     _ro("standoff_mm", 20.0, "tissue between probe face and spinous tips, mm", 1.0, 200.0),
     _ro("probe_kind", "linear", "transducer geometry", choices=tuple(k.value for k in ProbeKind)),
     _ro("rows", 512, "image rows", 16, 4096),
@@ -191,6 +199,8 @@ class PhantomNode(Node):
         for name in ("verse_mask", "verse_centroids"):
             if p[name] and not os.path.isfile(p[name]):
                 raise ParameterError(f"parameter '{name}': no such file {p[name]!r}")
+        if not p["lateral_offsets_mm"]:
+            raise ParameterError("parameter 'lateral_offsets_mm': expected at least one offset")
         if p["n_frames"] == 1:
             raise ParameterError("parameter 'n_frames': expected 0 or >= 2, got 1")
         self.probe = ProbeModel(
@@ -258,6 +268,7 @@ class PhantomNode(Node):
                 joint_rate_hz=p["joint_rate_hz"],
                 n_frames=p["n_frames"] or None,
                 standoff_mm=p["standoff_mm"],
+                lateral_offsets_mm=tuple(p["lateral_offsets_mm"]),
             )
             sim = BModeSimulator(spine, self.probe, seed=p["seed"])
             self._xray_msg = self._xray(spine, plan, sim) if p["publish_xray"] else None

@@ -27,7 +27,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights-us-only", default=None, help="default: shipped US-only model")
     p.add_argument("--seed", type=int, default=0, help="speckle/noise/perturbation seed")
     p.add_argument("--speed", type=float, default=10.0, help="sweep speed, mm/s")
+    p.add_argument(
+        "--lateral-offsets",
+        type=_offsets,
+        default=None,
+        metavar="MM[,MM...]",
+        help="one pass per lateral probe offset (default: -20,0,20, a serpentine)",
+    )
     p.set_defaults(func=_run)
+
+
+def _offsets(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated millimetres, e.g. -20,0,20, got {text!r}"
+        ) from None
+    return values
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,7 +63,8 @@ def _run(args: argparse.Namespace) -> int:
         spine = generate_spine(args.phantom_seed)
     full = load_weights(args.weights_full or shipped_weights("full"))
     us_only = load_weights(args.weights_us_only or shipped_weights("us_only"))
-    res = run_offline(spine, full, us_only, seed=args.seed, sweep_speed_mm_s=args.speed)
+    offsets = {} if args.lateral_offsets is None else {"lateral_offsets_mm": args.lateral_offsets}
+    res = run_offline(spine, full, us_only, seed=args.seed, sweep_speed_mm_s=args.speed, **offsets)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res.report, indent=2) + "\n")
     if args.report:
