@@ -97,13 +97,23 @@ class Harness:
 
 
 @pytest.fixture
-def harness(ros_context, ros_node):
-    h = Harness(ros_context, ros_node)
+def harness(ros_context, ros_node, request):
+    h = Harness(ros_context, ros_node, getattr(request, "param", ()))
     yield h
     h.close()
 
 
-def test_sweep_publishes_bone_points_at_the_echo_depth(harness):
+@pytest.mark.parametrize(
+    ("harness", "voxel_mm"),
+    [
+        ([Parameter("bone_points_voxel_mm", value=0.0)], 0.0),
+        ((), 0.5),
+        ([Parameter("bone_points_voxel_mm", value=2.0)], 2.0),
+    ],
+    indirect=["harness"],
+    ids=["every_pixel", "default_0.5mm", "2mm"],
+)
+def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
     assert harness.call(harness.start).success
     harness.stream(6)
     assert harness.node.health.accepted == 5
@@ -113,8 +123,14 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness):
     cloud = harness.points[-1]
     assert cloud.header.frame_id == "lbr_link_0"
     pts = xyz_from_cloud_mm(cloud)
-    assert len(pts) > 5 * COLS // 2
-    np.testing.assert_allclose(np.median(pts[:, 2]), (BONE_ROW + 0.5) * PX, atol=0.3)
+    # five frames at one pose: a two-pixel bone line, COLS * PX = 32 mm wide
+    if voxel_mm == 0.0:
+        assert len(pts) > 5 * COLS // 2
+    else:
+        keys = np.floor(pts / voxel_mm).astype(int)
+        assert len(np.unique(keys, axis=0)) == len(pts)  # one point per voxel
+        assert COLS * PX / voxel_mm <= len(pts) <= 3 * (COLS * PX / voxel_mm + 2)
+    np.testing.assert_allclose(np.median(pts[:, 2]), (BONE_ROW + 0.5) * PX, atol=0.3 + voxel_mm)
     assert not harness.call(harness.stop).success  # nothing to stop any more
 
 
