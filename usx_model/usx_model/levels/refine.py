@@ -30,17 +30,70 @@ from scipy.spatial import cKDTree
 
 #: Integer capacities: scale of 1 mm of boundary distance in the unary cost.
 _UNARY_PER_MM = 2
-_FIXED = 10**7
 
 
-def point_normals(points_mm: np.ndarray, k: int = 10) -> np.ndarray:
-    """(N, 3) unit normals (unsigned) of the plane fitted to each point's ``k`` nearest."""
+def smallest_eigenvectors(cov: np.ndarray) -> np.ndarray:
+    """(N, 3) unit eigenvectors of the smallest eigenvalue of symmetric (N, 3, 3) matrices.
+
+    Closed form (trigonometric eigenvalues, then the largest cross product of two rows of
+    ``cov - lambda I``), on the six distinct entries as (N,) arrays: ~5x faster than a
+    batched ``np.linalg.eigh`` on 1e4 matrices. Rows are NaN where the eigenvector is
+    not defined: ``(l2 - l1) (l3 - l1) < 1e-6 trace^2`` for eigenvalues l1 <= l2 <= l3
+    (collinear or coincident points, a zero matrix).
+    """
+    a = np.asarray(cov, dtype=np.float64)
+    xx, yy, zz = a[:, 0, 0], a[:, 1, 1], a[:, 2, 2]
+    xy = 0.5 * (a[:, 0, 1] + a[:, 1, 0])
+    xz = 0.5 * (a[:, 0, 2] + a[:, 2, 0])
+    yz = 0.5 * (a[:, 1, 2] + a[:, 2, 1])
+    tr = xx + yy + zz
+    q = tr / 3.0
+    dx, dy, dz = xx - q, yy - q, zz - q
+    p2 = (dx * dx + dy * dy + dz * dz + 2.0 * (xy * xy + xz * xz + yz * yz)) / 6.0
+    p = np.sqrt(p2)
+    det = dx * (dy * dz - yz * yz) - xy * (xy * dz - yz * xz) + xz * (xy * yz - dy * xz)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.clip(np.nan_to_num(det / (2.0 * p2 * p)), -1.0, 1.0)
+    # eigenvalues q + 2p cos(phi + 2 pi k / 3), phi in [0, pi/3]: the smallest is k = 1
+    lam = q + 2.0 * p * np.cos(np.arccos(r) / 3.0 + 2.0 * np.pi / 3.0)
+    r0 = np.stack([xx - lam, xy, xz], axis=1)
+    r1 = np.stack([xy, yy - lam, yz], axis=1)
+    r2 = np.stack([xz, yz, zz - lam], axis=1)
+    c = np.stack([np.cross(r0, r1), np.cross(r0, r2), np.cross(r1, r2)], axis=1)
+    norm2 = np.einsum("nki,nki->nk", c, c)
+    best = np.argmax(norm2, axis=1)
+    rows = np.arange(len(c))
+    v, nv = c[rows, best], np.sqrt(norm2[rows, best])
+    # |cross| ~ (l2 - l1)(l3 - l1) <= tr^2: small where the smallest one is not simple
+    ok = nv > 1e-6 * tr * tr
+    out = np.full_like(v, np.nan)
+    out[ok] = v[ok] / nv[ok, None]
+    return out
+
+
+def point_normals(points_mm: np.ndarray, k: int = 10, tree: cKDTree | None = None) -> np.ndarray:
+    """(N, 3) unit normals (unsigned) of the plane fitted to each point's ``k`` nearest.
+
+    Args:
+        points_mm: (N, 3) points.
+        k: neighbours of the fit, the point itself included.
+        tree: a ``cKDTree`` of ``points_mm`` to reuse.
+
+    Returns:
+        (N, 3) normals; NaN rows where the neighbourhood fits no unique plane (collinear
+        or coincident points).
+    """
     p = np.asarray(points_mm, dtype=np.float64)
     k = min(k, len(p))
-    _, nb = cKDTree(p).query(p, k=k)
-    q = p[nb] - p[nb].mean(axis=1, keepdims=True)
-    # eigenvector of the smallest eigenvalue of the local scatter (eigh sorts ascending)
-    return np.linalg.eigh(np.einsum("nki,nkj->nij", q, q))[1][:, :, 0]
+    _, nb = (cKDTree(p) if tree is None else tree).query(p, k=k)
+    q = p[nb.reshape(len(p), k)]
+    q -= q.mean(axis=1, keepdims=True)
+    cov = np.empty((len(p), 3, 3))
+    # six sums of products: several times faster than a batched matmul of 3 x k matrices
+    for i in range(3):
+        for j in range(i, 3):
+            cov[:, i, j] = cov[:, j, i] = np.einsum("nk,nk->n", q[:, :, i], q[:, :, j])
+    return smallest_eigenvectors(cov)
 
 
 def refine_mincut(
@@ -68,9 +121,11 @@ def refine_mincut(
             (the unary cost is 2 per mm).
         unary_cap_mm: the unary cost stops growing beyond this distance from the
             boundary (fixed points excepted).
-        normal_sigma: edge cost falls as ``exp(-(1 - |n_i . n_j|) / normal_sigma)``;
-            None: every edge costs ``edge_cost``.
-        normal_k: neighbours of the normal fit.
+        normal_sigma: edge cost falls as ``exp(-(1 - |n_i . n_j|) / normal_sigma)``
+            (full cost where a normal is undefined); None: every edge costs
+            ``edge_cost``.
+        normal_k: neighbours of the normal fit (:func:`point_normals`; on seeds
+            9101-9112 a fit to the graph neighbours instead was 0.2 % less accurate).
 
     The defaults were chosen on robot-sweep phantom seeds 9101-9106 (three-pass
     serpentine, bone points thinned to 1 mm as in ``pipeline.spine``); they were 1.5 /
@@ -80,32 +135,61 @@ def refine_mincut(
     Returns:
         (N,) refined level indices (a point moves at most between the two levels of
         one boundary).
+
+    Raises:
+        ValueError: bad shapes or non-finite values.
     """
+    p = np.asarray(points_mm, dtype=np.float64)
     idx = np.asarray(idx).copy()
-    normals = (
-        None if normal_sigma is None or len(points_mm) < 3 else point_normals(points_mm, normal_k)
-    )
+    above_mm = np.asarray(above_mm, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"expected points_mm as (N, 3), got {p.shape}")
+    if idx.shape != (len(p),) or above_mm.ndim != 2 or len(above_mm) != len(p):
+        raise ValueError(
+            f"expected idx (N,) and above_mm (N, B) for N = {len(p)}, got {idx.shape}, "
+            f"{above_mm.shape}"
+        )
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(above_mm))):
+        raise ValueError("points_mm and above_mm must be finite")
+    if len(p) < 2:
+        return idx
+    # one graph for all boundaries (the bands overlap and cover nearly every point)
+    # an unbalanced tree builds 4x faster and queries about as fast on these clouds
+    tree = cKDTree(p, balanced_tree=False)
+    pairs = tree.query_pairs(radius_mm, output_type="ndarray")
+    if normal_sigma is None:
+        edge_all = np.full(len(pairs), float(edge_cost))
+    else:
+        nrm = point_normals(p, normal_k, tree)
+        dot = np.abs(np.einsum("nk,nk->n", nrm[pairs[:, 0]], nrm[pairs[:, 1]]))
+        edge_all = np.rint(edge_cost * np.exp(-(1.0 - np.nan_to_num(dot, nan=1.0)) / normal_sigma))
     for b in range(above_mm.shape[1]):
         s = above_mm[:, b]
-        band = np.flatnonzero(((idx == b) | (idx == b + 1)) & (np.abs(s) < band_mm))
-        if len(band) < 2:
+        in_band = ((idx == b) | (idx == b + 1)) & (np.abs(s) < band_mm)
+        up_fixed, dn_fixed = in_band & (s > seed_mm), in_band & (s < -seed_mm)
+        free = np.flatnonzero(in_band & ~up_fixed & ~dn_fixed)
+        idx[up_fixed], idx[dn_fixed] = b, b + 1
+        if len(free) == 0:
             continue
-        sb = s[band]
-        pairs = cKDTree(points_mm[band]).query_pairs(radius_mm, output_type="ndarray")
-        if normals is None:
-            edge = np.full(len(pairs), edge_cost)
-        else:
-            nb = normals[band]
-            dot = np.abs(np.einsum("nk,nk->n", nb[pairs[:, 0]], nb[pairs[:, 1]]))
-            edge = np.rint(edge_cost * np.exp(-(1.0 - dot) / normal_sigma))
-        n = len(band)
+        # fixed points are merged into the terminals: an edge to one becomes a t-link
+        node = np.full(len(p), -1)
+        node[free] = np.arange(len(free))
+        n = len(free)
         src, snk = n, n + 1
-        sc = np.clip(sb, -unary_cap_mm, unary_cap_mm)
-        up_cap = np.where(sb > seed_mm, _FIXED, np.rint(_UNARY_PER_MM * np.maximum(sc, 0)))
-        dn_cap = np.where(sb < -seed_mm, _FIXED, np.rint(_UNARY_PER_MM * np.maximum(-sc, 0)))
-        rows = np.concatenate([pairs[:, 0], pairs[:, 1], np.full(n, src), np.arange(n)])
-        cols = np.concatenate([pairs[:, 1], pairs[:, 0], np.arange(n), np.full(n, snk)])
-        caps = np.concatenate([edge, edge, up_cap, dn_cap]).astype(np.int64)
+        na, nc = node[pairs[:, 0]], node[pairs[:, 1]]
+        sf = s[free]
+        sc = np.clip(sf, -unary_cap_mm, unary_cap_mm)
+        up_cap = np.rint(_UNARY_PER_MM * np.maximum(sc, 0))
+        dn_cap = np.rint(_UNARY_PER_MM * np.maximum(-sc, 0))
+        for cap, fixed in ((up_cap, up_fixed), (dn_cap, dn_fixed)):
+            for own, other, o_idx in ((na, nc, pairs[:, 1]), (nc, na, pairs[:, 0])):
+                e = (own >= 0) & (other < 0) & fixed[o_idx]
+                cap += np.bincount(own[e], edge_all[e], minlength=n)
+        both = (na >= 0) & (nc >= 0)
+        ea, ec, eb = na[both], nc[both], edge_all[both]
+        rows = np.concatenate([ea, ec, np.full(n, src), np.arange(n)])
+        cols = np.concatenate([ec, ea, np.arange(n), np.full(n, snk)])
+        caps = np.concatenate([eb, eb, up_cap, dn_cap])
         keep = caps > 0
         graph = sparse.csr_array(
             (caps[keep].astype(np.int32), (rows[keep], cols[keep])), shape=(n + 2, n + 2)
@@ -117,5 +201,5 @@ def refine_mincut(
         reach = breadth_first_order(residual, src, directed=True, return_predecessors=False)
         upper = np.zeros(n + 2, dtype=bool)
         upper[reach] = True
-        idx[band] = np.where(upper[:n], b, b + 1)
+        idx[free] = np.where(upper[:n], b, b + 1)
     return idx
