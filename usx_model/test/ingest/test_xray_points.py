@@ -12,6 +12,7 @@ from usx_model.ingest.xray_points import (
     lateral_plane_along,
     lateral_plane_from_us,
     level_centroids,
+    level_midplanes,
     per_level_planes,
     place_xray_labels,
     xray_chain,
@@ -142,3 +143,34 @@ def test_bad_placement_input(label, T, plane, match):
 def test_bad_plane_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 7.0, -12.0])
+def test_level_midplanes_recover_each_levels_plane(tilt_deg: float) -> None:
+    rng = np.random.default_rng(5)
+    lateral = np.array([1.0, 0.0, 0.0])
+    by_level, want = {}, {}
+    for lv in (1, 2, 3):
+        # a filled body silhouette in a sagittal plane rotated about the cranial axis
+        a = np.deg2rad(tilt_deg * lv)
+        n = np.array([np.cos(a), np.sin(a), 0.0])
+        u, w = np.array([-np.sin(a), np.cos(a), 0.0]), np.array([0.0, 0.0, 1.0])
+        c = np.array([3.0 * lv, -40.0, 35.0 * lv])
+        st = rng.uniform(-15, 15, (400, 2))
+        by_level[lv] = c + st[:, :1] * u + st[:, 1:] * w
+        want[lv] = (c, n)
+    planes = level_midplanes(by_level, -lateral if tilt_deg < 0 else lateral)
+    for lv, (c, n) in want.items():
+        sign = -1.0 if tilt_deg < 0 else 1.0
+        np.testing.assert_allclose(planes[lv].normal, sign * n, atol=1e-9)
+        assert abs((planes[lv].point_mm - c) @ n) < 1e-9  # its point lies on the plane
+
+
+@pytest.mark.parametrize(
+    "points",
+    [np.zeros((2, 3)), np.outer(np.arange(10.0), [0.0, 1.0, 2.0])],
+    ids=["two_points", "collinear"],
+)
+def test_level_midplanes_none_without_a_plane(points: np.ndarray) -> None:
+    good = np.random.default_rng(0).normal(size=(50, 3)) * [0.0, 10.0, 10.0]
+    assert level_midplanes({1: good, 2: points}, np.array([1.0, 0.0, 0.0])) is None

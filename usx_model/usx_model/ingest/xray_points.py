@@ -227,3 +227,28 @@ def xray_chain(T_base_cbct: np.ndarray, T_cbct_xray: np.ndarray) -> np.ndarray:
 def level_centroids(points_by_level: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """level -> (3,) centroid of that level's placed X-ray points."""
     return {lv: np.asarray(p, dtype=np.float64).mean(axis=0) for lv, p in points_by_level.items()}
+
+
+def level_midplanes(
+    points_by_level: dict[int, np.ndarray], lateral_axis: np.ndarray
+) -> dict[int, LateralPlane] | None:
+    """level -> the plane its placed X-ray points lie in, normal signed along lateral_axis.
+
+    Placement cuts each level's label rays with that vertebra's mid-sagittal plane (or
+    with the one registered plane), so the points *are* the plane: its normal is the
+    direction of least spread. None when a level's points do not span a plane (fewer
+    than 3, or collinear), so callers fall back to measuring from the centroids.
+    """
+    lateral = np.asarray(lateral_axis, dtype=np.float64)
+    out = {}
+    for lv, pts in points_by_level.items():
+        p = np.asarray(pts, dtype=np.float64)
+        if len(p) < 3:
+            return None
+        c = p.mean(axis=0)
+        w, v = np.linalg.eigh((p - c).T @ (p - c))  # ascending eigenvalues
+        if w[1] <= 1e-9 * max(w[2], 1e-12):  # collinear: no unique plane
+            return None
+        n = v[:, 0] if v[:, 0] @ lateral >= 0 else -v[:, 0]
+        out[int(lv)] = LateralPlane(c, n, np.eye(3), np.full(3, np.nan))
+    return out
