@@ -7,7 +7,6 @@ process with exit code 2 and one log line naming the parameter.
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import rclpy
@@ -31,8 +30,9 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
     """
     configure_dds()
     rclpy.init(args=args)
-    # SIGTERM (what launchers send) shuts down like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    # rclpy's own handlers (SignalHandlerOptions.ALL, the default) turn SIGINT and SIGTERM
+    # (what launchers send) into a clean shutdown. Do not replace them: a Python handler
+    # calling rclpy.try_shutdown() never wakes a single-threaded executor's wait.
     try:
         node = node_class()
     except ParameterError as exc:
@@ -45,7 +45,10 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
         executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        # Bounded waits, re-checking the context: a signal that lands while the node is
+        # still being built (before the executor waits) must not be missed.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -1,0 +1,42 @@
+"""A node process ends cleanly (exit 0, no traceback) on SIGINT and on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("module", ["usx_ros.nodes.probe_tracker", "usx_ros.nodes.xray_ingest"])
+def test_node_process_stops_cleanly(ros_node, module: str, sig: signal.Signals) -> None:
+    from usx_ros.testing import spin_until
+
+    name = module.rsplit(".", 1)[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        up = spin_until(
+            ros_node,
+            lambda: name in ros_node.get_node_names() or proc.poll() is not None,
+            timeout_s=30.0,
+        )
+        assert up and proc.poll() is None, f"{module} did not come up:\n{proc.stdout.read()}"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
