@@ -39,6 +39,7 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env=os.environ.copy(),
+        start_new_session=True,  # its own process group: the node processes die with it
     )
     got: list[PointCloud2] = []
     try:
@@ -49,8 +50,9 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
         try:
             out, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+            # Kill the launcher *and* its node processes, which hold the output pipe open.
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate(timeout=30)
     assert ok and got, f"no completed spine; launcher output:\n{out[-4000:]}"
     msg = got[0]
     assert msg.header.frame_id == "lbr_link_0"
