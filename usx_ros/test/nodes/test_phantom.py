@@ -34,6 +34,7 @@ SMALL = {
     "xray_pixel_mm": 2.0,
     "ground_truth_points_per_level": 256,
     "start_delay_s": 0.3,
+    "service_wait_s": 10.0,  # the observer serves start/stop: wait for discovery
     "loop": True,
     "loop_pause_s": 0.1,
     "seed": 3,
@@ -184,6 +185,39 @@ def test_xray_and_ground_truth_reach_a_late_subscriber(run):
         apply_transform(plan.T_base_spine, verts).max(0),
     )
     assert np.all((xyz >= lo - 0.1) & (xyz <= hi + 0.1))
+
+
+def test_first_pass_waits_for_the_start_service(ros_context):
+    """A compounding node that comes up late still gets the whole sweep."""
+    node = PhantomNode(
+        context=ros_context,
+        parameter_overrides=_overrides(
+            service_wait_s=30.0, loop=False, start_service="/late/start", stop_service="/late/stop"
+        ),
+    )
+    late = rclpy.create_node("late_compounding", context=ros_context)
+    starts = []
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(late)
+    try:
+        assert spin_until(executor, lambda: node.ready, timeout_s=20.0)
+        # Well past start_delay_s (0.3 s): nothing may stream while the service is absent.
+        spin_until(executor, lambda: node.frames_published > 0, timeout_s=1.5)
+        assert node.frames_published == node.joint_states_published == 0
+
+        def start(request, response):
+            starts.append(node.frames_published)
+            response.success = True
+            return response
+
+        late.create_service(Trigger, "/late/start", start)
+        assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=20.0)
+        assert starts == [0]  # started once, before the first frame
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        late.destroy_node()
 
 
 def test_unreachable_placement_is_reported_and_nothing_streams(ros_context):

@@ -116,6 +116,14 @@ PARAMS = (
     _ro("loop", False, "sweep back and forth until shut down"),
     _ro("loop_pause_s", 1.0, "pause between passes, s", 0.0, 600.0),
     _ro("service_timeout_s", 2.0, "longest wait for the start service's answer, s", 0.0, 60.0),
+    _ro(
+        "service_wait_s",
+        30.0,
+        "after start_delay_s, how long to wait for the start service to appear (the "
+        "compounding node may still be starting) before sweeping without it, s",
+        0.0,
+        600.0,
+    ),
     _ro("publish_xray", True, "publish the lateral X-ray at the start"),
     _ro("xray_depth_registered", True, "X-ray depth known (CBCT registration)"),
     _ro("xray_pixel_mm", 0.5, "X-ray detector pixel pitch, mm", 0.1, 5.0),
@@ -220,6 +228,7 @@ class PhantomNode(Node):
         # One JSON line per pass (frames and joint states sent) for monitors.
         self._pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self._start_client = self.create_client(Trigger, p["start_service"])
+        self._wait_logged = False
         self._stop_client = self.create_client(Trigger, p["stop_service"])
 
         self.plan: RobotSweep | None = None
@@ -325,7 +334,7 @@ class PhantomNode(Node):
             return
         now = self._now_ns()
         if self._state == "preparing":
-            if now < self._start_after_ns:
+            if now < self._start_after_ns or self._awaiting_start_service(now):
                 return
             self._publish_results(now)
             self._request_start(now)
@@ -337,6 +346,24 @@ class PhantomNode(Node):
             self._stream(now)
         elif self._state == "pausing" and now >= self._resume_ns:
             self._request_start(now)
+
+    def _awaiting_start_service(self, now: int) -> bool:
+        """True while the start service is absent and ``service_wait_s`` has not run out.
+
+        Without this, a graph whose compounding node comes up after the phantom's start
+        delay streamed a whole sweep that nobody compounded.
+        """
+        if self._start_client.service_is_ready():
+            return False
+        waited_s = (now - self._start_after_ns) / 1e9
+        if waited_s < self.p["service_wait_s"]:
+            if not self._wait_logged:
+                self._wait_logged = True
+                self.get_logger().info(
+                    f"waiting up to {self.p['service_wait_s']:.0f} s for {self.p['start_service']}"
+                )
+            return True
+        return False
 
     def _publish_results(self, now: int) -> None:
         stamp = ns_to_stamp(now)
