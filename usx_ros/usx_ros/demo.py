@@ -165,13 +165,23 @@ _READY_SUBSCRIBERS = {
     "/lbr/joint_states": 1,
     "/us/image": 1,
     "/usx/xray": 1,
+    "/usx/probe_pose": 1,
     "/usx/bone_points": 3,
     "/usx/phantom/sweep_active": 2,
 }
+#: Topics between graph nodes that must have their publisher too before a replay starts:
+#: poses are volatile, so any sent before us_compounding matched probe_tracker are lost
+#: and the first frames are dropped for want of a pose.
+_READY_PUBLISHERS = {"/usx/probe_pose": 1}
+#: The monitor sees endpoints as discovery reaches it; the two other processes match a
+#: moment later. Readiness must hold this long before the replay starts.
+_READY_HOLD_S = 1.0
 
 
 def _graph_ready(node: Node) -> bool:
-    return all(node.count_subscribers(t) >= n for t, n in _READY_SUBSCRIBERS.items())
+    return all(node.count_subscribers(t) >= n for t, n in _READY_SUBSCRIBERS.items()) and all(
+        node.count_publishers(t) >= n for t, n in _READY_PUBLISHERS.items()
+    )
 
 
 def run_demo(
@@ -214,10 +224,15 @@ def run_demo(
     deadline = time.monotonic() + timeout_s
     try:
         if replay_bag is not None:
-            while not _graph_ready(monitor.node):
+            ready_since = None
+            while ready_since is None or time.monotonic() - ready_since < _READY_HOLD_S:
                 if time.monotonic() > deadline:
                     counts = {t: monitor.node.count_subscribers(t) for t in _READY_SUBSCRIBERS}
                     raise ValueError(f"the graph's nodes did not come up: subscribers {counts}")
+                if not _graph_ready(monitor.node):
+                    ready_since = None
+                elif ready_since is None:
+                    ready_since = time.monotonic()
                 time.sleep(0.1)
             nodes.append(_replayer(context, replay_bag))
             executor.add_node(nodes[-1])
