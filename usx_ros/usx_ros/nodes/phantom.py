@@ -348,19 +348,27 @@ class PhantomNode(Node):
             self._request_start(now)
 
     def _awaiting_start_service(self, now: int) -> bool:
-        """True while the start service is absent and ``service_wait_s`` has not run out.
+        """True while the graph is not connected and ``service_wait_s`` has not run out.
 
-        Without this, a graph whose compounding node comes up after the phantom's start
-        delay streamed a whole sweep that nobody compounded.
+        Connected: the start service is up and the joint-state and image publishers have
+        matched a subscriber. Without this, a compounding node that came up after the
+        start delay missed the whole sweep, and a probe tracker matched a few ms late
+        lost the first joint state, so the first frame had no pose.
         """
-        if self._start_client.service_is_ready():
+        connected = (
+            self._start_client.service_is_ready()
+            and self._pub_joints.get_subscription_count() > 0
+            and self._pub_image.get_subscription_count() > 0
+        )
+        if connected:
             return False
         waited_s = (now - self._start_after_ns) / 1e9
         if waited_s < self.p["service_wait_s"]:
             if not self._wait_logged:
                 self._wait_logged = True
                 self.get_logger().info(
-                    f"waiting up to {self.p['service_wait_s']:.0f} s for {self.p['start_service']}"
+                    f"waiting up to {self.p['service_wait_s']:.0f} s for "
+                    f"{self.p['start_service']} and subscribers of the streams"
                 )
             return True
         return False
