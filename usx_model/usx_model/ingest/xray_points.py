@@ -236,19 +236,22 @@ def level_midplanes(
 
     Placement cuts each level's label rays with that vertebra's mid-sagittal plane (or
     with the one registered plane), so the points *are* the plane: its normal is the
-    direction of least spread. None when a level's points do not span a plane (fewer
-    than 3, or collinear), so callers fall back to measuring from the centroids.
+    direction of least spread (:func:`obb_axes`' third axis). None when a level's points
+    do not span a plane (fewer than 4, or collinear), so callers fall back to measuring
+    from the centroids. Only the normal is known, so the other axes are NaN (as in
+    :func:`lateral_plane_along`).
     """
     lateral = np.asarray(lateral_axis, dtype=np.float64)
     out = {}
     for lv, pts in points_by_level.items():
+        if len(pts) < 4:
+            return None
+        pcs, c = obb_axes(pts)  # rows by decreasing variance
         p = np.asarray(pts, dtype=np.float64)
-        if len(p) < 3:
+        if np.ptp(p @ pcs[1]) <= 1e-6 * max(np.ptp(p @ pcs[0]), 1e-12):  # collinear
             return None
-        c = p.mean(axis=0)
-        w, v = np.linalg.eigh((p - c).T @ (p - c))  # ascending eigenvalues
-        if w[1] <= 1e-9 * max(w[2], 1e-12):  # collinear: no unique plane
-            return None
-        n = v[:, 0] if v[:, 0] @ lateral >= 0 else -v[:, 0]
-        out[int(lv)] = LateralPlane(c, n, np.eye(3), np.full(3, np.nan))
+        n = pcs[2] if pcs[2] @ lateral >= 0 else -pcs[2]
+        axes = np.full((3, 3), np.nan)
+        axes[1] = n
+        out[int(lv)] = LateralPlane(c, n, axes, np.full(3, np.nan))
     return out
