@@ -75,6 +75,24 @@ def test_eval_is_deterministic_and_training_samples(tiny) -> None:
         assert not torch.allclose(c, d)
 
 
+@pytest.mark.parametrize(
+    ("variant", "xray_reaches_decoder"),
+    [("full", True), ("ef_only", True), ("lf_only", False), ("us_only", False)],
+)
+def test_xray_reaches_coarse_decoder_without_z(tiny, variant: str, xray_reaches_decoder) -> None:
+    """MODEL_SPEC §7.1 fixed: with z held fixed, early fusion still changes coarse_raw."""
+    cfg = tiny(variant)
+    torch.manual_seed(0)
+    model = USXComplete(cfg).eval()
+    batch = make_batch(cfg)
+    other = {**batch, "xray": make_batch(cfg, seed=1)["xray"]}
+    z = torch.zeros(2, cfg.z_dim)
+    with torch.no_grad():
+        a = model.coarse.decode(model.coarse.encode(batch["partial"], batch["xray"])[0], z)
+        b = model.coarse.decode(model.coarse.encode(other["partial"], other["xray"])[0], z)
+    assert torch.allclose(a, b) != xray_reaches_decoder
+
+
 def test_sample_differs_but_mean_unchanged(tiny) -> None:
     cfg = tiny()
     torch.manual_seed(0)

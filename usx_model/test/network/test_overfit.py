@@ -11,8 +11,12 @@ from usx_model.network.loss import LossSchedule, completion_loss
 from usx_model.network.model import USXComplete
 from usx_model.ops.chamfer import chamfer_distance
 
-#: ~4 s on two idle cores; cd_p drops about 9x (0.36 → 0.04) with these settings.
+#: ~4 s on two idle cores. With the offset head the untrained output is already the input
+#: points (cd_p 0.096, the partial's own Chamfer to the ring); 200 steps reach 0.026.
 STEPS = 200
+#: The untrained network's cd_p is 0.36 with the reference's absolute head, which reaches
+#: 0.04; an ordinary fit reaches well below this bound.
+CD_AFTER_MAX = 0.035
 
 
 def ring_shape(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -60,4 +64,4 @@ def test_overfit_one_shape(tiny, one_thread) -> None:
         total.backward()
         opt.step()
     after = eval_cd()
-    assert after < 0.25 * before, (before, after)
+    assert after < CD_AFTER_MAX and after < 0.5 * before, (before, after)

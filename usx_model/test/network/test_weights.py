@@ -58,8 +58,17 @@ def test_missing_files(saved, tmp_path) -> None:
         load_weights(path)
 
 
-def test_wrong_format(tmp_path) -> None:
-    path = tmp_path / "other.pt"
-    torch.save({"state_dict": {}}, path)
-    with pytest.raises(ValueError, match="expected format 'usx-completion-weights-v1'"):
+@pytest.mark.parametrize(
+    ("fmt", "match"),
+    [
+        (None, "expected format 'usx-completion-weights-v2'"),
+        ("usx-completion-weights-v1", "v1 weights predate the fused decoder code"),
+    ],
+)
+def test_wrong_format(saved, fmt, match) -> None:
+    _, path, _ = saved
+    blob = torch.load(path, weights_only=True)
+    blob["format"] = fmt
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match=match):
         load_weights(path, verify=False)

@@ -2,7 +2,8 @@
 
 MODEL_SPEC §2. Differences from the reference: inference uses the posterior mean
 (``sample=False``), the prior path sees FPS(GT, Np) rather than a fixed 4096-point GT,
-and blocks a variant does not use are not built at all.
+the decoder reads the fused US + X-ray code rather than the US code alone (§7.1), and
+blocks a variant does not use are not built at all.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ class CoarseNet(nn.Module):
 
     ``us`` (B, Np, 3) and ``xray`` (B, Nx, 3) give the posterior q; the complete shape
     (B, Np, 3) gives the prior p (training only, Siamese with the US encoder). The
-    decoder's global code is g_us + Gen(z): the X-ray reaches it only through z
-    (as in the reference, MODEL_SPEC §7.1).
+    decoder's global code is g_obs + Gen(z), where g_obs is the observation code: the
+    fused US + X-ray feature with early fusion, g_us otherwise. The reference decodes
+    g_us + Gen(z), so its X-ray reaches the decoder only through z (MODEL_SPEC §7.1);
+    with its KL weight the posterior collapses to N(0, I) and early fusion is lost.
     """
 
     def __init__(self, cfg: CompletionConfig) -> None:
@@ -99,20 +102,22 @@ class CoarseNet(nn.Module):
         )
 
     def encode(self, us: torch.Tensor, xray: torch.Tensor | None) -> tuple[torch.Tensor, Gaussian]:
-        """Global US feature (B, G) and the posterior q(z | US[, X-ray])."""
-        g_us = self.encoder_us(us)
-        feat = g_us
+        """Observation code g_obs (B, G) and the posterior q(z | US[, X-ray]).
+
+        g_obs is the fused US + X-ray feature with early fusion, else the US feature.
+        """
+        g_obs = self.encoder_us(us)
         if self.cfg.variant.early_fusion:
-            feat = self.fusion(torch.cat([g_us, self.encoder_xray(xray)], dim=1))
-        return g_us, _split_gaussian(self.posterior(feat))
+            g_obs = self.fusion(torch.cat([g_obs, self.encoder_xray(xray)], dim=1))
+        return g_obs, _split_gaussian(self.posterior(g_obs))
 
     def encode_prior(self, complete: torch.Tensor) -> Gaussian:
         """Prior p(z | complete shape), complete: (B, Np, 3)."""
         return _split_gaussian(self.prior(self.encoder_us(complete)))
 
-    def decode(self, g_us: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """coarse_raw (B, n_coarse, 3) from g_us (B, G) and z (B, Z)."""
-        out = self.decoder(g_us + self.generator(z))
+    def decode(self, g_obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """coarse_raw (B, n_coarse, 3) from the observation code g_obs (B, G) and z (B, Z)."""
+        out = self.decoder(g_obs + self.generator(z))
         # Channel-major reshape as in the reference: (B, 3, n) then to points.
         return out.view(-1, 3, self.cfg.n_coarse).transpose(1, 2)
 

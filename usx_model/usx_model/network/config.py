@@ -61,6 +61,8 @@ class CompletionConfig:
         global_conv, global_hidden: Conv c4→global_conv, max, FC →global_hidden→global_conv.
         dense, expand: head Conv c1→dense, ReLU(Conv dense→expand), Conv expand→3.
         dropout: dropout probability of the two global FC layers.
+        offset_head: the head predicts xyz + offset per input point (True) or absolute
+            xyz as the reference does (False).
     """
 
     variant: Variant = Variant.FULL
@@ -82,6 +84,7 @@ class CompletionConfig:
     dense: int = 64
     expand: int = 32
     dropout: float = 0.5
+    offset_head: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variant", Variant(self.variant))

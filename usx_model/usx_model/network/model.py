@@ -79,7 +79,7 @@ class USXComplete(nn.Module):
             coarse_raw: (B, n_coarse, 3); us: (B, Np, 3); xray: (B, Nx, 3) or None.
 
         Returns:
-            coarse_high (B, N1, 3) absolute xyz per input point and fine (B, n_out, 3):
+            coarse_high (B, N1, 3) xyz per input point and fine (B, n_out, 3):
             its FPS subset of n_out / up_ratio points (indices without gradient,
             coordinates with), each expanded by local folding when up_ratio > 1.
         """
@@ -98,18 +98,18 @@ class USXComplete(nn.Module):
 
     def forward(self, batch: dict) -> dict:
         us, xray = self._inputs(batch)
-        g_us, q = self.coarse.encode(us, xray)
+        g_obs, q = self.coarse.encode(us, xray)
         out: dict = {"q_mu": q.mu, "q_sigma": q.sigma, "n_paths": 1}
         if not self.training:
-            z, g = q.mu, g_us
+            z, g = q.mu, g_obs
         else:
-            z, g = q.mu + q.sigma * torch.randn_like(q.sigma), g_us
+            z, g = q.mu + q.sigma * torch.randn_like(q.sigma), g_obs
             if batch.get("gt") is not None:
                 gt = _check_cloud("gt", batch["gt"], 0, us.shape[0])
                 prior_in = index_points(gt, farthest_point_sample(gt, self.config.n_partial))
                 p = self.coarse.encode_prior(prior_in)
                 z_p = p.mu + p.sigma * torch.randn_like(p.sigma)
-                z, g = torch.cat([z, z_p]), torch.cat([g_us, g_us])
+                z, g = torch.cat([z, z_p]), torch.cat([g_obs, g_obs])
                 us = torch.cat([us, us])
                 xray = torch.cat([xray, xray]) if xray is not None else None
                 out.update(p_mu=p.mu, p_sigma=p.sigma, n_paths=2)
@@ -135,14 +135,14 @@ class USXComplete(nn.Module):
         if int(n_samples) < 1:
             raise ValueError(f"n_samples: expected >= 1, got {n_samples}")
         us, xray = self._inputs(batch)
-        g_us, q = self.coarse.encode(us, xray)
+        g_obs, q = self.coarse.encode(us, xray)
         k, b = int(n_samples), us.shape[0]
         eps = torch.randn(
             (k, *q.mu.shape), generator=generator, device=q.mu.device, dtype=q.mu.dtype
         )
         z = (q.mu + q.sigma * eps).reshape(k * b, -1)
         rep = lambda t: None if t is None else t.repeat(k, 1, 1)  # noqa: E731
-        coarse_raw = self.coarse.decode(g_us.repeat(k, 1), z)
+        coarse_raw = self.coarse.decode(g_obs.repeat(k, 1), z)
         _, fine = self.refine(coarse_raw, rep(us), rep(xray))
         return fine.view(k, b, self.config.n_out, 3)
 

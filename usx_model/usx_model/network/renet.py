@@ -2,8 +2,13 @@
 
 MODEL_SPEC §3 with the dead branches removed: one attention kernel (the selective-kernel
 block of the reference reduces to its single SA branch when ``knn_list`` has one entry),
-no folding, no score selection; the head regresses absolute xyz per input point and the
-output is FPS of those points.
+no folding, no score selection; the output is FPS of the head's per-point positions.
+
+The head predicts each input point's new position as an offset from where it is
+(``offset_head``, the default) rather than the reference's absolute xyz: US points
+already lie on the bone to a fraction of a millimetre and an absolute regression
+through ~100 channels cannot hold that precision, while an offset starts at zero
+(zero-initialised) and only has to learn the move, e.g. X-ray mid-plane point → body wall.
 
 Features are kept channel-last, (B, N, C), and the reference's 1x1 convolutions are
 ``nn.Linear`` layers: identical maths, about 6x faster on CPU than ``Conv1d``.
@@ -101,7 +106,7 @@ class RENet(nn.Module):
     """Encoder (4 attention levels with pooling), global feature, feature propagation, head.
 
     Input: xyz (B, N1, 3) and one-hot source labels (B, N1, S). Output: coarse_high,
-    absolute xyz (B, N1, 3) for every input point, and the head features (B, N1, expand)
+    xyz (B, N1, 3) for every input point, and the head features (B, N1, expand)
     that produced them (used by local folding).
     """
 
@@ -137,6 +142,9 @@ class RENet(nn.Module):
         self.dense = nn.Linear(c1, cfg.dense)
         self.expand = nn.Linear(cfg.dense, cfg.expand)
         self.to_xyz = nn.Linear(cfg.expand, 3)
+        if cfg.offset_head:
+            nn.init.zeros_(self.to_xyz.weight)
+            nn.init.zeros_(self.to_xyz.bias)
 
     def forward(self, xyz: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
@@ -158,7 +166,8 @@ class RENet(nn.Module):
             up = _interpolate(up, xyzs[level], xyzs[level + 1])
             up = F.relu(self.propagate[3 - level](torch.cat([up, feats[level]], dim=2)))
         head = F.relu(self.expand(self.dense(up)))
-        return self.to_xyz(head), head
+        out = self.to_xyz(head)
+        return (xyz + out if cfg.offset_head else out), head
 
 
 class LocalFolding(nn.Module):

@@ -19,7 +19,13 @@ import torch
 from usx_model.network.config import CompletionConfig
 from usx_model.network.model import USXComplete, count_parameters
 
-FORMAT = "usx-completion-weights-v1"
+FORMAT = "usx-completion-weights-v2"
+#: Formats that load no more, with the reason. v1 networks decoded the US code alone and
+#: regressed absolute xyz; their tensors fit the v2 modules but mean something else.
+RETIRED_FORMATS = {
+    "usx-completion-weights-v1": "v1 weights predate the fused decoder code and the offset "
+    "head; retrain them (make train)",
+}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -102,6 +108,8 @@ def load_weights(
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged archive
         raise ValueError(f"weights file {path} is corrupted or not a torch file: {exc}") from exc
+    if isinstance(blob, dict) and blob.get("format") in RETIRED_FORMATS:
+        raise ValueError(f"weights file {path}: {RETIRED_FORMATS[blob['format']]}")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"weights file {path}: expected format {FORMAT!r}")
     cfg = CompletionConfig.from_dict(blob["config"])
