@@ -220,6 +220,46 @@ def test_first_pass_waits_for_the_start_service(ros_context):
         late.destroy_node()
 
 
+def test_first_pass_waits_for_the_links_between_other_nodes(ros_context):
+    """No pass starts before each link in wait_for_links has a publisher and a subscriber."""
+    node = PhantomNode(
+        context=ros_context,
+        parameter_overrides=_overrides(
+            loop=False,
+            start_service="/link/start",
+            stop_service="/link/stop",
+            wait_for_links=["/link/pose"],
+            connect_settle_s=0.2,
+        ),
+    )
+    other = rclpy.create_node("link_nodes", context=ros_context)
+
+    def start(request, response):
+        response.success = True
+        return response
+
+    other.create_service(Trigger, "/link/start", start)
+    other.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
+    other.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(other)
+    try:
+        assert spin_until(executor, lambda: node.ready, timeout_s=20.0)
+        # Service and stream subscribers are there; the link has neither end.
+        spin_until(executor, lambda: node.frames_published > 0, timeout_s=1.5)
+        assert node.frames_published == 0
+        other.create_publisher(JointState, "/link/pose", STATE_QOS)  # one end only
+        spin_until(executor, lambda: node.frames_published > 0, timeout_s=1.0)
+        assert node.frames_published == 0
+        other.create_subscription(JointState, "/link/pose", lambda m: None, STATE_QOS)
+        assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=20.0)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        other.destroy_node()
+
+
 def test_unreachable_placement_is_reported_and_nothing_streams(ros_context):
     node = PhantomNode(
         context=ros_context,

@@ -124,6 +124,23 @@ PARAMS = (
         0.0,
         600.0,
     ),
+    ParamSpec(
+        "wait_for_links",
+        [],
+        "topics between other nodes that must have a publisher and a subscriber before "
+        "the first pass (within service_wait_s): volatile poses sent before a link "
+        "matches are lost, and so are the first frames",
+        list_of=str,
+        read_only=True,
+    ),
+    _ro(
+        "connect_settle_s",
+        0.5,
+        "how long the graph must stay connected before the first pass: this node sees "
+        "endpoints before the other nodes have matched each other, s",
+        0.0,
+        60.0,
+    ),
     _ro("publish_xray", True, "publish the lateral X-ray at the start"),
     _ro("xray_depth_registered", True, "X-ray depth known (CBCT registration)"),
     _ro("xray_pixel_mm", 0.5, "X-ray detector pixel pitch, mm", 0.1, 5.0),
@@ -229,6 +246,7 @@ class PhantomNode(Node):
         self._pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self._start_client = self.create_client(Trigger, p["start_service"])
         self._wait_logged = False
+        self._connected_since_ns: int | None = None
         self._stop_client = self.create_client(Trigger, p["stop_service"])
 
         self.plan: RobotSweep | None = None
@@ -350,28 +368,42 @@ class PhantomNode(Node):
     def _awaiting_start_service(self, now: int) -> bool:
         """True while the graph is not connected and ``service_wait_s`` has not run out.
 
-        Connected: the start service is up and the joint-state and image publishers have
-        matched a subscriber. Without this, a compounding node that came up after the
-        start delay missed the whole sweep, and a probe tracker matched a few ms late
-        lost the first joint state, so the first frame had no pose.
+        Connected, for ``connect_settle_s`` without a break: the start service is up, the
+        joint-state and image publishers have matched a subscriber, and every topic in
+        ``wait_for_links`` has a publisher and a subscriber. Without this, a compounding
+        node that came up after the start delay missed the whole sweep, and a probe
+        tracker matched a few ms late lost the first joint state or pose, so the first
+        frame had no pose.
         """
-        connected = (
-            self._start_client.service_is_ready()
-            and self._pub_joints.get_subscription_count() > 0
-            and self._pub_image.get_subscription_count() > 0
-        )
-        if connected:
-            return False
+        if self._graph_connected():
+            if self._connected_since_ns is None:
+                self._connected_since_ns = now
+            if now - self._connected_since_ns >= self.p["connect_settle_s"] * 1e9:
+                return False
+        else:
+            self._connected_since_ns = None
         waited_s = (now - self._start_after_ns) / 1e9
         if waited_s < self.p["service_wait_s"]:
             if not self._wait_logged:
                 self._wait_logged = True
+                links = "".join(f", {t}" for t in self.p["wait_for_links"])
                 self.get_logger().info(
                     f"waiting up to {self.p['service_wait_s']:.0f} s for "
-                    f"{self.p['start_service']} and subscribers of the streams"
+                    f"{self.p['start_service']}, subscribers of the streams{links}"
                 )
             return True
         return False
+
+    def _graph_connected(self) -> bool:
+        return (
+            self._start_client.service_is_ready()
+            and self._pub_joints.get_subscription_count() > 0
+            and self._pub_image.get_subscription_count() > 0
+            and all(
+                self.count_publishers(t) > 0 and self.count_subscribers(t) > 0
+                for t in self.p["wait_for_links"]
+            )
+        )
 
     def _publish_results(self, now: int) -> None:
         stamp = ns_to_stamp(now)
