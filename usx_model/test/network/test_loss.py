@@ -73,6 +73,21 @@ def test_total_matches_manual(tiny) -> None:
     assert parts["kl_g"] == pytest.approx(float(kl_g.detach()), rel=1e-5)
 
 
+def test_posterior_only_kl_is_against_the_standard_normal(tiny) -> None:
+    cfg = tiny()
+    torch.manual_seed(0)
+    model = USXComplete(cfg).train()
+    obs = {
+        "partial": torch.randn(2, cfg.n_partial, 3) * 0.2,
+        "xray": torch.randn(2, cfg.n_xray, 3) * 0.2,
+    }
+    out = model(obs)  # no GT: the posterior path alone
+    _, parts = completion_loss(out, {**obs, "gt": torch.randn(2, 80, 3) * 0.2}, epoch=7)
+    ref = kl_divergence(Normal(0.0, 1.0), Normal(out["q_mu"], out["q_sigma"])).mean()
+    assert parts["kl_rec"] == 0.0
+    assert parts["kl_g"] == pytest.approx(float(ref.detach()), rel=1e-5) and parts["kl_g"] > 0
+
+
 def test_eval_outputs_have_no_kl(tiny) -> None:
     cfg = tiny()
     model = USXComplete(cfg).eval()

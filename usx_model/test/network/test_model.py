@@ -37,6 +37,11 @@ def test_shapes_every_variant(tiny, variant: Variant) -> None:
     out = model.eval()(batch)
     assert out["n_paths"] == 1 and out["fine"].shape == (2, cfg.n_out, 3)
     assert "p_mu" not in out
+    # Training without GT (prior_path: false): one path, against the fixed N(0, I) prior.
+    out = model.train()({k: v for k, v in batch.items() if k != "gt"})
+    assert out["n_paths"] == 1 and out["fine"].shape == (2, cfg.n_out, 3)
+    assert torch.equal(out["p_mu"], torch.zeros(2, cfg.z_dim))
+    assert torch.equal(out["p_sigma"], torch.ones(2, cfg.z_dim))
 
 
 @pytest.mark.parametrize(

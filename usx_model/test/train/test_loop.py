@@ -46,14 +46,33 @@ def test_resume_continues_where_it_stopped(tiny_config, tmp_path):
     assert second[0] == first[0]
 
 
-def test_training_reduces_the_loss(tiny_config, tmp_path):
-    cfg = load_train_config(tiny_config, epochs=4)
+def test_a_run_made_before_a_setting_existed_resumes(tiny_config, tmp_path):
+    """A stored config.json without a newer setting means that setting's default."""
+    run = tmp_path / "run"
+    train(load_train_config(tiny_config, epochs=1), run, progress=False)
+    stored = json.loads((run / "config.json").read_text())
+    del stored["prior_path"]
+    stored["epochs"] = 2  # the one setting changed on purpose, to go on for an epoch
+    (run / "config.json").write_text(json.dumps(stored))
+    train(load_train_config(tiny_config, epochs=2), run, progress=False, resume=True)
+    with pytest.raises(ValueError, match="another config"):
+        train(load_train_config(tiny_config, epochs=2, prior_path=False), run, progress=False)
+
+
+@pytest.mark.parametrize("prior_path", [True, False])
+def test_training_reduces_the_loss(tiny_config, tmp_path, prior_path):
+    cfg = load_train_config(tiny_config, epochs=4, prior_path=prior_path)
     train(cfg, tmp_path / "run", progress=False)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history[-1]["cd_fine"] < history[0]["cd_fine"]
+    # Without the prior path the prior is the fixed N(0, I): only q's KL remains.
+    assert (history[0]["kl_rec"] > 0) == prior_path and history[0]["kl_g"] > 0
 
 
-def test_torchrun_two_cpu_processes(tiny_config, tmp_path):
+@pytest.mark.parametrize("prior_path", [True, False])
+def test_torchrun_two_cpu_processes(tiny_config, tmp_path, prior_path):
+    if not prior_path:  # the prior encoder then gets no gradient: DDP must allow it
+        tiny_config.write_text(tiny_config.read_text() + "prior_path: false\n")
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     usx = Path(sys.executable).parent / "usx"
     run = tmp_path / "ddp"

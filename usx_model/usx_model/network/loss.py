@@ -10,7 +10,9 @@ CDp is the paper's cd_p = ½(mean √d1 + mean √d2) against the GT cloud. The 
 separate ``coarse`` and ``fine`` terms are the same point set (MODEL_SPEC §7.2), so they
 are one term here with weight 1 + α. β ramps linearly from kl_weight/warmup to kl_weight
 over the first ``kl_warmup_epochs`` epochs (0: constant kl_weight, as the reference).
-KL terms are means over batch and latent dimensions; they are 0 when no prior path ran.
+KL terms are means over batch and latent dimensions; they are 0 for eval-mode outputs.
+A training-mode forward without ``gt`` (train option ``prior_path: false``) reports the
+fixed N(0, I) as p: KL(N(0, I) ‖ p) is then 0 and KL(p ‖ q) pulls q towards N(0, I).
 """
 
 from __future__ import annotations

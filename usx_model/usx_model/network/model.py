@@ -104,7 +104,11 @@ class USXComplete(nn.Module):
             z, g = q.mu, g_obs
         else:
             z, g = q.mu + q.sigma * torch.randn_like(q.sigma), g_obs
-            if batch.get("gt") is not None:
+            if batch.get("gt") is None:
+                # Posterior path only: the prior is the fixed N(0, I), so the loss's KL
+                # still keeps q a distribution (train option prior_path: false).
+                out.update(p_mu=torch.zeros_like(q.mu), p_sigma=torch.ones_like(q.sigma))
+            else:
                 gt = _check_cloud("gt", batch["gt"], 0, us.shape[0])
                 prior_in = index_points(gt, farthest_point_sample(gt, self.config.n_partial))
                 p = self.coarse.encode_prior(prior_in)

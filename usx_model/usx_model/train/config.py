@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -40,6 +40,10 @@ class TrainConfig:
         max_train_samples, max_val_samples: caps for quick runs (0 = all).
         rotation_aug_deg: uniform random rotation about each axis applied to the whole
             sample (observations and GT together) in the normalised frame; 0 = off.
+        prior_path: also decode the learned prior's path (the complete shape's code), as
+            the reference does. False decodes only the posterior path, regularised
+            towards a fixed N(0, I) prior: half the step time. At the reference's KL
+            weight the learned prior collapses to N(0, I) within an epoch anyway.
     """
 
     data: str
@@ -61,6 +65,7 @@ class TrainConfig:
     max_train_samples: int = 0
     max_val_samples: int = 0
     rotation_aug_deg: float = 0.0
+    prior_path: bool = True
 
     def __post_init__(self) -> None:
         Variant(self.variant)  # raises ValueError naming the bad value
@@ -97,6 +102,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def same_run(self, stored: dict) -> bool:
+        """True if ``stored`` (a run's config.json) describes this config; settings added
+        after the run was made count as their defaults."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not MISSING}
+        return {**defaults, **stored} == self.to_dict()
 
 
 def load_train_config(path: str | Path, **overrides) -> TrainConfig:

@@ -154,7 +154,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
     cfg_path = run_dir / "config.json"
     if cfg_path.exists() and resume:
         old = json.loads(cfg_path.read_text())
-        if old != cfg.to_dict():
+        if not cfg.same_run(old):
             raise ValueError(f"{run_dir} holds a run with another config; use a new --out")
     elif env.main:
         cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
@@ -179,7 +179,12 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
     if resume and last.exists():
         done, history = _load_checkpoint(last, model, optim)
         start_epoch = done + 1
-    net = DistributedDataParallel(model) if env.world > 1 else model
+    # Without the prior path the prior encoder gets no gradient: DDP must be told.
+    net = (
+        DistributedDataParallel(model, find_unused_parameters=not cfg.prior_path)
+        if env.world > 1
+        else model
+    )
 
     gen = torch.Generator().manual_seed(cfg.seed)
     best = min((h["val_cd_l1_mm"] for h in history), default=float("inf"))
@@ -205,7 +210,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
             if cfg.rotation_aug_deg > 0:
                 batch = rotate_batch(batch, random_rotations(len(idx), cfg.rotation_aug_deg, gen))
             batch = {k: v.to(env.device) for k, v in batch.items()}
-            outputs = net(batch)
+            # Without the prior path the network never sees the GT (the loss does).
+            outputs = net(batch if cfg.prior_path else _without_gt(batch))
             loss, parts = completion_loss(outputs, batch, epoch, schedule)
             optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -236,6 +242,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
     if env.main and history:
         _export_best(run_dir, cfg, net_cfg, history)
     return history[-1] if history else {}
+
+
+def _without_gt(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k != "gt"}
 
 
 def _git_commit() -> str:
