@@ -68,8 +68,23 @@ def run(ros_context):
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(phantom)
     executor.add_node(observer)
-    done = spin_until(executor, lambda: got["stop"] == 2 and len(got["active"]) == 4, 40.0)
-    assert done, f"phantom did not finish two passes: error={phantom.error}, {got['stop']} stops"
+
+    def two_passes_received() -> bool:
+        # The stop call can be served before the last joint states and images are taken
+        # from their queues (a loaded machine): wait for the streams too.
+        plan = phantom.plan
+        return (
+            got["stop"] == 2
+            and len(got["active"]) == 4
+            and len(got["joints"]) >= 2 * len(plan.joint_times_ns)
+            and len(got["images"]) >= 2 * plan.n_frames
+        )
+
+    done = spin_until(executor, two_passes_received, 40.0)
+    assert done, (
+        f"phantom did not finish two passes: error={phantom.error}, {got['stop']} stops, "
+        f"{len(got['joints'])} joint states, {len(got['images'])} images"
+    )
     snapshot = {k: list(v) if isinstance(v, list) else v for k, v in got.items()}
     yield phantom, snapshot, executor, ros_context
     executor.shutdown()
