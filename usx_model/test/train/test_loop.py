@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from usx_model.network.config import tiny_config as tiny_network_config
+from usx_model.network.model import USXComplete
 from usx_model.network.weights import load_weights
 from usx_model.train.config import load_train_config
-from usx_model.train.loop import train
+from usx_model.train.data import prepare_split
+from usx_model.train.loop import train, validate
 
 
 def test_run_writes_checkpoints_curves_and_weights(tiny_config, tmp_path):
@@ -57,6 +60,25 @@ def test_a_run_made_before_a_setting_existed_resumes(tiny_config, tmp_path):
     train(load_train_config(tiny_config, epochs=2), run, progress=False, resume=True)
     with pytest.raises(ValueError, match="another config"):
         train(load_train_config(tiny_config, epochs=2, prior_path=False), run, progress=False)
+
+
+def test_validation_reports_the_coarse_spread_and_posterior_sigma(make_toy_samples):
+    net_cfg = tiny_network_config()
+    split = prepare_split(make_toy_samples(n_spines=3), net_cfg, 128)
+    torch.manual_seed(0)
+    model = USXComplete(net_cfg)
+    record = validate(model, split, torch.device("cpu"), batch_size=4)
+    # Independent reference: the whole split in one forward pass.
+    with torch.no_grad():
+        out = model({"partial": split.partial, "xray": split.xray})
+    ref_spread = out["coarse_raw"].double().std(0, unbiased=False).norm(dim=-1).mean()
+    assert record["val_coarse_spread"] == pytest.approx(float(ref_spread), rel=1e-4)
+    assert record["val_q_sigma"] == pytest.approx(float(out["q_sigma"].mean()), rel=1e-5)
+    assert record["val_coarse_spread"] > 0
+    # A decoder whose last layer ignores its input emits one template: spread 0.
+    torch.nn.init.zeros_(model.coarse.decoder[-1].weight)
+    collapsed = validate(model, split, torch.device("cpu"), batch_size=4)
+    assert collapsed["val_coarse_spread"] < 1e-6 * record["val_coarse_spread"]
 
 
 @pytest.mark.parametrize("prior_path", [True, False])
