@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from rclpy.executors import SingleThreadedExecutor
@@ -18,7 +20,7 @@ from usx_model.simulate.us_partial import simulate_us_partials
 from usx_model.simulate.xray import render_lateral_xray
 from usx_model.simulate.xray_geometry import lateral_geometry, transform_geometry
 from usx_model.tracking.transforms import apply_transform, make_transform
-from usx_msgs.msg import SpineCompletion, VertebraCompletion
+from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud
 from usx_ros.nodes.completion import CompletionNode
@@ -85,6 +87,7 @@ class Graph:
         )
         self.bone_pub = tester.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
         self.xray_pub = tester.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
+        self.view_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
         self.client = tester.create_client(CompleteSpine, "/usx/complete_spine")
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
@@ -98,6 +101,10 @@ class Graph:
         header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
         self.xray_pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
         assert spin_until(self.ex, lambda: self.node._xray is not None, 5.0)
+
+    def publish_view(self):
+        self.view_pub.publish(XrayView(header=Header(frame_id="lbr_link_0")))
+        assert spin_until(self.ex, lambda: self.node.xray_view_seen, 5.0)
 
     def publish_bone(self, pts_mm, frame="lbr_link_0", stamp_ns=1):
         header = Header(frame_id=frame, stamp=ns_to_stamp(stamp_ns))
@@ -153,6 +160,49 @@ def test_without_xray_every_level_falls_back_to_us_only(graph, observations):
         and "US-only" in v.status_message
         for v in vertebrae
     )
+
+
+def _spin_for(ex, seconds: float) -> None:
+    """Spin the executor for a bounded time (the node must act, or not act, within it)."""
+    deadline = time.monotonic() + seconds
+    spin_until(ex, lambda: time.monotonic() > deadline, timeout_s=seconds + 5.0)
+
+
+@pytest.fixture
+def make_graph(ros_context, ros_node, weights):
+    made = []
+
+    def make(**params):
+        made.append(Graph(ros_context, ros_node, weights, **params))
+        return made[-1]
+
+    yield make
+    for g in made:
+        g.close()
+
+
+def test_a_known_xray_view_waits_for_late_xray_points(make_graph, observations):
+    """X-ray points that come after xray_wait_s are still used once a view is known."""
+    graph = make_graph(xray_wait_s=0.1, xray_placement_wait_s=30.0)
+    bone, xray_points = observations
+    graph.publish_view()
+    graph.publish_bone(bone)
+    _spin_for(graph.ex, 0.6)  # six times xray_wait_s: without the view it would be done
+    assert not graph.results
+    graph.publish_xray(xray_points)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert all(v.used_xray for v in graph.results[-1].vertebrae)
+
+
+def test_a_known_xray_view_without_points_falls_back_after_the_placement_wait(
+    make_graph, observations
+):
+    graph = make_graph(xray_wait_s=0.0, xray_placement_wait_s=0.5)
+    bone, _ = observations
+    graph.publish_view()
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert not any(v.used_xray for v in graph.results[-1].vertebrae)
 
 
 def test_service_selects_levels(graph, observations):
