@@ -4,8 +4,9 @@ Inputs (reliable, transient-local): ``/usx/bone_points`` (PointCloud2 from
 us_compounding, one per finished sweep) and ``/usx/xray_points`` (PointCloud2 with a
 level field, from xray_ingest, stamped like the bone points it was placed with). On the
 ``/usx/complete_spine`` service (usx_msgs/CompleteSpine), or automatically when a sweep's
-bone points and its X-ray points are in, it runs ``usx_model.pipeline.spine.SpineCompleter`` on the
-configured device (CUDA when present and allowed, else CPU) and publishes
+bone points and its X-ray points are in, it runs
+``usx_model.pipeline.spine.SpineCompleter`` on the configured device (CUDA when present
+and allowed, else CPU) and publishes
 
 - ``/usx/completed_spine``: PointCloud2 with x, y, z (m), level (uint8),
   uncertainty (m), rgb (level colour), frame = the robot base frame;
@@ -18,8 +19,8 @@ says so.
 
 How long a sweep waits for its X-ray points: ``xray_wait_s`` when no lateral X-ray view
 (``/usx/xray``) has been seen, ``xray_placement_wait_s`` once one has, since xray_ingest
-then places points for every sweep and needs the bone points to do it (about 0.3 s idle,
-0.8 s on a loaded 2-core machine, where a fixed 0.5 s wait completed US-only).
+then places points for every sweep and needs the bone points to do it (0.63-0.82 s after
+them in the demo on a loaded 2-core machine, where a fixed 0.5 s wait completed US-only).
 """
 
 from __future__ import annotations
