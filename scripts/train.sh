@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make train: reproduce the shipped weights from scratch on CPU.
 #   1. usx dataset build --spines 200 --seed 1 (80/10/10 by spine) -> out/data/phantom_train.h5
-#   2. usx train (config/train.yaml: 64 epochs, ~55 min) for the full model and the US-only
+#   2. usx train (config/train.yaml: 64 epochs, ~60 min) for the full model and the US-only
 #      baseline, side by side, one core each (2-core machine: two single-thread runs beat
 #      two 2-thread runs)
 #   3. copy each run's best model.pt (+ provenance .json) into usx_model/usx_model/weights/
