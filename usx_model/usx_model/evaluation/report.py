@@ -1,7 +1,8 @@
 """Human-readable outputs of an evaluation: Table-1-shaped markdown and PNG renders.
 
 Table 1 of the paper: rows = methods, columns = whole / arch / body × (CD-L1 mm, CD×1e4,
-EMD mm, F1@1 mm), each cell ``mean ± std (median)``. A second table gives CD-L1 (mm) per
+EMD mm, F1@1 mm), each cell ``mean ± std (median)``; with ``usx evaluate --floor`` a last
+row gives the sampling floor (``evaluation.floor``). A second table gives CD-L1 (mm) per
 level L1–L5. Renders show the best, median and worst vertebra (by the reference method's
 body CD-L1): lateral (y–z) and axial (x–y) views of GT (grey), US partial (blue), X-ray
 points (green) and each method's prediction (red), methods side by side.
@@ -41,6 +42,12 @@ def table1_markdown(results: Mapping) -> str:
         per = results["methods"][m]
         cells = [_cell(per.get(s, {}).get(k)) for s in TABLE_SUBSETS for k in METRICS]
         lines.append("| " + " | ".join([m, *cells]) + " |")
+    floor = results.get("floor")
+    if floor:
+        # the score of a perfect prediction: a surface sample of the true bone (floor.py)
+        cells = [_cell(floor.get(s, {}).get(k)) for s in TABLE_SUBSETS for k in METRICS]
+        name = f"floor: true surface, {floor['n_points']} points"
+        lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines)
 
 

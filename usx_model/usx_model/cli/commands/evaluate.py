@@ -13,6 +13,10 @@ tests of full against each other method (Shapiro-Wilk of the differences beside 
 mid-sagittal symmetry, ICP onto a phantom vertebra of the same level), VerSe volumes are
 put in a spine frame; US partial and X-ray points are simulated, GT is sampled from the
 real surface, and arch/body are the half-space split (no part labels on real meshes).
+
+--floor N (phantom --data only): also score an N-point area-uniform sample of each true
+surface against the same GT, the figure a prediction without any shape error would get
+(Chamfer and F1 compare finite samples); JSON key "floor", last row of the table.
 """
 
 from __future__ import annotations
@@ -60,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N vertebrae")
     p.add_argument("--batch-size", type=int, default=16, help="vertebrae per forward pass")
     p.add_argument("--no-emd", action="store_true", help="skip EMD (values null)")
+    p.add_argument(
+        "--floor",
+        type=int,
+        metavar="N",
+        help="--data from usx dataset build: also score an N-point sample of the true "
+        "surface, what a perfect N-point prediction gets (JSON key 'floor')",
+    )
     p.add_argument("--seed", type=int, default=0, help="--real: simulation seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no table print")
     p.set_defaults(func=_run)
@@ -103,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit: expected >= 1, got {args.limit}")
+    if args.floor is not None and (args.real or args.floor < 1):
+        raise ValueError(
+            "--floor: expected N >= 1 with --data (a phantom dataset), "
+            f"got {args.floor}" + (" with --real" if args.real else "")
+        )
     device = _device(args.device)
     specs = _weight_specs(args)
     if args.real:
@@ -113,6 +129,10 @@ def _run(args: argparse.Namespace) -> int:
             evalset = _head(evalset, args.limit)
     else:
         evalset = dataset_eval_set(args.data, args.split, args.limit)
+        if args.floor is not None:
+            from usx_model.evaluation.floor import spine_seeds
+
+            spine_seeds(args.data)  # fail before the networks run, not after
     methods = load_methods(specs, device)
     bars: dict = {}
 
@@ -131,9 +151,24 @@ def _run(args: argparse.Namespace) -> int:
         None if args.no_emd else 1024,
         None if args.quiet else progress,
     )
+    floor = None
+    if args.floor is not None:
+        from usx_model.evaluation.floor import floor_metrics, summarise_floor
+
+        rows = floor_metrics(
+            args.data,
+            args.floor,
+            args.split,
+            args.limit,
+            None if args.no_emd else 1024,
+            None if args.quiet else (lambda n: progress("floor", n)),
+        )
+        floor = summarise_floor(rows, args.floor)
     for bar in bars.values():
         bar.close()
     results = ev.results
+    if floor is not None:
+        results["floor"] = floor
     results["total_s"] = round(time.perf_counter() - t0, 3)
     if args.real:
         results["real"] = str(args.real)

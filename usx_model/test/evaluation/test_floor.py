@@ -1,0 +1,139 @@
+"""The sampling floor: a true-surface sample, scored like a prediction, on a phantom file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import open3d as o3d
+import pytest
+
+from usx_model.cli.main import main
+from usx_model.dataset.builder import BuildOptions, build_dataset
+from usx_model.dataset.schema import read_attrs, read_samples
+from usx_model.evaluation.floor import floor_metrics, summarise_floor
+from usx_model.phantom.spine import generate_spine
+
+
+@pytest.fixture(scope="module")
+def phantom_h5(module_dir):
+    """One phantom spine (5 vertebrae, 512 GT points each), all in the test split."""
+    path = module_dir / "phantom.h5"
+    options = BuildOptions(n_partial=128, n_xray=64, n_gt=512, norm_points=64, split="test")
+    build_dataset(path, 1, seed=5, options=options)
+    return path
+
+
+def _brute_cd_l1(a: np.ndarray, b: np.ndarray) -> float:
+    d = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    return 0.5 * (d.min(axis=1).mean() + d.min(axis=0).mean())
+
+
+def test_the_sample_lies_on_the_true_surface_and_scores_its_chamfer(phantom_h5, monkeypatch):
+    # capture the sample the floor scores (score_one's first argument)
+    import usx_model.evaluation.floor as floor
+
+    seen = []
+    real_score = floor.score_one
+    monkeypatch.setattr(
+        floor, "score_one", lambda p, ev, k, s, e: seen.append(p) or real_score(p, ev, k, s, e)
+    )
+    rows = floor_metrics(phantom_h5, 300, limit=2)
+    gt = read_samples(phantom_h5).gt
+    spine = generate_spine(read_attrs(phantom_h5)["spine_seeds"][0])
+    for k, level in enumerate((1, 2)):
+        assert seen[k].shape == (300, 3)
+        vert = spine.vertebrae[level]
+        scene = o3d.t.geometry.RaycastingScene()
+        scene.add_triangles(
+            o3d.core.Tensor(np.asarray(vert.vertices_mm, np.float32)),
+            o3d.core.Tensor(np.asarray(vert.faces, np.uint32)),
+        )
+        dist = scene.compute_distance(o3d.core.Tensor(seen[k].astype(np.float32))).numpy()
+        assert dist.max() < 1e-3  # on the bone: no shape error at all
+        assert rows[k]["cd_l1_mm"] == pytest.approx(_brute_cd_l1(seen[k], gt[k]), rel=1e-6)
+        assert rows[k]["cd_l1_mm"] > 0.5  # two finite samples never coincide
+
+
+def test_the_floor_falls_as_the_sample_grows(phantom_h5):
+    def whole(n):
+        return summarise_floor(floor_metrics(phantom_h5, n), n)["whole"]["cd_l1_mm"]["mean"]
+
+    coarse, fine = whole(256), whole(4096)
+    assert 0 < fine < coarse
+    summary = summarise_floor(floor_metrics(phantom_h5, 256), 256)
+    assert summary["n_points"] == 256 and summary["n_vertebrae"] == 5
+    assert set(summary) >= {"whole", "arch", "body", "arch_hs", "body_hs"}
+    assert summary["whole"]["cd_l1_mm"]["mean"] == pytest.approx(coarse)
+
+
+def test_a_file_without_spine_seeds_is_refused(toy_dataset):
+    with pytest.raises(ValueError, match="no 'spine_seeds' attribute; the sampling floor needs"):
+        floor_metrics(toy_dataset, 256, split="all")
+
+
+def test_a_gt_from_another_generator_is_refused(phantom_h5, tmp_path):
+    moved = tmp_path / "moved.h5"
+    shutil.copy(phantom_h5, moved)
+    with h5py.File(moved, "r+") as f:
+        f["gt"][0, :, 0] += 0.5
+    with pytest.raises(ValueError, match=r"-L1: the regenerated GT differs .* by up to 0\.5 mm"):
+        floor_metrics(moved, 256)
+
+
+def test_bad_point_count():
+    with pytest.raises(ValueError, match="n_points: expected >= 1, got 0"):
+        floor_metrics("unused.h5", 0)
+
+
+def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver):
+    out = module_dir / "floor.json"
+    rc = main(
+        [
+            "evaluate",
+            "--data", str(phantom_h5),
+            "--weights", str(tiny_saver(module_dir, "full")),
+            "--floor", "256",
+            "--no-emd",
+            "--json", str(out),
+            "--report", str(module_dir / "floor_report"),
+            "--device", "cpu",
+            "--quiet",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["floor"]["n_points"] == 256 and res["floor"]["n_vertebrae"] == 5
+    expected = summarise_floor(floor_metrics(phantom_h5, 256), 256)
+    assert res["floor"]["body"]["cd_l1_mm"] == pytest.approx(expected["body"]["cd_l1_mm"])
+    table = (module_dir / "floor_report" / "table.md").read_text()
+    assert "| floor: true surface, 256 points |" in table
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--floor", "0"], "--floor: expected N >= 1 with --data"),
+        (["--floor", "64"], "no 'spine_seeds' attribute"),
+    ],
+)
+def test_cli_bad_floor_is_one_line_exit_2(
+    tmp_path, toy_dataset, tiny_weights, capsys, extra, message
+):
+    rc = main(
+        [
+            "evaluate",
+            "--data", str(toy_dataset),
+            "--split", "all",
+            "--weights", str(tiny_weights("full")),
+            *extra,
+            "--json", str(tmp_path / "o.json"),
+            "--report", str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert message in err, err
