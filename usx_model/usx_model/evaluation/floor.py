@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from usx_model.dataset.schema import read_attrs
 from usx_model.evaluation.pipeline import dataset_eval_set, reference_scale_mm, score_one
 from usx_model.evaluation.stats import ANATOMICAL_SUBSETS, aggregate, metric_arrays
+
+if TYPE_CHECKING:
+    from usx_model.phantom.types import Spine
 
 #: Tolerance (mm) between a stored GT point and its regenerated twin (float32 storage).
 _GT_MATCH_MM = 1e-3
@@ -80,10 +84,10 @@ def floor_metrics(
     evalset = dataset_eval_set(path, split, limit)
     seeds = spine_seeds(path)
     scale_mm = reference_scale_mm(evalset.us)
-    spines: dict[int, object] = {}
+    spines: dict[int, Spine] = {}
     rows = []
     for i, (name, level) in enumerate(zip(evalset.names, evalset.levels, strict=True)):
-        spine_id = name.rsplit("-L", 1)[0]
+        spine_id = name.rsplit("-L", 1)[0]  # EvalSet names are <spine_id>-L<level>
         if spine_id not in seeds:
             raise ValueError(f"{path}: vertebra {name}: spine {spine_id} is not in spine_seeds")
         seed = seeds[spine_id]
