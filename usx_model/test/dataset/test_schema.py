@@ -58,3 +58,19 @@ def test_read_errors(tmp_path, make_toy_samples):
     write_samples(tmp_path / "d.h5", make_toy_samples(), {})
     with pytest.raises(ValueError, match="split: expected one of"):
         read_samples(tmp_path / "d.h5", "holdout")
+
+
+def test_content_digest_follows_the_values_not_the_file(tmp_path, make_toy_samples):
+    s = make_toy_samples(n_spines=3)
+    write_samples(tmp_path / "a.h5", s, {"seed": 1})
+    write_samples(tmp_path / "b.h5", s, {"seed": 1})
+    a, b = read_samples(tmp_path / "a.h5"), read_samples(tmp_path / "b.h5")
+    assert a.content_sha256() == b.content_sha256()
+    assert len(a.content_sha256()) == 64
+    moved = dataclasses.replace(b, gt=b.gt.copy())
+    moved.gt[4, 7, 1] += 0.01  # one coordinate of one point, 10 micrometres
+    assert moved.content_sha256() != a.content_sha256()
+    relabelled = dataclasses.replace(b, level=b.level[::-1].copy())
+    assert relabelled.content_sha256() != a.content_sha256()
+    renamed = dataclasses.replace(b, spine_id=np.where(b.spine_id == "toy-0", "toy-9", b.spine_id))
+    assert renamed.content_sha256() != a.content_sha256()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from usx_model.dataset.schema import read_samples
 from usx_model.network.config import tiny_config as tiny_network_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import load_weights
@@ -31,6 +32,8 @@ def test_run_writes_checkpoints_curves_and_weights(tiny_config, tmp_path):
     model = load_weights(run / "model.pt")
     prov = json.loads((run / "model.pt.json").read_text())
     assert prov["best_epoch"] in (0, 1) and "val_cd_l1_mm" in prov["val_metrics"]
+    data = load_train_config(tiny_config).data
+    assert prov["dataset"]["content_sha256"] == read_samples(data).content_sha256()
     assert model.config.n_out == 128
 
 

@@ -23,6 +23,7 @@ same code as inference.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,25 @@ class VertebraSamples:
     def select(self, mask: np.ndarray) -> VertebraSamples:
         """The rows where ``mask`` (S,) bool or an index array selects."""
         return VertebraSamples(**{k: v[mask] for k, v in vars(self).items()})
+
+    def content_sha256(self) -> str:
+        """Hex sha256 of every field's name, dtype, shape and values, in field order.
+
+        Identifies what a model was trained on: two files with the same content give the
+        same digest even though HDF5 stores write times (the file bytes differ), and a
+        rebuilt dataset that no longer matches (another generator version) shows at once.
+        """
+        h = hashlib.sha256()
+        for name, value in vars(self).items():
+            a = np.asarray(value)
+            if a.dtype.kind in "OUS":  # strings: h5py reads them as object arrays
+                h.update(f"{name}:str:{a.shape};".encode())
+                h.update("\0".join(str(v) for v in a.ravel()).encode())
+                continue
+            a = np.ascontiguousarray(a)
+            h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
 
 
 def _check(samples: VertebraSamples) -> None:
