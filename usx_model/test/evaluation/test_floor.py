@@ -14,6 +14,7 @@ from usx_model.cli.main import main
 from usx_model.dataset.builder import BuildOptions, build_dataset
 from usx_model.dataset.schema import read_attrs, read_samples
 from usx_model.evaluation.floor import floor_metrics, summarise_floor
+from usx_model.evaluation.pipeline import dataset_eval_set
 from usx_model.phantom.spine import generate_spine
 
 
@@ -40,7 +41,7 @@ def test_the_sample_lies_on_the_true_surface_and_scores_its_chamfer(phantom_h5, 
     monkeypatch.setattr(
         floor, "score_one", lambda p, ev, k, s, e: seen.append(p) or real_score(p, ev, k, s, e)
     )
-    rows = floor_metrics(phantom_h5, 300, limit=2)
+    rows = floor_metrics(dataset_eval_set(phantom_h5, limit=2), 300)
     gt = read_samples(phantom_h5).gt
     spine = generate_spine(read_attrs(phantom_h5)["spine_seeds"][0])
     for k, level in enumerate((1, 2)):
@@ -58,12 +59,14 @@ def test_the_sample_lies_on_the_true_surface_and_scores_its_chamfer(phantom_h5, 
 
 
 def test_the_floor_falls_as_the_sample_grows(phantom_h5):
+    evalset = dataset_eval_set(phantom_h5)
+
     def whole(n):
-        return summarise_floor(floor_metrics(phantom_h5, n), n)["whole"]["cd_l1_mm"]["mean"]
+        return summarise_floor(floor_metrics(evalset, n), n)["whole"]["cd_l1_mm"]["mean"]
 
     coarse, fine = whole(256), whole(4096)
     assert 0 < fine < coarse
-    summary = summarise_floor(floor_metrics(phantom_h5, 256), 256)
+    summary = summarise_floor(floor_metrics(evalset, 256), 256)
     assert summary["n_points"] == 256 and summary["n_vertebrae"] == 5
     assert set(summary) >= {"whole", "arch", "body", "arch_hs", "body_hs"}
     assert summary["whole"]["cd_l1_mm"]["mean"] == pytest.approx(coarse)
@@ -71,7 +74,7 @@ def test_the_floor_falls_as_the_sample_grows(phantom_h5):
 
 def test_a_file_without_spine_seeds_is_refused(toy_dataset):
     with pytest.raises(ValueError, match="no 'spine_seeds' attribute; the sampling floor needs"):
-        floor_metrics(toy_dataset, 256, split="all")
+        floor_metrics(dataset_eval_set(toy_dataset, "all"), 256)
 
 
 def test_a_gt_from_another_generator_is_refused(phantom_h5, tmp_path):
@@ -80,12 +83,16 @@ def test_a_gt_from_another_generator_is_refused(phantom_h5, tmp_path):
     with h5py.File(moved, "r+") as f:
         f["gt"][0, :, 0] += 0.5
     with pytest.raises(ValueError, match=r"-L1: the regenerated GT differs .* by up to 0\.5 mm"):
-        floor_metrics(moved, 256)
+        floor_metrics(dataset_eval_set(moved), 256)
 
 
-def test_bad_point_count():
+def test_bad_point_count_and_a_set_without_a_file(phantom_h5):
+    evalset = dataset_eval_set(phantom_h5)
     with pytest.raises(ValueError, match="n_points: expected >= 1, got 0"):
-        floor_metrics("unused.h5", 0)
+        floor_metrics(evalset, 0)
+    evalset.meta.pop("data")
+    with pytest.raises(ValueError, match="needs vertebrae read from a phantom dataset file"):
+        floor_metrics(evalset, 256)
 
 
 def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver):
@@ -106,7 +113,7 @@ def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver):
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["floor"]["n_points"] == 256 and res["floor"]["n_vertebrae"] == 5
-    expected = summarise_floor(floor_metrics(phantom_h5, 256), 256)
+    expected = summarise_floor(floor_metrics(dataset_eval_set(phantom_h5), 256), 256)
     assert res["floor"]["body"]["cd_l1_mm"] == pytest.approx(expected["body"]["cd_l1_mm"])
     table = (module_dir / "floor_report" / "table.md").read_text()
     assert "| floor: true surface, 256 points |" in table

@@ -37,6 +37,17 @@ def test_run_writes_checkpoints_curves_and_weights(tiny_config, tmp_path):
     assert model.config.n_out == 128
 
 
+def test_two_fresh_runs_give_identical_weights(tiny_config, tmp_path):
+    # what lets `make train` promise the shipped tensors again on the same machine
+    for name in ("a", "b"):
+        train(load_train_config(tiny_config), tmp_path / name, progress=False)
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_resume_continues_where_it_stopped(tiny_config, tmp_path):
     run = tmp_path / "run"
     train(load_train_config(tiny_config, epochs=1), run, progress=False)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from usx_model.dataset.schema import read_attrs
-from usx_model.evaluation.pipeline import dataset_eval_set, reference_scale_mm, score_one
+from usx_model.evaluation.pipeline import EvalSet, reference_scale_mm, score_one
 from usx_model.evaluation.stats import ANATOMICAL_SUBSETS, aggregate, metric_arrays
 
 if TYPE_CHECKING:
@@ -52,36 +52,37 @@ def spine_seeds(path: str | Path) -> dict[str, int]:
 
 
 def floor_metrics(
-    path: str | Path,
+    evalset: EvalSet,
     n_points: int,
-    split: str = "test",
-    limit: int | None = None,
     emd_points: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, float]]:
     """Per-vertebra metrics of an ``n_points`` sample of the true surface against the GT.
 
     Args:
-        path: a phantom dataset file (``usx dataset build``).
+        evalset: vertebrae of a phantom dataset file (``evaluation.pipeline.dataset_eval_set``,
+            the set ``usx evaluate --data`` scores; the file is ``evalset.meta["data"]``).
         n_points: points of the surface sample (the predictions' count, e.g. 8192).
-        split, limit: which vertebrae, as ``usx evaluate --split/--limit`` (same order).
         emd_points: EMD subsample size, None to skip EMD.
         progress: called with the number of vertebrae done.
 
     Returns:
-        One ``metrics.vertebra.vertebra_metrics`` dict per vertebra, file order, scored
+        One ``metrics.vertebra.vertebra_metrics`` dict per vertebra, evalset order, scored
         exactly as ``usx evaluate`` scores a prediction (``evaluation.pipeline.score_one``).
 
     Raises:
-        ValueError: n_points < 1, a file without spine seeds, a spine id the seeds do not
-            give, or a regenerated GT that differs from the stored one.
+        ValueError: n_points < 1, a set not read from a file, a file without spine seeds,
+            a spine id the seeds do not give, or a regenerated GT that differs from the
+            stored one.
     """
     from usx_model.phantom.spine import generate_spine
     from usx_model.simulate.scene import sample_surface
 
     if n_points < 1:
         raise ValueError(f"n_points: expected >= 1, got {n_points}")
-    evalset = dataset_eval_set(path, split, limit)
+    path = evalset.meta.get("data")
+    if path is None or evalset.gt_part is None:
+        raise ValueError("the sampling floor needs vertebrae read from a phantom dataset file")
     seeds = spine_seeds(path)
     scale_mm = reference_scale_mm(evalset.us)
     spines: dict[int, Spine] = {}

@@ -156,10 +156,8 @@ def _run(args: argparse.Namespace) -> int:
         from usx_model.evaluation.floor import floor_metrics, summarise_floor
 
         rows = floor_metrics(
-            args.data,
+            evalset,
             args.floor,
-            args.split,
-            args.limit,
             None if args.no_emd else 1024,
             None if args.quiet else (lambda n: progress("floor", n)),
         )
