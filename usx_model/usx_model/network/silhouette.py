@@ -9,9 +9,12 @@ each body wall (10-20 mm away) learns the silhouette only through the global fea
 Here each RENet input point is projected along the beam onto the X-ray plane and
 encodes its k nearest projected X-ray points (in-plane offsets and their lengths) with
 a shared MLP and a max: inside, on the edge of or outside the silhouette, and where the
-edge lies, wherever the point is along the beam. The beam direction is the normal of
-the X-ray points' plane (their smallest principal axis), so it follows the observation
-in any pose and needs no extra input.
+edge lies, wherever the point is along the beam. The projection direction is the normal
+of the X-ray points' plane (their smallest principal axis), so it follows the
+observation in any pose and needs no extra input. It is the beam direction exactly for
+the 2.5D points of the simulator (parallel projection onto the mid-sagittal plane); in
+the pipeline (``ingest.placement``) the points are ray/plane cuts on each vertebra's
+symmetry plane, whose normal lies within a few degrees of the central ray.
 """
 
 from __future__ import annotations
