@@ -66,9 +66,6 @@ class CompletionConfig:
         dropout: dropout probability of the two global FC layers.
         offset_head: the head predicts xyz + offset per input point (True) or absolute
             xyz as the reference does (False).
-        silhouette_dim: channels of the X-ray silhouette feature given to every RENet
-            input point (``network.silhouette``, our extension of late fusion); 0 = off,
-            the reference's late fusion. Needs a variant with late fusion.
     """
 
     variant: Variant = Variant.FULL
@@ -91,7 +88,6 @@ class CompletionConfig:
     expand: int = 32
     dropout: float = 0.5
     offset_head: bool = True
-    silhouette_dim: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variant", Variant(self.variant))
@@ -122,13 +118,6 @@ class CompletionConfig:
             )
         if self.k > self.renet_points[2] or self.pool_k > self.renet_points[2]:
             raise ValueError(f"k/pool_k must not exceed the smallest level {self.renet_points[2]}")
-        if self.silhouette_dim < 0:
-            raise ValueError(f"silhouette_dim: expected >= 0, got {self.silhouette_dim}")
-        if self.silhouette_dim and not self.variant.late_fusion:
-            raise ValueError(
-                f"silhouette_dim={self.silhouette_dim}: variant {self.variant.value!r} gives "
-                "RENet no X-ray; use 0"
-            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {self.dropout}")
 
@@ -147,20 +136,9 @@ class CompletionConfig:
         """N1: points entering RENet (coarse_raw + US + X-ray when late fusion)."""
         return self.n_coarse + self.n_partial + (self.n_xray if self.variant.late_fusion else 0)
 
-    @property
-    def n_point_features(self) -> int:
-        """Channels given to each RENet input point besides xyz: source one-hot + silhouette."""
-        return self.n_sources + self.silhouette_dim
-
     def to_dict(self) -> dict:
-        """Plain dict (str/int/float/list only) for JSON and ``torch.load(weights_only=True)``.
-
-        ``silhouette_dim`` is left out when 0, so a network without the extension has the
-        same dict (and weights file) as before the field existed.
-        """
+        """Plain dict (str/int/float/list only) for JSON and ``torch.load(weights_only=True)``."""
         d = dataclasses.asdict(self)
-        if not d["silhouette_dim"]:
-            del d["silhouette_dim"]
         d["variant"] = self.variant.value
         for name in ("pcn_widths", "renet_widths", "renet_points"):
             d[name] = list(d[name])

@@ -24,7 +24,6 @@ from torch import nn
 from usx_model.network.coarse import CoarseNet, Gaussian
 from usx_model.network.config import CompletionConfig, compact_config
 from usx_model.network.renet import LocalFolding, RENet
-from usx_model.network.silhouette import SilhouetteEncoder
 from usx_model.ops.fps import farthest_point_sample
 from usx_model.ops.gather import index_points
 
@@ -55,11 +54,6 @@ class USXComplete(nn.Module):
             if self.config.up_ratio > 1
             else None
         )
-        self.silhouette = (
-            SilhouetteEncoder(self.config.silhouette_dim, self.config.k)
-            if self.config.silhouette_dim
-            else None
-        )
         src = torch.eye(self.config.n_sources)
         # One-hot source codes: 0 = coarse_raw, 1 = US partial, 2 = X-ray.
         self.register_buffer("_source_codes", src, persistent=False)
@@ -79,8 +73,7 @@ class USXComplete(nn.Module):
     def refine(
         self, coarse_raw: torch.Tensor, us: torch.Tensor, xray: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """RENet on [coarse_raw; US; X-ray] with one-hot source tags (and each point's
-        X-ray silhouette feature when configured) → (coarse_high, fine).
+        """RENet on [coarse_raw; US; X-ray] with one-hot source tags → (coarse_high, fine).
 
         Args:
             coarse_raw: (B, n_coarse, 3); us: (B, Np, 3); xray: (B, Nx, 3) or None.
@@ -95,10 +88,8 @@ class USXComplete(nn.Module):
             parts.append(xray)
         xyz = torch.cat(parts, dim=1)
         codes = [self._source_codes[i].expand(p.shape[1], -1) for i, p in enumerate(parts)]
-        features = torch.cat(codes, dim=0)[None].expand(xyz.shape[0], -1, -1)
-        if self.silhouette is not None:
-            features = torch.cat([features, self.silhouette(xyz, xray)], dim=2)
-        coarse_high, head = self.renet(xyz, features)
+        onehot = torch.cat(codes, dim=0)[None].expand(xyz.shape[0], -1, -1)
+        coarse_high, head = self.renet(xyz, onehot)
         idx = farthest_point_sample(coarse_high, self.config.n_selected)
         selected = index_points(coarse_high, idx)
         if self.folding is None:

@@ -105,8 +105,7 @@ def _interpolate(values: torch.Tensor, target: torch.Tensor, source: torch.Tenso
 class RENet(nn.Module):
     """Encoder (4 attention levels with pooling), global feature, feature propagation, head.
 
-    Input: xyz (B, N1, 3) and per-point features (B, N1, F): the one-hot source labels,
-    followed by the X-ray silhouette feature when configured. Output: coarse_high,
+    Input: xyz (B, N1, 3) and one-hot source labels (B, N1, S). Output: coarse_high,
     xyz (B, N1, 3) for every input point, and the head features (B, N1, expand)
     that produced them (used by local folding).
     """
@@ -117,7 +116,7 @@ class RENet(nn.Module):
         c1, c2, c3, c4 = cfg.renet_widths
         self.units = nn.ModuleList(
             [
-                AttentionUnit(3 + cfg.n_point_features, c1, cfg.k),
+                AttentionUnit(3 + cfg.n_sources, c1, cfg.k),
                 AttentionUnit(c2, c2, cfg.k),
                 AttentionUnit(c3, c3, cfg.k),
                 AttentionUnit(c4, c4, cfg.k),
@@ -147,11 +146,9 @@ class RENet(nn.Module):
             nn.init.zeros_(self.to_xyz.weight)
             nn.init.zeros_(self.to_xyz.bias)
 
-    def forward(
-        self, xyz: torch.Tensor, point_features: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, xyz: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
-        feat = torch.cat([xyz, point_features], dim=2)
+        feat = torch.cat([xyz, onehot], dim=2)
         xyzs, feats = [xyz], []
         for level, unit in enumerate(self.units):
             if level > 0:
