@@ -11,6 +11,7 @@ import torch
 from usx_model.network.model import USXComplete
 from usx_model.network.normalise import Canonicalise
 from usx_model.network.prepare import prepare_observations
+from usx_model.network.xray_consistency import PLANE_TOL_MM, plane_spread_mm, snap_to_silhouette
 from usx_model.ops.knn import knn_points
 
 #: Seed of the posterior samples behind the uncertainty (makes ``complete`` deterministic).
@@ -62,13 +63,16 @@ def complete(
     n_samples: int = 4,
     canonicalise: Canonicalise | str = Canonicalise.NONE,
     rotations: Sequence[np.ndarray] | None = None,
+    xray_snap: bool = True,
 ) -> Completion:
     """Complete B vertebrae in one batched forward pass.
 
     Inputs are resampled (FPS) and normalised from the observation only (see
     ``network.prepare``), the model predicts with the posterior mean (deterministic),
     and results are mapped back to the input frame in mm. With ``n_samples`` > 0,
-    that many posterior samples (fixed seed) give the per-point uncertainty.
+    that many posterior samples (fixed seed) give the per-point uncertainty. For a model
+    that takes the X-ray, points just outside the X-ray body silhouette are then moved
+    onto it (``network.xray_consistency``; ``xray_snap``).
 
     Args:
         us_points_mm: B US partial clouds (N_i, 3), mm, or a (B, N, 3) array.
@@ -79,6 +83,10 @@ def complete(
         device: where to run.
         n_samples: posterior samples for the uncertainty (0: none, returns None).
         canonicalise, rotations: see ``network.normalise.fit_normaliser``.
+        xray_snap: apply :func:`~usx_model.network.xray_consistency.snap_to_silhouette`
+            to each vertebra whose X-ray points lie on a plane (spread along its normal
+            <= ``PLANE_TOL_MM``, as every X-ray cloud of ``simulate`` and ``ingest`` does);
+            the posterior direction is the normaliser's canonical y.
 
     Returns:
         :class:`Completion` with points_mm (B, N_out, 3) and uncertainty_mm (B, N_out).
@@ -114,6 +122,10 @@ def complete(
             spread = sample_spread(fine, model.sample(batch, int(n_samples), gen)).cpu().numpy()
         fine = fine.cpu().numpy()
     points = np.stack([n.denormalise(p) for n, p in zip(obs.normalisers, fine, strict=True)])
+    if xray_snap and cfg.variant.uses_xray:
+        for i, (norm, x) in enumerate(zip(obs.normalisers, xr, strict=True)):
+            if plane_spread_mm(x) <= PLANE_TOL_MM:
+                points[i] = snap_to_silhouette(points[i], x, norm.rotation[1])
     unc = None
     if spread is not None:
         unc = spread * np.array([n.scale_mm for n in obs.normalisers])[:, None]

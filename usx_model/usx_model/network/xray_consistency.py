@@ -1,0 +1,134 @@
+"""X-ray silhouette consistency of a completed vertebra (our post-process of the network).
+
+A lateral X-ray shows the vertebral body's silhouette exactly: every body surface point
+projects, along the beam, inside it. The network's prediction is blurred by about a
+millimetre everywhere, so body points near the anterior wall and the endplate rims stick
+out of the silhouette. :func:`snap_to_silhouette` moves each such point, within the
+plane of the X-ray, onto the nearest silhouette pixel; its coordinate along the beam,
+which the X-ray does not see, is kept.
+
+Only points a few millimetres outside are moved (farther ones belong to other
+structures), and none beside the silhouette's posterior edge: the pedicles and the
+articular processes leave the body there and project outside it by nature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+#: Largest in-plane distance (mm) outside the silhouette that a point is moved from.
+MAX_SNAP_MM = 3.0
+#: Band (mm) in front of the silhouette's posterior edge where nothing is moved.
+POSTERIOR_MARGIN_MM = 6.0
+#: Raster pixel (mm) of the silhouette.
+GRID_MM = 0.5
+#: Largest spread (mm, std) of the X-ray points along their plane normal.
+PLANE_TOL_MM = 0.5
+
+
+def _points(name: str, a: np.ndarray, min_points: int) -> np.ndarray:
+    p = np.asarray(a, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"{name}: expected (N, 3) points, got shape {p.shape}")
+    if len(p) < min_points:
+        raise ValueError(f"{name}: expected at least {min_points} points, got {len(p)}")
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return p
+
+
+def plane_spread_mm(xray_points_mm: np.ndarray) -> float:
+    """Std (mm) of (M, 3) points along their least-variance axis: 0 for a plane."""
+    x = _points("xray_points_mm", xray_points_mm, 3)
+    return float(np.sqrt(max(np.linalg.eigvalsh(np.cov((x - x.mean(axis=0)).T))[0], 0.0)))
+
+
+def xray_plane_axes(
+    xray_points_mm: np.ndarray, posterior_dir: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Origin (3,) and rows (beam, posterior, third) (3, 3) of the X-ray points' plane.
+
+    Args:
+        xray_points_mm: (M, 3) X-ray points on one plane, mm.
+        posterior_dir: (3,) the patient's posterior direction in the same frame; its
+            in-plane part becomes the second axis.
+
+    Raises:
+        ValueError: bad shapes, fewer than 3 points, points off a plane, or a posterior
+            direction along the plane normal.
+    """
+    x = _points("xray_points_mm", xray_points_mm, 3)
+    origin = x.mean(axis=0)
+    evals, evecs = np.linalg.eigh(np.cov((x - origin).T))
+    spread = float(np.sqrt(max(evals[0], 0.0)))
+    if spread > PLANE_TOL_MM:
+        raise ValueError(
+            f"xray_points_mm: expected points on a plane, got a spread of {spread:.2f} mm "
+            f"along its normal (tolerance {PLANE_TOL_MM} mm)"
+        )
+    beam = evecs[:, 0]
+    post = np.asarray(posterior_dir, dtype=np.float64).reshape(3)
+    post = post - (post @ beam) * beam
+    if np.linalg.norm(post) < 1e-6:
+        raise ValueError("posterior_dir: lies along the X-ray beam; expected an in-plane part")
+    post /= np.linalg.norm(post)
+    return origin, np.stack([beam, post, np.cross(beam, post)])
+
+
+def snap_to_silhouette(
+    points_mm: np.ndarray,
+    xray_points_mm: np.ndarray,
+    posterior_dir: np.ndarray,
+    max_snap_mm: float = MAX_SNAP_MM,
+    posterior_margin_mm: float = POSTERIOR_MARGIN_MM,
+) -> np.ndarray:
+    """Move points just outside the X-ray body silhouette onto it, within the X-ray plane.
+
+    Args:
+        points_mm: (N, 3) completed vertebra, mm, any frame.
+        xray_points_mm: (M, 3) the X-ray body points of that vertebra (the filled
+            silhouette placed on a plane, as ``simulate.xray`` and ``ingest.xray_points``
+            make them), same frame.
+        posterior_dir: (3,) posterior direction in that frame.
+        max_snap_mm: points farther than this outside the silhouette stay.
+        posterior_margin_mm: points whose posterior coordinate is within this of the
+            silhouette's posterior edge (or behind it) stay.
+
+    Returns:
+        (N, 3) float64 points; moved ones keep their coordinate along the beam.
+
+    Raises:
+        ValueError: see :func:`xray_plane_axes`; bad ``points_mm``.
+    """
+    pts = _points("points_mm", points_mm, 1)
+    origin, axes = xray_plane_axes(xray_points_mm, posterior_dir)
+    xr2 = (_points("xray_points_mm", xray_points_mm, 3) - origin) @ axes[1:].T
+    p3 = (pts - origin) @ axes.T
+    # Close the sampled silhouette over its point spacing, then fill it.
+    spacing = float(np.median(cKDTree(xr2).query(xr2, k=2)[0][:, 1]))
+    close_px = max(1, int(np.ceil(1.5 * spacing / GRID_MM)))
+    pad = close_px + int(np.ceil(max_snap_mm / GRID_MM)) + 2
+    lo = xr2.min(axis=0) - pad * GRID_MM
+    shape = tuple(int(s) for s in np.ceil((xr2.max(axis=0) - lo) / GRID_MM) + pad + 1)
+    mask = np.zeros(shape, dtype=bool)
+    ij = np.rint((xr2 - lo) / GRID_MM).astype(np.int64)
+    mask[ij[:, 0], ij[:, 1]] = True
+    disc = ndimage.generate_binary_structure(2, 1)
+    mask = ndimage.binary_closing(mask, structure=disc, iterations=close_px)
+    mask = ndimage.binary_fill_holes(mask)
+    dist_px, nearest = ndimage.distance_transform_edt(~mask, return_indices=True)
+
+    q = np.rint((p3[:, 1:] - lo) / GRID_MM).astype(np.int64)
+    inside = np.all((q >= 0) & (q < np.array(shape)), axis=1)
+    out = p3.copy()
+    idx = np.nonzero(inside)[0]
+    a, b = q[idx, 0], q[idx, 1]
+    d_mm = dist_px[a, b] * GRID_MM
+    post_edge = xr2[:, 0].max() - posterior_margin_mm
+    move = (d_mm > 0) & (d_mm <= max_snap_mm) & (p3[idx, 1] < post_edge)
+    idx, a, b = idx[move], a[move], b[move]
+    out[idx, 1] = lo[0] + nearest[0, a, b] * GRID_MM
+    out[idx, 2] = lo[1] + nearest[1, a, b] * GRID_MM
+    return out @ axes + origin
