@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 import usx_model.weights as shipped
 from usx_model.cli.main import main
-from usx_model.dataset.schema import write_samples
+from usx_model.dataset.schema import read_samples, write_samples
 from usx_model.network.weights import provenance_path, sha256_file
 
 SUBSETS = ("whole", "arch", "body")
@@ -119,6 +119,23 @@ def test_split_all_with_limit(tmp_path, toy_dataset, tiny_weights):
     res = json.loads(out.read_text())
     assert res["n_vertebrae"] == 3 and list(res["methods"]) == ["lf_only"]
     assert res["wilcoxon"] == {} and res["methods"]["lf_only"]["whole"]["emd"]["n"] == 0
+
+
+def test_no_xray_snap_gives_the_raw_network_output(tmp_path, toy_dataset, tiny_weights):
+    from usx_model.network.xray_consistency import snap_to_silhouette
+
+    preds = {}
+    for flag in ([], ["--no-xray-snap"]):
+        out, npz = tmp_path / f"{len(flag)}.json", tmp_path / f"{len(flag)}.npz"
+        argv = ["evaluate", "--data", str(toy_dataset), "--weights", str(tiny_weights("full"))]
+        argv += [*flag, "--no-emd", "--quiet", "--save-predictions", str(npz)]
+        assert main([*argv, "--json", str(out), "--report", str(tmp_path / "r")]) == 0
+        assert json.loads(out.read_text())["xray_snap"] == (not flag)
+        preds[bool(flag)] = np.load(npz, allow_pickle=False)["pred"]
+    xray = read_samples(toy_dataset, "test").xray
+    for raw, snapped, x in zip(preds[True], preds[False], xray, strict=True):
+        np.testing.assert_allclose(snapped, snap_to_silhouette(raw, x, [0, 1, 0]), atol=1e-4)
+    assert np.abs(preds[True] - preds[False]).max() > 0.1  # the toy case moves points
 
 
 def _corrupt(path, fix_checksum: bool):

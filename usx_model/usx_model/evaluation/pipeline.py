@@ -118,11 +118,13 @@ def predict(
     device: str | torch.device = "cpu",
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
+    xray_snap: bool = True,
 ) -> np.ndarray:
     """Complete every vertebra of ``evalset`` with one method → (K, N_out, 3) mm.
 
     Posterior mean only (``n_samples=0``), inputs already LPS (``canonicalise="none"``).
-    ``progress`` is called with the number of vertebrae done after each batch.
+    ``progress`` is called with the number of vertebrae done after each batch;
+    ``xray_snap`` is ``complete``'s X-ray silhouette consistency.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
@@ -137,6 +139,7 @@ def predict(
             device=device,
             n_samples=0,
             canonicalise="none",
+            xray_snap=xray_snap,
         )
         out.append(res.points_mm)
         if progress:
@@ -161,6 +164,7 @@ def evaluate(
     batch_size: int = 16,
     emd_points: int | None = 1024,
     progress: Callable[[str, int], None] | None = None,
+    xray_snap: bool = True,
 ) -> Evaluation:
     """Predict and score every vertebra with every method; build the results JSON.
 
@@ -172,6 +176,7 @@ def evaluate(
         emd_points: EMD subsample size (None: no EMD).
         progress: called with (stage, vertebrae done) — stage ``"<method> predict"`` or
             ``"<method> metrics"``.
+        xray_snap: ``complete``'s X-ray silhouette consistency for methods with X-ray.
 
     Returns:
         :class:`Evaluation`; ``results`` follows the JSON contract of ``usx evaluate``.
@@ -184,7 +189,7 @@ def evaluate(
     for m in methods:
         t0 = time.perf_counter()
         cb = (lambda n, s=f"{m.name} predict": progress(s, n)) if progress else None
-        preds[m.name] = predict(m, evalset, device, batch_size, cb)
+        preds[m.name] = predict(m, evalset, device, batch_size, cb, xray_snap)
         t1 = time.perf_counter()
         rows[m.name] = []
         for k in range(len(evalset)):
@@ -209,6 +214,7 @@ def evaluate(
         weights={m.name: m.describe() for m in methods},
         timing=timing,
         device=str(device),
+        xray_snap=xray_snap,
         **evalset.meta,
     )
     ref = "full" if "full" in rows else next(iter(rows))

@@ -65,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="vertebrae per forward pass")
     p.add_argument("--no-emd", action="store_true", help="skip EMD (values null)")
     p.add_argument(
+        "--no-xray-snap",
+        action="store_true",
+        help="raw network output: skip the X-ray silhouette consistency step of complete()",
+    )
+    p.add_argument(
         "--floor",
         type=int,
         metavar="N",
@@ -150,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         args.batch_size,
         None if args.no_emd else 1024,
         None if args.quiet else progress,
+        xray_snap=not args.no_xray_snap,
     )
     floor = None
     if args.floor is not None:
