@@ -157,8 +157,6 @@ def test_bad_batch(tiny, edit, match) -> None:
         ({"up_ratio": 5}, "up_ratio: expected a divisor of n_out=96"),
         ({"up_ratio": 0}, "up_ratio: expected a divisor"),
         ({"variant": "both"}, "'both' is not a valid Variant"),
-        ({"variant": "us_only", "xray_sides": True}, "variant 'us_only' gives RENet no X-ray"),
-        ({"variant": "ef_only", "xray_sides": True}, "variant 'ef_only' gives RENet no X-ray"),
     ],
 )
 def test_bad_config(tiny, kw, match) -> None:
@@ -171,40 +169,6 @@ def test_config_dict_round_trip(tiny) -> None:
     assert CompletionConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match=r"unknown keys \['bogus'\]"):
         CompletionConfig.from_dict({**cfg.to_dict(), "bogus": 1})
-
-
-@pytest.mark.parametrize("variant", ["full", "lf_only"])
-def test_xray_sides_tags_alternate(tiny, variant: str) -> None:
-    cfg = tiny(variant, xray_sides=True)
-    model = USXComplete(cfg)
-    assert cfg.n_sources == 4 and model.renet.units[0].proj.in_features == 3 + 4
-    tags = model.source_onehot([3, 2, 5]).argmax(dim=1).tolist()
-    assert tags == [0, 0, 0, 1, 1, 2, 3, 2, 3, 2]
-    assert model.source_onehot([3, 2, 5]).sum(dim=1).eq(1).all()
-    out = model.eval()(make_batch(cfg))
-    assert out["fine"].shape == (2, cfg.n_out, 3)
-
-
-def test_xray_sides_breaks_the_mid_plane_tie(tiny) -> None:
-    # Two X-ray points at the same place: one tag cannot tell them apart, two tags can.
-    for sides, expect_equal in ((False, True), (True, False)):
-        torch.manual_seed(0)
-        model = USXComplete(tiny(xray_sides=sides)).eval()
-        torch.nn.init.normal_(model.renet.to_xyz.weight)  # the offset head starts at zero
-        batch = make_batch(model.config, b=1)
-        batch["xray"][0, 1] = batch["xray"][0, 0]
-        g, q = model.coarse.encode(batch["partial"], batch["xray"])
-        coarse = model.coarse.decode(g, q.mu)
-        high, _ = model.refine(coarse, batch["partial"], batch["xray"])
-        n0 = model.config.n_coarse + model.config.n_partial
-        assert torch.allclose(high[0, n0], high[0, n0 + 1]) == expect_equal
-
-
-def test_xray_sides_kept_out_of_the_dict_when_off(tiny) -> None:
-    assert "xray_sides" not in tiny().to_dict()
-    on = tiny(xray_sides=True)
-    assert on.to_dict()["xray_sides"] is True
-    assert CompletionConfig.from_dict(on.to_dict()) == on
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -161,15 +161,3 @@ def test_bad_configs(tmp_path, content, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_train_config(tmp_path / "nope.yaml")
-
-
-@pytest.mark.parametrize(
-    ("variant", "sources"), [("full", 4), ("lf_only", 4), ("ef_only", 2), ("us_only", 2)]
-)
-def test_xray_sides_only_reaches_variants_with_late_fusion(tmp_path, variant, sources):
-    # One recipe trains all four: the baseline must stay the network it is without it.
-    path = tmp_path / "train.yaml"
-    path.write_text("data: x.h5\nmodel: {xray_sides: true}\n")
-    net = load_train_config(path, variant=variant).network_config()
-    assert net.n_sources == sources
-    assert net.xray_sides == (sources == 4)

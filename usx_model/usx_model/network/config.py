@@ -66,12 +66,6 @@ class CompletionConfig:
         dropout: dropout probability of the two global FC layers.
         offset_head: the head predicts xyz + offset per input point (True) or absolute
             xyz as the reference does (False).
-        xray_sides: late fusion tags the X-ray points with two one-hot sources instead of
-            one, alternately "left" and "right" in their FPS order (our extension). The
-            X-ray points lie on the mid-sagittal plane, inside the body: with one tag,
-            neighbouring X-ray points share features and all go to one lateral body wall
-            (97 % to +x with the session-7 weights), leaving the other wall to the coarse
-            points. Needs a variant with late fusion.
     """
 
     variant: Variant = Variant.FULL
@@ -94,7 +88,6 @@ class CompletionConfig:
     expand: int = 32
     dropout: float = 0.5
     offset_head: bool = True
-    xray_sides: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variant", Variant(self.variant))
@@ -125,20 +118,13 @@ class CompletionConfig:
             )
         if self.k > self.renet_points[2] or self.pool_k > self.renet_points[2]:
             raise ValueError(f"k/pool_k must not exceed the smallest level {self.renet_points[2]}")
-        if self.xray_sides and not self.variant.late_fusion:
-            raise ValueError(
-                f"xray_sides: variant {self.variant.value!r} gives RENet no X-ray; use false"
-            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {self.dropout}")
 
     @property
     def n_sources(self) -> int:
-        """One-hot channels of the RENet input: coarse, US (+ X-ray, or X-ray left and
-        right with ``xray_sides``, when late fusion)."""
-        if not self.variant.late_fusion:
-            return 2
-        return 4 if self.xray_sides else 3
+        """One-hot channels of the RENet input: coarse, US (+ X-ray with late fusion)."""
+        return 3 if self.variant.late_fusion else 2
 
     @property
     def n_selected(self) -> int:
@@ -151,14 +137,8 @@ class CompletionConfig:
         return self.n_coarse + self.n_partial + (self.n_xray if self.variant.late_fusion else 0)
 
     def to_dict(self) -> dict:
-        """Plain dict (str/int/float/list only) for JSON and ``torch.load(weights_only=True)``.
-
-        ``xray_sides`` is left out when false, so a network without the extension has
-        the same dict (and weights file) as before the field existed.
-        """
+        """Plain dict (str/int/float/list only) for JSON and ``torch.load(weights_only=True)``."""
         d = dataclasses.asdict(self)
-        if not d["xray_sides"]:
-            del d["xray_sides"]
         d["variant"] = self.variant.value
         for name in ("pcn_widths", "renet_widths", "renet_points"):
             d[name] = list(d[name])

@@ -54,9 +54,9 @@ class USXComplete(nn.Module):
             if self.config.up_ratio > 1
             else None
         )
-        # One-hot source codes: 0 = coarse_raw, 1 = US partial, 2 = X-ray (with
-        # xray_sides: 2 = X-ray points 0, 2, 4, ... "left", 3 = points 1, 3, 5, ... "right").
-        self.register_buffer("_source_codes", torch.eye(self.config.n_sources), persistent=False)
+        src = torch.eye(self.config.n_sources)
+        # One-hot source codes: 0 = coarse_raw, 1 = US partial, 2 = X-ray.
+        self.register_buffer("_source_codes", src, persistent=False)
 
     def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
         cfg = self.config
@@ -69,19 +69,6 @@ class USXComplete(nn.Module):
                 raise ValueError(f"batch: variant {cfg.variant.value!r} needs 'xray' points")
             xray = _check_cloud("xray", batch["xray"], cfg.n_xray, us.shape[0])
         return us, xray
-
-    def source_onehot(self, counts: list[int]) -> torch.Tensor:
-        """(sum(counts), n_sources) one-hot tags of the RENet input [coarse_raw; US; X-ray].
-
-        Args:
-            counts: points of each part, in that order (X-ray only with late fusion).
-        """
-        codes = [self._source_codes[i].expand(n, -1) for i, n in enumerate(counts)]
-        if self.config.xray_sides:
-            # FPS order alternates across the silhouette, so each tag covers all of it.
-            side = torch.arange(counts[2], device=self._source_codes.device) % 2
-            codes[2] = self._source_codes[2 + side]
-        return torch.cat(codes, dim=0)
 
     def refine(
         self, coarse_raw: torch.Tensor, us: torch.Tensor, xray: torch.Tensor | None
@@ -100,7 +87,8 @@ class USXComplete(nn.Module):
         if self.config.variant.late_fusion:
             parts.append(xray)
         xyz = torch.cat(parts, dim=1)
-        onehot = self.source_onehot([p.shape[1] for p in parts])[None].expand(xyz.shape[0], -1, -1)
+        codes = [self._source_codes[i].expand(p.shape[1], -1) for i, p in enumerate(parts)]
+        onehot = torch.cat(codes, dim=0)[None].expand(xyz.shape[0], -1, -1)
         coarse_high, head = self.renet(xyz, onehot)
         idx = farthest_point_sample(coarse_high, self.config.n_selected)
         selected = index_points(coarse_high, idx)

@@ -84,17 +84,8 @@ class TrainConfig:
             raise ValueError(f"lr: expected > 0, got {self.lr}")
 
     def network_config(self) -> CompletionConfig:
-        """The preset for ``variant`` with ``model`` on top.
-
-        Settings of the X-ray's RENet path (``xray_sides``) are dropped for variants
-        whose RENet sees no X-ray (us_only, ef_only), so that one file trains all four
-        and the baseline stays exactly the network it would be without them.
-        """
         base = _PRESETS[self.preset](self.variant)
-        model = dict(self.model)
-        if not base.variant.late_fusion:
-            model.pop("xray_sides", None)
-        return dataclasses.replace(base, **model) if model else base
+        return dataclasses.replace(base, **self.model) if self.model else base
 
     def loss_schedule(self) -> LossSchedule:
         base = _SCHEDULES[self.schedule]()
