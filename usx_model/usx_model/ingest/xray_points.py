@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from usx_model.checks import check_points
 from usx_model.simulate.xray_geometry import XrayGeometry
 from usx_model.tracking.transforms import validate_transform
 
@@ -51,18 +52,6 @@ class LateralPlane:
     extents_mm: np.ndarray
 
 
-def _check_points(points: np.ndarray, name: str, min_count: int = 1) -> np.ndarray:
-    p = np.asarray(points)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"expected {name} as (N, 3) float points, got {p.shape}")
-    if len(p) < min_count:
-        raise ValueError(f"{name} needs at least {min_count} points, got {len(p)}")
-    p = p.astype(np.float64)
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains non-finite values")
-    return p
-
-
 def _trimmed_mid(proj: np.ndarray, trim: float) -> tuple[float, float]:
     """(midpoint, extent) of 1D projections between the trim and 1 - trim quantiles."""
     lo, hi = np.quantile(proj, [trim, 1.0 - trim])
@@ -71,7 +60,7 @@ def _trimmed_mid(proj: np.ndarray, trim: float) -> tuple[float, float]:
 
 def obb_axes(points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Principal axes (3, 3), rows by decreasing variance, and the centroid (3,)."""
-    p = _check_points(points_mm, "points_mm", 4)
+    p = check_points(points_mm, "points_mm", 4)
     c = p.mean(axis=0)
     w, v = np.linalg.eigh(np.cov((p - c).T))
     return v[:, np.argsort(w)[::-1]].T, c
@@ -90,14 +79,14 @@ def lateral_plane_from_us(us_points_base_mm: np.ndarray, trim: float = 0.01) -> 
     if not 0 <= trim < 0.5:
         raise ValueError(f"trim must lie in [0, 0.5), got {trim}")
     axes, c = obb_axes(us_points_base_mm)
-    p = _check_points(us_points_base_mm, "us_points_base_mm") - c
+    p = check_points(us_points_base_mm, "us_points_base_mm", 1) - c
     mids, ext = zip(*(_trimmed_mid(p @ a, trim) for a in axes), strict=True)
     return LateralPlane(c + mids[1] * axes[1], axes[1].copy(), axes, np.asarray(ext))
 
 
 def lateral_plane_along(points_mm: np.ndarray, axis: np.ndarray, trim: float = 0.0) -> LateralPlane:
     """Mid-extent plane of ``points_mm`` (e.g. registered CBCT bone) along a given axis."""
-    p = _check_points(points_mm, "points_mm")
+    p = check_points(points_mm, "points_mm", 1)
     n = np.asarray(axis, dtype=np.float64)
     if n.shape != (3,) or not np.all(np.isfinite(n)) or np.linalg.norm(n) == 0:
         raise ValueError(f"expected axis as a non-zero finite (3,) vector, got {axis}")
@@ -193,7 +182,7 @@ def per_level_planes(
     Returns:
         level -> LateralPlane.
     """
-    p = _check_points(us_points_base_mm, "us_points_base_mm")
+    p = check_points(us_points_base_mm, "us_points_base_mm", 1)
     levels = sorted(centroids_mm)
     if len(levels) < 2:
         raise ValueError(f"expected centroids of at least 2 levels, got {levels}")

@@ -19,18 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from usx_model.checks import check_points
 from usx_model.levels.boundary_prior import BoundaryPrior, arch_boundary_mm, table_offset_mm
 from usx_model.levels.refine import refine_mincut
-
-
-def _check_points(points: np.ndarray, name: str) -> np.ndarray:
-    p = np.asarray(points)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"expected {name} as (N, 3) float points, got {p.shape}")
-    p = p.astype(np.float64)
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains non-finite values")
-    return p
 
 
 def _unit(v, name: str) -> np.ndarray:
@@ -81,7 +72,7 @@ def split_levels_xray(
     Raises:
         ValueError: fewer than two levels, bad shapes or non-finite values.
     """
-    p = _check_points(points_mm, "points_mm")
+    p = check_points(points_mm, "points_mm")
     geo = split_geometry(p, body_centroids_mm, lateral_axis)
     levels, c, lat, up, post = geo
     n_b = len(c) - 1
@@ -114,7 +105,7 @@ def split_geometry(p: np.ndarray, body_centroids_mm: dict[int, np.ndarray], late
         raise ValueError(f"expected levels in 1..5, got {levels}")
     c = np.array(
         [
-            _check_points(np.reshape(body_centroids_mm[lv], (1, 3)), f"L{lv} centroid")[0]
+            check_points(np.reshape(body_centroids_mm[lv], (1, 3)), f"L{lv} centroid")[0]
             for lv in levels
         ]
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import open3d as o3d
 
+from usx_model.checks import check_points
 from usx_model.tracking.transforms import invert_transform, validate_transform
 
 #: Default max correspondence distances, mm, coarse to fine.
@@ -46,18 +47,6 @@ class IcpResult:
     inlier_rmse_mm: float
     converged: bool
     stages: list[tuple[float, float, float]] = field(default_factory=list)
-
-
-def _check_cloud(points: np.ndarray, name: str) -> np.ndarray:
-    p = np.asarray(points)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"expected {name} as (N, 3) float points, got {p.shape}")
-    if len(p) < 3:
-        raise ValueError(f"{name} needs at least 3 points, got {len(p)}")
-    p = p.astype(np.float64)
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains non-finite values")
-    return p
 
 
 def _cloud(points: np.ndarray, normals: np.ndarray | None = None) -> o3d.geometry.PointCloud:
@@ -97,8 +86,8 @@ def register_point_to_plane(
     Raises:
         ValueError: malformed clouds/normals, a bad ``T_init`` or schedule.
     """
-    src = _check_cloud(source_points, "source_points")
-    tgt = _check_cloud(target_points, "target_points")
+    src = check_points(source_points, "source_points", 3)
+    tgt = check_points(target_points, "target_points", 3)
     nrm = np.asarray(target_normals, dtype=np.float64)
     if nrm.shape != tgt.shape:
         raise ValueError(f"expected target_normals of shape {tgt.shape}, got {nrm.shape}")

@@ -46,17 +46,6 @@ def check_pose(T: np.ndarray, name: str) -> np.ndarray:
     return T
 
 
-def check_points(points: np.ndarray, name: str) -> np.ndarray:
-    """Return ``points`` as (N, 3) float64 or raise ValueError."""
-    p = np.asarray(points)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"expected {name} as (N, 3) float points, got {p.shape}")
-    p = p.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains non-finite values")
-    return p
-
-
 def check_positive(value: float, name: str) -> None:
     """Raise ValueError unless ``value`` is a finite number > 0."""
     if not (np.isfinite(value) and value > 0):

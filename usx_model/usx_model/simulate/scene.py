@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
+from usx_model.checks import check_points
 from usx_model.phantom.types import Spine, VertebraMesh
-from usx_model.simulate._checks import check_points, check_spine
+from usx_model.simulate._checks import check_spine
 
 
 @dataclass

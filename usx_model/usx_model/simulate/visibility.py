@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from usx_model.checks import check_points
 from usx_model.phantom.parts import POSTERIOR_VISIBLE_PARTS, Part
 from usx_model.phantom.types import Spine
-from usx_model.simulate._checks import check_points
 from usx_model.simulate.scene import sample_surface
 from usx_model.simulate.us_partial import UsPartial
 

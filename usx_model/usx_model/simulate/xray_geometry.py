@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from usx_model.checks import check_points
 from usx_model.phantom.types import Spine
-from usx_model.simulate._checks import check_points, check_positive, check_spine
+from usx_model.simulate._checks import check_positive, check_spine
 
 
 @dataclass(frozen=True)
