@@ -121,32 +121,23 @@ def test_split_all_with_limit(tmp_path, toy_dataset, tiny_weights):
     assert res["wilcoxon"] == {} and res["methods"]["lf_only"]["whole"]["emd"]["n"] == 0
 
 
-def test_post_process_flags_peel_off_to_the_raw_network_output(tmp_path, toy_dataset, tiny_weights):
-    import torch
-
-    from usx_model.network.surface_denoise import denoise_surface
+def test_no_xray_snap_gives_the_raw_network_output(tmp_path, toy_dataset, tiny_weights):
     from usx_model.network.xray_consistency import silhouette_plane, snap_to_silhouette
 
     preds = {}
-    for flags in ([], ["--no-xray-snap"], ["--no-xray-snap", "--no-denoise"]):
-        out, npz = tmp_path / f"{len(flags)}.json", tmp_path / f"{len(flags)}.npz"
+    for flag in ([], ["--no-xray-snap"]):
+        out, npz = tmp_path / f"{len(flag)}.json", tmp_path / f"{len(flag)}.npz"
         argv = ["evaluate", "--data", str(toy_dataset), "--weights", str(tiny_weights("full"))]
-        argv += [*flags, "--no-emd", "--quiet", "--save-predictions", str(npz)]
+        argv += [*flag, "--no-emd", "--quiet", "--save-predictions", str(npz)]
         assert main([*argv, "--json", str(out), "--report", str(tmp_path / "r")]) == 0
-        res = json.loads(out.read_text())
-        assert (res["xray_snap"], res["denoise"]) == (len(flags) == 0, len(flags) < 2)
-        preds[len(flags)] = np.load(npz, allow_pickle=False)["pred"]
-    final, denoised, raw = preds[0], preds[1], preds[2]
-    # Denoising runs in the normalised frame; it is similarity-equivariant, so it matches
-    # denoising the raw output in mm.
-    np.testing.assert_allclose(denoised, denoise_surface(torch.from_numpy(raw)).numpy(), atol=1e-3)
+        assert json.loads(out.read_text())["xray_snap"] == (not flag)
+        preds[bool(flag)] = np.load(npz, allow_pickle=False)["pred"]
     xray = read_samples(toy_dataset, "test").xray
-    for got, d, x in zip(final, denoised, xray, strict=True):
+    for raw, snapped, x in zip(preds[True], preds[False], xray, strict=True):
         np.testing.assert_allclose(
-            got, snap_to_silhouette(d, silhouette_plane(x), [0, 1, 0]), atol=1e-4
+            snapped, snap_to_silhouette(raw, silhouette_plane(x), [0, 1, 0]), atol=1e-4
         )
-    assert np.abs(final - denoised).max() > 0.1  # the toy case moves points, both steps
-    assert np.abs(denoised - raw).max() > 0.01
+    assert np.abs(preds[True] - preds[False]).max() > 0.1  # the toy case moves points
 
 
 def _corrupt(path, fix_checksum: bool):

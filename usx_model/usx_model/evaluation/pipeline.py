@@ -119,14 +119,12 @@ def predict(
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
     xray_snap: bool = True,
-    denoise: bool = True,
 ) -> np.ndarray:
     """Complete every vertebra of ``evalset`` with one method → (K, N_out, 3) mm.
 
     Posterior mean only (``n_samples=0``), inputs already LPS (``canonicalise="none"``).
     ``progress`` is called with the number of vertebrae done after each batch;
-    ``xray_snap`` and ``denoise`` are ``complete``'s post-processes (X-ray silhouette
-    consistency, surface denoising).
+    ``xray_snap`` is ``complete``'s X-ray silhouette consistency.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
@@ -142,7 +140,6 @@ def predict(
             n_samples=0,
             canonicalise="none",
             xray_snap=xray_snap,
-            denoise=denoise,
         )
         out.append(res.points_mm)
         if progress:
@@ -168,7 +165,6 @@ def evaluate(
     emd_points: int | None = 1024,
     progress: Callable[[str, int], None] | None = None,
     xray_snap: bool = True,
-    denoise: bool = True,
 ) -> Evaluation:
     """Predict and score every vertebra with every method; build the results JSON.
 
@@ -181,7 +177,6 @@ def evaluate(
         progress: called with (stage, vertebrae done) — stage ``"<method> predict"`` or
             ``"<method> metrics"``.
         xray_snap: ``complete``'s X-ray silhouette consistency for methods with X-ray.
-        denoise: ``complete``'s surface denoising, for every method.
 
     Returns:
         :class:`Evaluation`; ``results`` follows the JSON contract of ``usx evaluate``.
@@ -194,7 +189,7 @@ def evaluate(
     for m in methods:
         t0 = time.perf_counter()
         cb = (lambda n, s=f"{m.name} predict": progress(s, n)) if progress else None
-        preds[m.name] = predict(m, evalset, device, batch_size, cb, xray_snap, denoise)
+        preds[m.name] = predict(m, evalset, device, batch_size, cb, xray_snap)
         t1 = time.perf_counter()
         rows[m.name] = []
         for k in range(len(evalset)):
@@ -220,7 +215,6 @@ def evaluate(
         timing=timing,
         device=str(device),
         xray_snap=xray_snap,
-        denoise=denoise,
         **evalset.meta,
     )
     ref = "full" if "full" in rows else next(iter(rows))

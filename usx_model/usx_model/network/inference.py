@@ -11,7 +11,6 @@ import torch
 from usx_model.network.model import USXComplete
 from usx_model.network.normalise import Canonicalise
 from usx_model.network.prepare import prepare_observations
-from usx_model.network.surface_denoise import denoise_surface
 from usx_model.network.xray_consistency import silhouette_plane, snap_to_silhouette
 from usx_model.ops.knn import knn_points
 
@@ -65,17 +64,15 @@ def complete(
     canonicalise: Canonicalise | str = Canonicalise.NONE,
     rotations: Sequence[np.ndarray] | None = None,
     xray_snap: bool = True,
-    denoise: bool = True,
 ) -> Completion:
     """Complete B vertebrae in one batched forward pass.
 
     Inputs are resampled (FPS) and normalised from the observation only (see
     ``network.prepare``), the model predicts with the posterior mean (deterministic),
-    each point moves half-way onto its local tangent plane (``network.surface_denoise``;
-    ``denoise``), and results are mapped back to the input frame in mm. With
-    ``n_samples`` > 0, that many posterior samples (fixed seed) give the per-point
-    uncertainty. For a model that takes the X-ray, points just outside the X-ray body
-    silhouette are then moved onto it (``network.xray_consistency``; ``xray_snap``).
+    and results are mapped back to the input frame in mm. With ``n_samples`` > 0,
+    that many posterior samples (fixed seed) give the per-point uncertainty. For a model
+    that takes the X-ray, points just outside the X-ray body silhouette are then moved
+    onto it (``network.xray_consistency``; ``xray_snap``).
 
     Args:
         us_points_mm: B US partial clouds (N_i, 3), mm, or a (B, N, 3) array.
@@ -90,8 +87,6 @@ def complete(
             to each vertebra whose X-ray points lie on a plane (spread along its normal
             <= ``PLANE_TOL_MM``, as every X-ray cloud of ``simulate`` and ``ingest`` does);
             the posterior direction is the normaliser's canonical y.
-        denoise: apply :func:`~usx_model.network.surface_denoise.denoise_surface` to the
-            network's output (the uncertainty is measured on the raw output).
 
     Returns:
         :class:`Completion` with points_mm (B, N_out, 3) and uncertainty_mm (B, N_out).
@@ -125,8 +120,6 @@ def complete(
         if n_samples:
             gen = torch.Generator(device=dev).manual_seed(SAMPLE_SEED)
             spread = sample_spread(fine, model.sample(batch, int(n_samples), gen)).cpu().numpy()
-        if denoise:
-            fine = denoise_surface(fine)
         fine = fine.cpu().numpy()
     points = np.stack([n.denormalise(p) for n, p in zip(obs.normalisers, fine, strict=True)])
     if xray_snap and cfg.variant.uses_xray:

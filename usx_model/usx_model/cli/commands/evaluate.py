@@ -67,13 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-xray-snap",
         action="store_true",
-        help="skip the X-ray silhouette consistency step of complete()",
-    )
-    p.add_argument(
-        "--no-denoise",
-        action="store_true",
-        help="skip the surface denoising step of complete() (with --no-xray-snap: the raw "
-        "network output)",
+        help="raw network output: skip the X-ray silhouette consistency step of complete()",
     )
     p.add_argument(
         "--floor",
@@ -162,7 +156,6 @@ def _run(args: argparse.Namespace) -> int:
         None if args.no_emd else 1024,
         None if args.quiet else progress,
         xray_snap=not args.no_xray_snap,
-        denoise=not args.no_denoise,
     )
     floor = None
     if args.floor is not None:
