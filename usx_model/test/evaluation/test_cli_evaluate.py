@@ -122,7 +122,7 @@ def test_split_all_with_limit(tmp_path, toy_dataset, tiny_weights):
 
 
 def test_no_xray_snap_gives_the_raw_network_output(tmp_path, toy_dataset, tiny_weights):
-    from usx_model.network.xray_consistency import snap_to_silhouette
+    from usx_model.network.xray_consistency import silhouette_plane, snap_to_silhouette
 
     preds = {}
     for flag in ([], ["--no-xray-snap"]):
@@ -134,7 +134,9 @@ def test_no_xray_snap_gives_the_raw_network_output(tmp_path, toy_dataset, tiny_w
         preds[bool(flag)] = np.load(npz, allow_pickle=False)["pred"]
     xray = read_samples(toy_dataset, "test").xray
     for raw, snapped, x in zip(preds[True], preds[False], xray, strict=True):
-        np.testing.assert_allclose(snapped, snap_to_silhouette(raw, x, [0, 1, 0]), atol=1e-4)
+        np.testing.assert_allclose(
+            snapped, snap_to_silhouette(raw, silhouette_plane(x), [0, 1, 0]), atol=1e-4
+        )
     assert np.abs(preds[True] - preds[False]).max() > 0.1  # the toy case moves points
 
 

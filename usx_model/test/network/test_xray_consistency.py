@@ -9,11 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete
-from usx_model.network.xray_consistency import (
-    plane_spread_mm,
-    snap_to_silhouette,
-    xray_plane_axes,
-)
+from usx_model.network.xray_consistency import silhouette_plane, snap_to_silhouette
 
 POSTERIOR = np.array([0.0, 1.0, 0.0])
 
@@ -38,7 +34,7 @@ def rectangle(spacing_mm: float = 1.0) -> np.ndarray:
     ids=["anterior", "superior", "inferior", "too_far", "posterior", "posterior_band", "inside"],
 )
 def test_snap_against_the_rectangle(point, expected) -> None:
-    got = snap_to_silhouette(np.array([point]), rectangle(), POSTERIOR)
+    got = snap_to_silhouette(np.array([point]), silhouette_plane(rectangle()), POSTERIOR)
     np.testing.assert_allclose(got[0], expected, atol=1e-9)
 
 
@@ -47,27 +43,33 @@ def test_snap_is_rotation_and_translation_equivariant() -> None:
     pts = rng.uniform([-20, -14, -19], [20, 14, 19], size=(400, 3))
     rot = Rotation.from_rotvec([0.3, -0.7, 0.4]).as_matrix()
     shift = np.array([50.0, -30.0, 12.0])
-    ref = snap_to_silhouette(pts, rectangle(), POSTERIOR)
-    moved = snap_to_silhouette(pts @ rot.T + shift, rectangle() @ rot.T + shift, rot @ POSTERIOR)
+    ref = snap_to_silhouette(pts, silhouette_plane(rectangle()), POSTERIOR)
+    plane = silhouette_plane(rectangle() @ rot.T + shift)
+    moved = snap_to_silhouette(pts @ rot.T + shift, plane, rot @ POSTERIOR)
     np.testing.assert_allclose(moved, ref @ rot.T + shift, atol=1e-6)
     assert (np.linalg.norm(ref - pts, axis=1) > 0).sum() > 10  # the case moves points
 
 
 def test_sparse_silhouette_is_closed_before_snapping() -> None:
     # 2 mm spacing (a 512-point FPS of a real silhouette is this sparse): no false holes.
-    got = snap_to_silhouette(np.array([[0.0, -0.9, 0.9]]), rectangle(2.0), POSTERIOR)
+    sparse = silhouette_plane(rectangle(2.0))
+    got = snap_to_silhouette(np.array([[0.0, -0.9, 0.9]]), sparse, POSTERIOR)
     np.testing.assert_allclose(got[0], [0.0, -0.9, 0.9])
 
 
 def test_plane_axes_and_spread() -> None:
-    origin, axes = xray_plane_axes(rectangle(), np.array([0.3, 1.0, 0.0]))
-    np.testing.assert_allclose(origin, [2.0, 0.0, 0.0], atol=1e-9)
-    np.testing.assert_allclose(np.abs(axes[0]), [1.0, 0.0, 0.0], atol=1e-9)
+    plane = silhouette_plane(rectangle())
+    axes = plane.axes(np.array([0.3, 1.0, 0.0]))
+    np.testing.assert_allclose(plane.origin_mm, [2.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(np.abs(plane.normal), [1.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(axes[0], plane.normal)
     np.testing.assert_allclose(axes[1], [0.0, 1.0, 0.0], atol=1e-9)  # in-plane part only
     np.testing.assert_allclose(axes @ axes.T, np.eye(3), atol=1e-9)
-    assert plane_spread_mm(rectangle()) == pytest.approx(0.0, abs=1e-9)
-    two_planes = np.vstack([rectangle(), rectangle() + [1.0, 0.0, 0.0]])  # x = 2 and x = 3
-    assert plane_spread_mm(two_planes) == pytest.approx(0.5, abs=1e-3)  # sample std
+    assert np.linalg.det(axes) == pytest.approx(1.0)
+    assert plane.spread_mm == pytest.approx(0.0, abs=1e-9) and plane.is_planar
+    two_planes = silhouette_plane(np.vstack([rectangle(), rectangle() + [1.0, 0.0, 0.0]]))
+    assert two_planes.spread_mm == pytest.approx(0.5, abs=1e-3)  # sample std, x = 2 and x = 3
+    assert not two_planes.is_planar
 
 
 @pytest.mark.parametrize(
@@ -80,15 +82,15 @@ def test_plane_axes_and_spread() -> None:
             "spread of 1.00 mm along its normal",
         ),
         (np.zeros((1, 3)), rectangle(), np.array([1.0, 0.0, 0.0]), "lies along the X-ray beam"),
-        (np.full((1, 3), np.nan), rectangle(), POSTERIOR, "points_mm: contains NaN"),
-        (np.zeros((1, 2)), rectangle(), POSTERIOR, r"points_mm: expected \(N, 3\)"),
-        (np.zeros((1, 3)), rectangle()[:2], POSTERIOR, "at least 3 points, got 2"),
+        (np.full((1, 3), np.nan), rectangle(), POSTERIOR, "points_mm contains non-finite values"),
+        (np.zeros((1, 2)), rectangle(), POSTERIOR, r"points_mm as \(N, 3\) float points, got \(1"),
+        (np.zeros((1, 3)), rectangle()[:2], POSTERIOR, "xray_points_mm needs at least 4 points"),
     ],
     ids=["thick", "posterior_along_beam", "nan", "shape", "too_few"],
 )
 def test_bad_input(points, xray, posterior, match) -> None:
     with pytest.raises(ValueError, match=match):
-        snap_to_silhouette(points, xray, posterior)
+        snap_to_silhouette(points, silhouette_plane(xray), posterior)
 
 
 def test_complete_snaps_only_a_model_with_xray(tiny) -> None:
@@ -99,7 +101,9 @@ def test_complete_snaps_only_a_model_with_xray(tiny) -> None:
     xr = [rectangle()]
     off = complete(us, xr, ["L1"], model, n_samples=0, xray_snap=False).points_mm[0]
     on = complete(us, xr, ["L1"], model, n_samples=0).points_mm[0]
-    np.testing.assert_allclose(on, snap_to_silhouette(off, xr[0], POSTERIOR), atol=1e-4)
+    np.testing.assert_allclose(
+        on, snap_to_silhouette(off, silhouette_plane(xr[0]), POSTERIOR), atol=1e-4
+    )
     assert (np.linalg.norm(on - off, axis=1) > 0.1).sum() > 5  # the case moves points
     # A thick X-ray cloud is not a silhouette on a plane: nothing to snap to.
     thick = [rectangle() + rng.normal(size=rectangle().shape) * [2.0, 0, 0]]

@@ -11,7 +11,7 @@ import torch
 from usx_model.network.model import USXComplete
 from usx_model.network.normalise import Canonicalise
 from usx_model.network.prepare import prepare_observations
-from usx_model.network.xray_consistency import PLANE_TOL_MM, plane_spread_mm, snap_to_silhouette
+from usx_model.network.xray_consistency import silhouette_plane, snap_to_silhouette
 from usx_model.ops.knn import knn_points
 
 #: Seed of the posterior samples behind the uncertainty (makes ``complete`` deterministic).
@@ -124,8 +124,9 @@ def complete(
     points = np.stack([n.denormalise(p) for n, p in zip(obs.normalisers, fine, strict=True)])
     if xray_snap and cfg.variant.uses_xray:
         for i, (norm, x) in enumerate(zip(obs.normalisers, xr, strict=True)):
-            if plane_spread_mm(x) <= PLANE_TOL_MM:
-                points[i] = snap_to_silhouette(points[i], x, norm.rotation[1])
+            plane = silhouette_plane(x)
+            if plane.is_planar:
+                points[i] = snap_to_silhouette(points[i], plane, norm.rotation[1])
     unc = None
     if spread is not None:
         unc = spread * np.array([n.scale_mm for n in obs.normalisers])[:, None]

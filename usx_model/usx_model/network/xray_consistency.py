@@ -14,9 +14,14 @@ articular processes leave the body there and project outside it by nature.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from usx_model.checks import check_points
+from usx_model.ingest.xray_points import obb_axes
 
 #: Largest in-plane distance (mm) outside the silhouette that a point is moved from.
 MAX_SNAP_MM = 3.0
@@ -28,58 +33,60 @@ GRID_MM = 0.5
 PLANE_TOL_MM = 0.5
 
 
-def _points(name: str, a: np.ndarray, min_points: int) -> np.ndarray:
-    p = np.asarray(a, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"{name}: expected (N, 3) points, got shape {p.shape}")
-    if len(p) < min_points:
-        raise ValueError(f"{name}: expected at least {min_points} points, got {len(p)}")
-    if not np.isfinite(p).all():
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return p
+@dataclass(frozen=True)
+class SilhouettePlane:
+    """The X-ray body points of one vertebra and the plane they lie on.
+
+    Attributes:
+        points_mm: (M, 3) the X-ray points, mm.
+        origin_mm: (3,) their centroid, mm.
+        normal: (3,) unit plane normal, the beam direction (its sign is arbitrary).
+        spread_mm: std (mm) of the points along ``normal``: 0 for a plane.
+    """
+
+    points_mm: np.ndarray
+    origin_mm: np.ndarray
+    normal: np.ndarray
+    spread_mm: float
+
+    @property
+    def is_planar(self) -> bool:
+        """Whether the points lie on one plane, within :data:`PLANE_TOL_MM`."""
+        return self.spread_mm <= PLANE_TOL_MM
+
+    def axes(self, posterior_dir: np.ndarray) -> np.ndarray:
+        """Rows (beam, posterior, third) (3, 3): a right-handed frame of the plane.
+
+        Args:
+            posterior_dir: (3,) the patient's posterior direction; its in-plane part
+                becomes the second axis.
+
+        Raises:
+            ValueError: a posterior direction along the plane normal.
+        """
+        post = np.asarray(posterior_dir, dtype=np.float64).reshape(3)
+        post = post - (post @ self.normal) * self.normal
+        if np.linalg.norm(post) < 1e-6:
+            raise ValueError("posterior_dir: lies along the X-ray beam; expected an in-plane part")
+        post /= np.linalg.norm(post)
+        return np.stack([self.normal, post, np.cross(self.normal, post)])
 
 
-def plane_spread_mm(xray_points_mm: np.ndarray) -> float:
-    """Std (mm) of (M, 3) points along their least-variance axis: 0 for a plane."""
-    x = _points("xray_points_mm", xray_points_mm, 3)
-    return float(np.sqrt(max(np.linalg.eigvalsh(np.cov((x - x.mean(axis=0)).T))[0], 0.0)))
-
-
-def xray_plane_axes(
-    xray_points_mm: np.ndarray, posterior_dir: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Origin (3,) and rows (beam, posterior, third) (3, 3) of the X-ray points' plane.
-
-    Args:
-        xray_points_mm: (M, 3) X-ray points on one plane, mm.
-        posterior_dir: (3,) the patient's posterior direction in the same frame; its
-            in-plane part becomes the second axis.
+def silhouette_plane(xray_points_mm: np.ndarray) -> SilhouettePlane:
+    """Fit the plane of (M, 3) X-ray points (mm): the normal is their least-variance axis.
 
     Raises:
-        ValueError: bad shapes, fewer than 3 points, points off a plane, or a posterior
-            direction along the plane normal.
+        ValueError: bad shape, fewer than 4 points, NaN/Inf.
     """
-    x = _points("xray_points_mm", xray_points_mm, 3)
-    origin = x.mean(axis=0)
-    evals, evecs = np.linalg.eigh(np.cov((x - origin).T))
-    spread = float(np.sqrt(max(evals[0], 0.0)))
-    if spread > PLANE_TOL_MM:
-        raise ValueError(
-            f"xray_points_mm: expected points on a plane, got a spread of {spread:.2f} mm "
-            f"along its normal (tolerance {PLANE_TOL_MM} mm)"
-        )
-    beam = evecs[:, 0]
-    post = np.asarray(posterior_dir, dtype=np.float64).reshape(3)
-    post = post - (post @ beam) * beam
-    if np.linalg.norm(post) < 1e-6:
-        raise ValueError("posterior_dir: lies along the X-ray beam; expected an in-plane part")
-    post /= np.linalg.norm(post)
-    return origin, np.stack([beam, post, np.cross(beam, post)])
+    x = check_points(xray_points_mm, "xray_points_mm", 4)
+    axes, origin = obb_axes(x)
+    spread = float(np.std((x - origin) @ axes[2], ddof=1))
+    return SilhouettePlane(x, origin, axes[2], spread)
 
 
 def snap_to_silhouette(
     points_mm: np.ndarray,
-    xray_points_mm: np.ndarray,
+    plane: SilhouettePlane,
     posterior_dir: np.ndarray,
     max_snap_mm: float = MAX_SNAP_MM,
     posterior_margin_mm: float = POSTERIOR_MARGIN_MM,
@@ -88,7 +95,7 @@ def snap_to_silhouette(
 
     Args:
         points_mm: (N, 3) completed vertebra, mm, any frame.
-        xray_points_mm: (M, 3) the X-ray body points of that vertebra (the filled
+        plane: :func:`silhouette_plane` of that vertebra's X-ray body points (the filled
             silhouette placed on a plane, as ``simulate.xray`` and ``ingest.xray_points``
             make them), same frame.
         posterior_dir: (3,) posterior direction in that frame.
@@ -100,11 +107,17 @@ def snap_to_silhouette(
         (N, 3) float64 points; moved ones keep their coordinate along the beam.
 
     Raises:
-        ValueError: see :func:`xray_plane_axes`; bad ``points_mm``.
+        ValueError: bad ``points_mm``; X-ray points off a plane (spread above
+            :data:`PLANE_TOL_MM`); a posterior direction along the beam.
     """
-    pts = _points("points_mm", points_mm, 1)
-    origin, axes = xray_plane_axes(xray_points_mm, posterior_dir)
-    xr2 = (_points("xray_points_mm", xray_points_mm, 3) - origin) @ axes[1:].T
+    pts = check_points(points_mm, "points_mm", 1)
+    if not plane.is_planar:
+        raise ValueError(
+            f"xray_points_mm: expected points on a plane, got a spread of {plane.spread_mm:.2f} "
+            f"mm along its normal (tolerance {PLANE_TOL_MM} mm)"
+        )
+    origin, axes = plane.origin_mm, plane.axes(posterior_dir)
+    xr2 = (plane.points_mm - origin) @ axes[1:].T
     p3 = (pts - origin) @ axes.T
     # Close the sampled silhouette over its point spacing, then fill it.
     spacing = float(np.median(cKDTree(xr2).query(xr2, k=2)[0][:, 1]))
