@@ -76,6 +76,46 @@ def test_a_run_made_before_a_setting_existed_resumes(tiny_config, tmp_path):
         train(load_train_config(tiny_config, epochs=2, prior_path=False), run, progress=False)
 
 
+def _state(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_a_moving_average_of_the_weights_leaves_the_run_as_it_was(tiny_config, tmp_path):
+    train(load_train_config(tiny_config), tmp_path / "plain", progress=False)
+    train(load_train_config(tiny_config, ema_decay=0.9), tmp_path / "ema", progress=False)
+    plain, same = _state(tmp_path / "plain" / "model.pt"), _state(tmp_path / "ema" / "model.pt")
+    assert all(torch.equal(plain[k], same[k]) for k in plain)
+    assert not (tmp_path / "plain" / "model_ema.pt").exists()
+    ema = load_weights(tmp_path / "ema" / "model_ema.pt").state_dict()
+    assert ema.keys() == plain.keys()
+    assert any(not torch.allclose(ema[k], same[k]) for k in ema)
+    history = json.loads((tmp_path / "ema" / "history.json").read_text())
+    prov = json.loads((tmp_path / "ema" / "model_ema.pt.json").read_text())
+    assert prov["best_epoch"] == 1 and prov["weights"].startswith("moving average")
+    assert prov["val_metrics"]["val_cd_l1_mm"] == history[-1]["val_ema_cd_l1_mm"]
+    assert json.loads((tmp_path / "ema" / "model.pt.json").read_text())["weights"] == "best"
+
+
+def test_with_a_tiny_decay_the_average_is_the_last_step(tiny_config, tmp_path):
+    train(load_train_config(tiny_config, ema_decay=1e-12), tmp_path / "run", progress=False)
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    ema = _state(tmp_path / "run" / "model_ema.pt")
+    for k in last:
+        torch.testing.assert_close(ema[k], last[k], rtol=0, atol=1e-9)
+
+
+def test_the_moving_average_resumes(tiny_config, tmp_path):
+    straight = tmp_path / "straight"
+    train(load_train_config(tiny_config, ema_decay=0.9), straight, progress=False)
+    run = tmp_path / "resumed"
+    train(load_train_config(tiny_config, ema_decay=0.9, epochs=1), run, progress=False)
+    cfg2 = load_train_config(tiny_config, ema_decay=0.9)
+    (run / "config.json").write_text(json.dumps(cfg2.to_dict()))
+    train(cfg2, run, progress=False)
+    a, b = _state(straight / "model_ema.pt"), _state(run / "model_ema.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_validation_reports_the_coarse_spread_and_posterior_sigma(make_toy_samples):
     net_cfg = tiny_network_config()
     split = prepare_split(make_toy_samples(n_spines=3), net_cfg, 128)
@@ -148,6 +188,8 @@ def test_torchrun_two_cpu_processes(tiny_config, tmp_path, prior_path):
         ("data: x.h5\nbogus: 1\n", r"unknown setting\(s\) \['bogus'\]"),
         ("epochs: 2\n", "missing the 'data' setting"),
         ("data: x.h5\nepochs: 0\n", "epochs: expected >= 1"),
+        ("data: x.h5\nema_decay: 1.0\n", r"ema_decay: expected 0 \(off\) or in \(0, 1\), got 1.0"),
+        ("data: x.h5\nema_decay: -0.1\n", "ema_decay: expected 0"),
         ("- a\n- b\n", "expected a mapping"),
     ],
 )

@@ -44,6 +44,10 @@ class TrainConfig:
             the reference does. False decodes only the posterior path, regularised
             towards a fixed N(0, I) prior: half the step time. At the reference's KL
             weight the learned prior collapses to N(0, I) within an epoch anyway.
+        ema_decay: 0 = off; otherwise the run also keeps an exponential moving average of
+            the weights (decay per optimiser step), validates it every epoch (``val_ema_*``
+            in the history) and exports its final state as ``model_ema.pt``. It reads
+            the trained weights only, so the run itself is the same with it or without.
     """
 
     data: str
@@ -66,6 +70,7 @@ class TrainConfig:
     max_val_samples: int = 0
     rotation_aug_deg: float = 0.0
     prior_path: bool = True
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         Variant(self.variant)  # raises ValueError naming the bad value
@@ -82,6 +87,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr: expected > 0, got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay: expected 0 (off) or in (0, 1), got {self.ema_decay}")
 
     def network_config(self) -> CompletionConfig:
         base = _PRESETS[self.preset](self.variant)
