@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--check",
         action="store_true",
-        help="with --replay: exit 1 when the completion differs by more than 0.1 mm",
+        help="with --replay: exit 1 when the same frames gave a completion that differs by "
+        "more than 0.1 mm",
     )
     p.add_argument("--weights-full", default=None, help="full model weights (default: shipped)")
     p.add_argument("--weights-us-only", default=None, help="US-only weights (default: shipped)")
@@ -45,9 +46,21 @@ def _run(args: argparse.Namespace) -> int:
     if "reproduction" in report:
         summary["reproduction"] = report["reproduction"]
     print(json.dumps(summary, indent=2))
-    if "reproduction" in report and not report["reproduction"]["within_0_1mm"]:
-        # Frames lost to load (best-effort images, a busy machine) differ between the live
-        # run and the replay; the report names how many were placed in each.
-        print("usx demo: the replayed completion differs from the recording by more than 0.1 mm")
-        return 1 if args.check else 0
-    return 0
+    repro = report.get("reproduction")
+    if repro is None or repro["within_0_1mm"]:
+        return 0
+    frames = repro["frames"]
+    if frames["same_frames"] is False:
+        # Best-effort images: a busy machine may lose a frame in one of the two runs. Other
+        # inputs give another completion; that is not a fault of the pipeline.
+        print(
+            "usx demo: the replay placed other frames than the recording "
+            f"({frames['replay_placed']} against {frames['recorded_placed']}: frames lost to "
+            "load), so its completion differs by more than 0.1 mm; not a reproduction failure"
+        )
+        return 0
+    print(
+        "usx demo: the replay placed the same frames as the recording, but its completion "
+        f"differs by {repro['worst_mm']:.3g} mm (> 0.1 mm)"
+    )
+    return 1 if args.check else 0

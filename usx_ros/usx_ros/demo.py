@@ -52,6 +52,7 @@ RECORDED = [
     "/usx/xray_points",
     "/usx/completed_spine",
     "/usx/spine_completion",
+    "/us_compounding/status",  # which frames the sweep placed (their stamps' digest)
 ]
 
 
@@ -306,7 +307,7 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
         report["levels"] = {f"L{lv}": s for lv, s in scores.items()}
         report["mean_cd_l1_mm"] = float(np.mean([s["cd_l1_mm"] for s in scores.values()]))
     if replay_bag is not None:
-        report["reproduction"] = _compare_with_recording(replay_bag, completed)
+        report["reproduction"] = _compare_with_recording(replay_bag, completed, stats)
     name = "replay_spine.png" if replay_bag else "spine.png"
     render_spine(out / name, R, completed, bone, gt, title=f"usx demo ({report['mode']})")
     report["png"] = str(out / name)
@@ -325,9 +326,26 @@ def _bag_message(bag: Path | None, topic: str):
     return records[-1].deserialize() if records else None
 
 
-def _compare_with_recording(bag: Path, completed: dict[int, np.ndarray]) -> dict:
-    """Symmetric max nearest-point distance (mm) per level, replay vs the recorded run."""
+def _compare_with_recording(bag: Path, completed: dict[int, np.ndarray], stats: dict) -> dict:
+    """Symmetric max nearest-point distance (mm) per level, replay vs the recorded run.
+
+    Also whether both runs placed the same frames (``same_frames``; None for a bag
+    recorded without the compounding status): images are best-effort, so a machine under
+    load may lose a frame in one run, and then the completions may differ by millimetres
+    without anything being wrong with the pipeline.
+    """
     import torch
+
+    status_msg = _bag_message(bag, "/us_compounding/status")
+    recorded_status = json.loads(status_msg.data) if status_msg is not None else {}
+    recorded_digest = recorded_status.get("frames_digest")
+    frames = {
+        "recorded_placed": recorded_status.get("frames_placed"),
+        "replay_placed": stats.get("frames_placed"),
+        "same_frames": None
+        if recorded_digest is None
+        else recorded_digest == stats.get("frames_digest"),
+    }
 
     recorded_msg = _bag_message(bag, "/usx/completed_spine")
     if recorded_msg is None:
@@ -344,7 +362,12 @@ def _compare_with_recording(bag: Path, completed: dict[int, np.ndarray]) -> dict
         worst = max(float(cd.dist_xy.max().sqrt()), float(cd.dist_yx.max().sqrt()))
         per_level[f"L{lv}"] = worst
     worst = max((v for v in per_level.values() if v is not None), default=float("inf"))
-    return {"max_point_distance_mm": per_level, "worst_mm": worst, "within_0_1mm": worst <= 0.1}
+    return {
+        "max_point_distance_mm": per_level,
+        "worst_mm": worst,
+        "within_0_1mm": worst <= 0.1,
+        "frames": frames,
+    }
 
 
 def _markdown(r: dict) -> str:

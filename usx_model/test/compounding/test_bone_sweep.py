@@ -72,6 +72,28 @@ def test_unplaceable_frames_are_dropped_and_counted():
     assert sweep.bone_points_mm().shape == (0, 3)
 
 
+def _placed_digest(frames_ms: list[int], poses_ms: list[int]) -> tuple[str, int]:
+    sweep = _sweep()
+    for t in poses_ms:
+        sweep.add_pose(t * MS, _pose(0.0))
+    for t in frames_ms:
+        sweep.add_frame(t * MS, _frame())
+    sweep.flush()
+    return sweep.placed_digest, sweep.frames_placed
+
+
+def test_placed_digest_names_the_placed_frames_only():
+    poses = list(range(0, 100, 10))
+    same, n = _placed_digest([5, 15, 25], poses)
+    assert n == 3 and len(same) == 16
+    assert _placed_digest([5, 15, 25], poses)[0] == same  # the same frames, another run
+    # a frame that cannot be placed leaves the digest as it was
+    assert _placed_digest([5, 15, 25, 500], poses) == (same, 3)
+    assert _placed_digest([5, 15], poses)[0] != same
+    assert _placed_digest([5, 15, 26], poses)[0] != same
+    assert _placed_digest([], poses)[0] == _placed_digest([], [])[0]
+
+
 @pytest.mark.parametrize(
     "image",
     [np.zeros((ROWS, COLS + 1), np.uint8), np.zeros((ROWS, COLS), np.float32)],

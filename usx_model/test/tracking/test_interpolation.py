@@ -161,6 +161,31 @@ def test_buffer_capacity_drops_oldest_and_matches_batch():
     np.testing.assert_allclose(got.T_base_ee, T[0], atol=1e-12)
 
 
+def test_restarted_buffer_keeps_settings_and_poses_with_fresh_counters():
+    buf = PoseBuffer(capacity=4, tolerance_s=0.015, temporal_offset_s=0.005)
+    stamps, t, q = _track()
+    for s, ti, qi in zip(stamps, t, q, strict=True):
+        buf.add(s, ti, qi)
+    buf.add(0, t[0], q[0])  # out of order: counted in the old buffer only
+    buf.lookup(90 * MS)
+    new = buf.restarted()
+    assert new.counts == dict.fromkeys(DropReason, 0) and new.accepted_poses == 0
+    assert (new.capacity, new.tolerance_ns, new.temporal_offset_ns) == (
+        buf.capacity,
+        buf.tolerance_ns,
+        buf.temporal_offset_ns,
+    )
+    assert len(new) == len(buf) and new.newest_stamp_ns == buf.newest_stamp_ns
+    for image_ms in (5, 12, 25, 33, 50):
+        a, b = buf.lookup(image_ms * MS), new.lookup(image_ms * MS)
+        assert a.valid == b.valid
+        if a.valid:
+            np.testing.assert_array_equal(a.T_base_ee, b.T_base_ee)
+    assert new.add(50 * MS, t[0], q[0]) is None  # the new one grows on its own
+    assert buf.newest_stamp_ns == 40 * MS and new.newest_stamp_ns == 50 * MS
+    assert PoseBuffer().restarted().newest_stamp_ns is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

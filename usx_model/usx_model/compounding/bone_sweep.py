@@ -11,6 +11,7 @@ becomes 3D points in the base frame.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, deque
 from dataclasses import dataclass
 
@@ -79,6 +80,7 @@ class BoneSweep:
         self._points: list[np.ndarray] = []
         self.frames_placed = 0
         self.dropped: Counter[str] = Counter()
+        self._placed_stamps = hashlib.sha256()
 
     def add_pose(self, stamp_ns: int, T_base_probe: np.ndarray) -> tuple[str | None, list]:
         """Buffer a pose; returns (rejection reason or None, reports of frames it released)."""
@@ -142,7 +144,17 @@ class BoneSweep:
         if len(pts):
             self._points.append(pts)
         self.frames_placed += 1
+        self._placed_stamps.update(np.int64(stamp_ns).tobytes())
         return FrameReport(stamp_ns, True, bone_points=len(pts))
+
+    @property
+    def placed_digest(self) -> str:
+        """sha256 (16 hex digits) of the placed frames' stamps, in placement order.
+
+        Two runs that placed the same frames (a live sweep and its replay) agree on it,
+        so a difference in their outputs is not explained by their inputs.
+        """
+        return self._placed_stamps.hexdigest()[:16]
 
     def bone_points_mm(self) -> np.ndarray:
         """(N, 3) bone surface points of every placed frame, base frame, mm."""

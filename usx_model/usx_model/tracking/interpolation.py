@@ -204,6 +204,26 @@ class PoseBuffer:
     def newest_stamp_ns(self) -> int | None:
         return int(self._stamps[self._end - 1]) if len(self) else None
 
+    def restarted(self) -> PoseBuffer:
+        """A buffer with the same settings and poses, its counters at zero.
+
+        For the next sweep: the pose stream does not stop between sweeps, and a frame at
+        the very start of one needs the pose just before it, which may have arrived
+        before the start did.
+        """
+        out = PoseBuffer(
+            self.capacity,
+            self.tolerance_ns / 1e9,
+            self.temporal_offset_ns / 1e9,
+            self.quat_norm_tolerance,
+        )
+        n = len(self)
+        out._stamps[:n] = self._stamps[self._start : self._end]
+        out._t[:n] = self._t[self._start : self._end]
+        out._q[:n] = self._q[self._start : self._end]
+        out._end = n
+        return out
+
     def add(
         self, stamp_ns: int, translation_mm: np.ndarray, quat_xyzw: np.ndarray
     ) -> DropReason | None:

@@ -174,6 +174,67 @@ def test_bad_poses_are_counted(harness, bad, reason):
     assert spin_until(harness.ex, lambda: harness.node.health.counts[reason] == 1, 5.0)
 
 
+def test_a_frame_at_the_sweep_start_uses_the_poses_before_the_start(harness):
+    # A replay delivers the first poses before the sweep-start edge (another topic).
+    poses = harness.node.sweep.sweep.poses
+    for t_ms in (0, 10):
+        harness.pose_pub.publish(_pose_msg(t_ms * MS))
+    assert spin_until(harness.ex, lambda: poses.accepted_poses == 2, 5.0)
+    harness.call(harness.start)
+    harness.img_pub.publish(_image_msg(5 * MS))
+    assert spin_until(harness.ex, lambda: harness.node.health.accepted == 1, 5.0)
+    assert harness.node.status()["frames_dropped"] == 0
+
+
+def _closed(harness) -> dict:
+    assert spin_until(harness.ex, lambda: harness.points, timeout_s=5.0)
+    return harness.node.status()
+
+
+@pytest.mark.parametrize(
+    "harness", [[Parameter("stop_settle_s", value=1.0)]], indirect=True, ids=["settle_1s"]
+)
+def test_a_frame_in_flight_at_the_stop_still_belongs_to_the_sweep(harness):
+    harness.call(harness.start)
+    harness.stream(3)  # poses at 0, 10, 20 ms; frames at 5, 15 ms
+    harness.call(harness.stop)
+    harness.img_pub.publish(_image_msg(60_000 * MS))  # acquired a minute after the stop
+    harness.img_pub.publish(_image_msg(25 * MS))  # acquired before it, arrived after
+    harness.pose_pub.publish(_pose_msg(30 * MS))
+    assert spin_until(harness.ex, lambda: harness.node.health.accepted == 3, 5.0)
+    status = _closed(harness)
+    assert status["frames_placed"] == 3 and status["frames_dropped"] == 0
+    assert status["frames_after_stop"] == 1 and status["rejected_input"] == {}
+
+
+@pytest.mark.parametrize(
+    ("harness", "poses_after_stop", "placed", "no_pose"),
+    [
+        ([Parameter("stop_grace_s", value=0.3), Parameter("stop_settle_s", value=0.0)], 8, 3, 0),
+        ([Parameter("stop_grace_s", value=0.3), Parameter("stop_settle_s", value=0.0)], 0, 1, 2),
+    ],
+    indirect=["harness"],
+    ids=["tracker_lagging", "pose_stream_ended"],
+)
+def test_held_frames_wait_while_poses_still_arrive(harness, poses_after_stop, placed, no_pose):
+    harness.call(harness.start)
+    harness.stream(2)  # poses at 0, 10 ms; frame at 5 ms placed
+    for t_ms in (15, 25):  # newer than every pose: held
+        harness.img_pub.publish(_image_msg(t_ms * MS))
+    assert spin_until(harness.ex, lambda: harness.node.sweep.pending == 2, 5.0)
+    harness.call(harness.stop)
+    # A lagging tracker: poses keep coming, 0.15 s apart, for 1.2 s (4x the grace).
+    for i in range(poses_after_stop):
+        harness.pose_pub.publish(_pose_msg((11 + i) * MS))
+        closed = spin_until(harness.ex, lambda: harness.points, timeout_s=0.15)
+        assert not closed, "the sweep closed while poses were still arriving"
+    if poses_after_stop:
+        harness.pose_pub.publish(_pose_msg(30 * MS))  # the tracker caught up
+    status = _closed(harness)
+    assert status["frames_placed"] == placed
+    assert status["drops_by_reason"] == ({"no_pose": no_pose} if no_pose else {})
+
+
 def test_a_volume_over_budget_fails_at_startup(ros_context):
     huge = [
         Parameter("volume_min_mm", value=[0.0, 0.0, 0.0]),

@@ -5,16 +5,20 @@ probe_tracker, base frame); every frame is placed with the probe pose interpolat
 its stamp (+ temporal offset), inserted into the volume and segmented
 (``usx_model.compounding.bone_sweep.BoneSweep``). A sweep is started and stopped with
 the std_srvs/Trigger services ``/usx/sweep/start``, ``/usx/sweep/stop`` and
-``/usx/sweep/reset``, or by the edges of a std_msgs/Bool sweep-state topic. On stop it
-publishes the sweep's bone points on ``/usx/bone_points`` (PointCloud2, base frame,
-metres, reliable + transient-local) and the covered voxels on ``/usx/coverage``, and
-optionally writes the volume and coverage as NIfTI.
+``/usx/sweep/reset``, or by the edges of a std_msgs/Bool sweep-state topic. A stopped
+sweep closes once the frames acquired before the stop have arrived and found their poses
+(``stop_settle_s``, ``stop_grace_s``), so a recorded sweep replays to the same frames
+(the status reports a digest of the placed frames' stamps). On closing it publishes the
+sweep's bone points on ``/usx/bone_points`` (PointCloud2, base frame, metres, reliable +
+transient-local) and the covered voxels on ``/usx/coverage``, and optionally writes the
+volume and coverage as NIfTI.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -147,9 +151,24 @@ PARAMS = (
     ParamSpec(
         "stop_grace_s",
         1.0,
-        "after a stop, how long held frames may wait for their poses before the sweep closes",
+        "after a stop, held frames wait for their poses until none has arrived for this long",
         min_value=0.0,
         max_value=10.0,
+    ),
+    ParamSpec(
+        "stop_settle_s",
+        0.05,
+        "after a stop, frames acquired before it are still taken for this long (an image "
+        "in flight when the stop arrived; every ms of it delays the sweep's bone points)",
+        min_value=0.0,
+        max_value=5.0,
+    ),
+    ParamSpec(
+        "stop_timeout_s",
+        10.0,
+        "the longest a stop waits for held frames, poses arriving or not",
+        min_value=0.0,
+        max_value=60.0,
     ),
     ParamSpec(
         "min_confidence",
@@ -169,6 +188,15 @@ PARAMS = (
         max_value=5.0,
     ),
 )
+
+
+@dataclass(frozen=True)
+class _Closing:
+    """A stopped sweep not yet closed: when the stop came (monotonic s) and the image-clock
+    stamp (ns) up to which late frames still belong to it (None: no frame yet)."""
+
+    since: float
+    last_stamp_ns: int | None
 
 
 class UsCompounding(Node):
@@ -194,15 +222,19 @@ class UsCompounding(Node):
             raise ParameterError(f"compounding volume: {exc}") from exc
         self.health = InputHealth(self.get_logger())
         self.active = False
-        self._stop_deadline: float | None = None
+        self._closing: _Closing | None = None
         self.sweeps_completed = 0
         self._last_image_ns = -1
+        self.frames_after_stop = 0  # this sweep's frames that arrived after its stop
+        self._last_image_at_ns = 0  # node clock when that frame arrived
+        self._last_pose_at = 0.0  # monotonic s
         self._last_points_mm = np.zeros((0, 3))
-        qos_img = SENSOR_QOS
-        self.create_subscription(Image, p["image_topic"], self._on_image, qos_img)
-        self.create_subscription(PoseStamped, p["probe_pose_topic"], self._on_pose, STATE_QOS)
+        # rclpy's executor serves ready subscriptions in creation order: a sweep start
+        # that arrives together with the first frame is handled before it.
         if p["sweep_active_topic"]:
             self.create_subscription(Bool, p["sweep_active_topic"], self._on_active, RESULT_QOS)
+        self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_QOS)
+        self.create_subscription(PoseStamped, p["probe_pose_topic"], self._on_pose, STATE_QOS)
         self.pub_points = self.create_publisher(PointCloud2, p["bone_points_topic"], RESULT_QOS)
         self.pub_coverage = self.create_publisher(PointCloud2, p["coverage_topic"], RESULT_QOS)
         # One JSON line per closed sweep (frames placed, drops by reason) for monitors.
@@ -215,6 +247,16 @@ class UsCompounding(Node):
 
     def _new_sweep(self) -> None:
         p = self.p
+        previous = getattr(self, "sweep", None)
+        # The pose stream runs on between sweeps; a start that arrives after the poses
+        # around the first frame must not lose them.
+        poses = (
+            previous.sweep.poses.restarted()
+            if previous is not None
+            else PoseBuffer(
+                tolerance_s=p["pose_tolerance_s"], temporal_offset_s=p["temporal_offset_s"]
+            )
+        )
         self.sweep = BoneSweep(
             self.grid,
             self._calibration,
@@ -222,9 +264,7 @@ class UsCompounding(Node):
             seg_params=BoneSegParams(pixel_mm=tuple(p["spacing_mm"])),
             mode=CompoundingMode(p["mode"]),
             memory_budget_bytes=int(p["memory_budget_mb"]) * 1024 * 1024,
-            pose_buffer=PoseBuffer(
-                tolerance_s=p["pose_tolerance_s"], temporal_offset_s=p["temporal_offset_s"]
-            ),
+            pose_buffer=poses,
             max_pending=p["max_pending"],
             min_confidence=p["min_confidence"],
         )
@@ -233,29 +273,45 @@ class UsCompounding(Node):
     def start(self) -> str:
         if self.active:
             return "sweep already active"
-        if self._stop_deadline is not None:  # close the previous sweep first
-            self._stop_deadline = 0.0
-            self._on_stop_tick()
+        if self._closing is not None:  # close the previous sweep first
+            self._on_stop_tick(force=True)
         self._new_sweep()
         self._last_image_ns = -1
+        self.frames_after_stop = 0
         self.active = True
         return "sweep started"
 
     def stop(self) -> str:
-        """End the sweep: no new frames; held frames get ``stop_grace_s`` to be placed."""
+        """End the sweep; it closes once the frames acquired before the stop are settled.
+
+        Frames stamped before the stop that arrive within ``stop_settle_s`` are still
+        taken, and held frames wait for their poses while poses keep arriving (a tracker
+        that lags under load catches up), so a sweep and its replay place the same
+        frames. The stop time in the image clock is estimated from the latest frame:
+        its stamp plus the time since it arrived.
+        """
         if not self.active:
             return "no active sweep"
         self.active = False
-        self._stop_deadline = time.monotonic() + self.p["stop_grace_s"]
-        self._on_stop_tick()
+        now_ns = self.get_clock().now().nanoseconds
+        last = self._last_image_ns
+        self._closing = _Closing(
+            since=time.monotonic(),
+            last_stamp_ns=None if last < 0 else last + (now_ns - self._last_image_at_ns),
+        )
         return f"sweep stopping: {self.sweep.frames_placed} frames placed so far"
 
-    def _on_stop_tick(self) -> None:
-        if self._stop_deadline is None:
+    def _on_stop_tick(self, force: bool = False) -> None:
+        closing = self._closing
+        if closing is None:
             return
-        if self.sweep.pending and time.monotonic() < self._stop_deadline:
-            return  # their poses are still in flight
-        self._stop_deadline = None
+        p, now = self.p, time.monotonic()
+        settling = now - closing.since < p["stop_settle_s"]
+        poses_flowing = now - max(closing.since, self._last_pose_at) < p["stop_grace_s"]
+        held = self.sweep.pending and poses_flowing and now - closing.since < p["stop_timeout_s"]
+        if not force and (settling or held):
+            return
+        self._closing = None
         self._account(self.sweep.flush())
         self._publish_results()
         self.sweeps_completed += 1
@@ -277,6 +333,7 @@ class UsCompounding(Node):
     def _srv_reset(self, _req, resp):
         self._new_sweep()
         self.active = False
+        self._closing = None
         resp.success, resp.message = True, "sweep discarded"
         return resp
 
@@ -297,12 +354,14 @@ class UsCompounding(Node):
             self.health.reject("invalid_pose", str(exc))
             return
         reason, released = self.sweep.add_pose(stamp_to_ns(msg.header.stamp), T)
-        if reason is not None:
+        if reason is None:
+            self._last_pose_at = time.monotonic()
+        else:
             self.health.reject(reason, f"pose at {stamp_to_ns(msg.header.stamp)} ns rejected")
         self._account(released)
 
     def _on_image(self, msg: Image) -> None:
-        if not self.active:
+        if not (self.active or self._late_frame(msg)):
             return
         try:
             image = image_to_array(msg, ("mono8", "8UC1"))
@@ -315,7 +374,19 @@ class UsCompounding(Node):
             self.health.reject(reason, str(exc))
             return
         self._last_image_ns = stamp
+        self._last_image_at_ns = self.get_clock().now().nanoseconds
+        if not self.active:
+            self.frames_after_stop += 1
         self._account(reports)
+
+    def _late_frame(self, msg: Image) -> bool:
+        """A frame acquired before the stop that arrived after it (still settling)."""
+        closing = self._closing
+        if closing is None or closing.last_stamp_ns is None:
+            return False
+        # One frame period of slack: the stop estimate jitters with transport latency.
+        slack_ns = int(self.p["pose_tolerance_s"] * 1e9)
+        return stamp_to_ns(msg.header.stamp) <= closing.last_stamp_ns + slack_ns
 
     def _account(self, reports) -> None:
         """Count settled frames: placed ones as accepted, the others by drop reason."""
@@ -347,6 +418,8 @@ class UsCompounding(Node):
         """Counters of the last closed sweep (and totals of rejected input)."""
         return {
             "frames_placed": self.sweep.frames_placed,
+            "frames_digest": self.sweep.placed_digest,
+            "frames_after_stop": self.frames_after_stop,
             "frames_dropped": int(sum(self.sweep.dropped.values())),
             "drops_by_reason": dict(self.sweep.dropped),
             "rejected_input": dict(self.health.counts),
