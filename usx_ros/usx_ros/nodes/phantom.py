@@ -369,7 +369,8 @@ class PhantomNode(Node):
         """True while the graph is not connected and ``service_wait_s`` has not run out.
 
         Connected, for ``connect_settle_s`` without a break: the start service is up, the
-        joint-state and image publishers have matched a subscriber, and every topic in
+        joint-state and image publishers have matched every subscriber the graph shows
+        (at least one), and every topic in
         ``wait_for_links`` has a publisher and a subscriber. Without this, a compounding
         node that came up after the start delay missed the whole sweep, and a probe
         tracker matched a few ms late lost the first joint state or pose, so the first
@@ -395,10 +396,16 @@ class PhantomNode(Node):
         return False
 
     def _graph_connected(self) -> bool:
+        # Every reader of the streams that discovery knows of must have matched this node's
+        # writer: joint states are volatile, so a probe tracker matched after the first
+        # pass began never gets its first poses, and their frames are dropped.
+        streams_matched = all(
+            pub.get_subscription_count() >= max(1, self.count_subscribers(pub.topic_name))
+            for pub in (self._pub_joints, self._pub_image)
+        )
         return (
             self._start_client.service_is_ready()
-            and self._pub_joints.get_subscription_count() > 0
-            and self._pub_image.get_subscription_count() > 0
+            and streams_matched
             and all(
                 self.count_publishers(t) > 0 and self.count_subscribers(t) > 0
                 for t in self.p["wait_for_links"]

@@ -226,6 +226,7 @@ class UsCompounding(Node):
         self.sweeps_completed = 0
         self._last_image_ns = -1
         self.frames_after_stop = 0  # this sweep's frames that arrived after its stop
+        self.frames_outside_sweeps = 0  # frames that arrived with no sweep to take them
         self._last_image_at_ns = 0  # node clock when that frame arrived
         self._last_pose_at = 0.0  # monotonic s
         self._last_points_mm = np.zeros((0, 3))
@@ -362,6 +363,7 @@ class UsCompounding(Node):
 
     def _on_image(self, msg: Image) -> None:
         if not (self.active or self._late_frame(msg)):
+            self.frames_outside_sweeps += 1
             return
         try:
             image = image_to_array(msg, ("mono8", "8UC1"))
@@ -420,6 +422,7 @@ class UsCompounding(Node):
             "frames_placed": self.sweep.frames_placed,
             "frames_digest": self.sweep.placed_digest,
             "frames_after_stop": self.frames_after_stop,
+            "frames_outside_sweeps": self.frames_outside_sweeps,
             "frames_dropped": int(sum(self.sweep.dropped.values())),
             "drops_by_reason": dict(self.sweep.dropped),
             "rejected_input": dict(self.health.counts),
