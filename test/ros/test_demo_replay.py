@@ -4,6 +4,7 @@ same frames as the recording (their stamp digests agree) and reproduces its comp
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +19,16 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "phantom.yaml"
 
 def _demo(*args: str) -> subprocess.CompletedProcess:
     usx = Path(sys.executable).parent / "usx"
+    # A domain of its own (the session's is 100-199, conftest.py): the graph's node names
+    # stay in discovery for a while after its processes end, and must not look like
+    # another test's nodes.
+    env = {**os.environ, "ROS_DOMAIN_ID": str(200 + os.getpid() % 30)}
     return subprocess.run(
         [str(usx), "demo", "--timeout", "200", *args],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 

@@ -17,9 +17,10 @@ pytestmark = pytest.mark.ros
 def test_node_process_stops_cleanly(ros_node, module: str, sig: signal.Signals) -> None:
     from usx_ros.testing import spin_until
 
-    name = module.rsplit(".", 1)[1]
+    # A name of its own: a node of that type from an earlier test may linger in discovery.
+    name = f"{module.rsplit('.', 1)[1]}_{os.getpid()}_{sig.name.lower()}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={name}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -386,7 +386,8 @@ class UsCompounding(Node):
         closing = self._closing
         if closing is None or closing.last_stamp_ns is None:
             return False
-        # One frame period of slack: the stop estimate jitters with transport latency.
+        # The stop estimate jitters with transport latency: allow the pose tolerance
+        # (50 ms by default, 1.5 frame periods at 30 Hz).
         slack_ns = int(self.p["pose_tolerance_s"] * 1e9)
         return stamp_to_ns(msg.header.stamp) <= closing.last_stamp_ns + slack_ns
 
