@@ -332,41 +332,48 @@ def export_run(run_dir: str | Path) -> Path:
 
 def _export_best(run_dir: Path, cfg: TrainConfig, net_cfg, history: list) -> None:
     """Write the best checkpoint's model (and the final EMA) as weights with provenance."""
+    attrs = read_attrs(cfg.data)
+    dataset = {
+        "path": str(cfg.data),
+        **{k: attrs.get(k) for k in ("seed", "n_spines", "usx_version") if k in attrs},
+        # a rebuilt dataset must match this to retrain these weights exactly
+        "content_sha256": read_samples(cfg.data).content_sha256(),
+    }
     src = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
     best = min(history, key=lambda h: h["val_cd_l1_mm"])
-    _export(cfg, net_cfg, history, src, "model", best, run_dir / "model.pt")
+    state = torch.load(src, map_location="cpu", weights_only=True)["model"]
+    _export(cfg, net_cfg, history, dataset, state, "best", best, run_dir / "model.pt")
     if cfg.ema_decay:
         # The average of a run's last ~1 / (1 - decay) steps: its final state, not a pick.
         last = history[-1]
         final = {**last, **{f"val_{k[8:]}": v for k, v in last.items() if k.startswith("val_ema_")}}
-        _export(cfg, net_cfg, history, run_dir / "last.pt", "ema", final, run_dir / "model_ema.pt")
+        ema = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["ema"]
+        # AveragedModel's state: "module.<name>" for the weights, plus its step counter.
+        state = {k[7:]: v for k, v in ema.items() if k.startswith("module.")}
+        kind = "moving average of the weights (ema_decay)"
+        _export(cfg, net_cfg, history, dataset, state, kind, final, run_dir / "model_ema.pt")
 
 
 def _export(
-    cfg: TrainConfig, net_cfg, history: list, src: Path, key: str, chosen: dict, out: Path
+    cfg: TrainConfig,
+    net_cfg,
+    history: list,
+    dataset: dict,
+    state: dict,
+    kind: str,
+    chosen: dict,
+    out: Path,
 ) -> None:
     model = USXComplete(net_cfg)
-    state = torch.load(src, map_location="cpu", weights_only=True)
-    if key == "ema":
-        # AveragedModel's state: "module.<name>" for the weights, plus its step counter.
-        state = {k[7:]: v for k, v in state["ema"].items() if k.startswith("module.")}
-    else:
-        state = state["model"]
     model.load_state_dict(state)
-    attrs = read_attrs(cfg.data)
     save_weights(
         model,
         out,
         extra={
             "train_config": cfg.to_dict(),
-            "dataset": {
-                "path": str(cfg.data),
-                **{k: attrs.get(k) for k in ("seed", "n_spines", "usx_version") if k in attrs},
-                # a rebuilt dataset must match this to retrain these weights exactly
-                "content_sha256": read_samples(cfg.data).content_sha256(),
-            },
+            "dataset": dataset,
             "commit": _git_commit(),
-            "weights": "moving average of the weights (ema_decay)" if key == "ema" else "best",
+            "weights": kind,
             "best_epoch": int(chosen["epoch"]),
             "val_metrics": {
                 k: v for k, v in chosen.items() if k.startswith("val_") and "_ema_" not in k
