@@ -76,7 +76,7 @@ def run(ros_context):
         return (
             got["stop"] == 2
             and len(got["active"]) == 4
-            and len(got["joints"]) >= 2 * len(plan.joint_times_ns)
+            and _split_joints(got["joints"], plan.joint_positions_rad) is not None
             and len(got["images"]) >= 2 * plan.n_frames
         )
 
@@ -92,12 +92,35 @@ def run(ros_context):
     observer.destroy_node()
 
 
+def _split_joints(joints: list, q: np.ndarray) -> list[tuple[list, list]] | None:
+    """(standing, pass) joint states of the first two passes (there and back), or None
+    while they are incomplete.
+
+    The standing arm's states repeat the pass's first sample; the pass begins at the last
+    of them, since its second sample differs (the arm moves).
+    """
+    positions = np.array([m.position for m in joints]).reshape(-1, q.shape[1])
+    split, i = [], 0
+    for q_pass in (q, q[::-1]):
+        j = i
+        while j < len(positions) and np.array_equal(positions[j], q_pass[0]):
+            j += 1
+        start = j - 1
+        if j == len(positions) or start + len(q_pass) > len(positions):
+            return None
+        split.append((joints[i:start], joints[start : start + len(q_pass)]))
+        i = start + len(q_pass)
+    # the standing arm after the second pass has been seen too
+    return split if i < len(positions) else None
+
+
 def _passes(run):
     phantom, got, *_ = run
     plan = phantom.plan
-    n_j, n_f = len(plan.joint_times_ns), plan.n_frames
-    joints, images = got["joints"][: 2 * n_j], got["images"][: 2 * n_f]
-    return plan, (joints[:n_j], images[:n_f]), (joints[n_j:], images[n_f:])
+    n_f = plan.n_frames
+    (_, first), (_, second) = _split_joints(got["joints"], plan.joint_positions_rad)
+    images = got["images"][: 2 * n_f]
+    return plan, (first, images[:n_f]), (second, images[n_f:])
 
 
 def _stamps(msgs) -> np.ndarray:
@@ -134,6 +157,18 @@ def _probe_at(joints, stamps_ns, T_ee_probe) -> np.ndarray:
     q = np.array([m.position for m in joints])
     q_at = np.stack([np.interp(stamps_ns, t, q[:, j]) for j in range(7)], axis=1)
     return forward_kinematics(q_at) @ T_ee_probe
+
+
+def test_the_standing_arm_publishes_its_joint_state_before_and_between_passes(run):
+    phantom, got, *_ = run
+    plan = phantom.plan
+    (before, _), (between, _) = _split_joints(got["joints"], plan.joint_positions_rad)
+    # start_delay_s 0.3 s and loop_pause_s 0.1 s at 100 Hz (less on a loaded machine)
+    assert len(before) >= 5 and len(between) >= 2
+    assert phantom.idle_joint_states_published >= len(before) + len(between)
+    stamps = _stamps(got["joints"])
+    assert np.all(np.diff(stamps) > 0), "joint states must never repeat or go back in time"
+    assert phantom.status()["idle_joint_states_sent"] == phantom.idle_joint_states_published
 
 
 def test_fk_of_joint_states_at_each_image_stamp_is_the_planned_probe_pose(run):
@@ -269,6 +304,52 @@ def test_first_pass_waits_for_the_links_between_other_nodes(ros_context):
         assert node.frames_published == 0
         other.create_subscription(JointState, "/link/pose", lambda m: None, STATE_QOS)
         assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=20.0)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        other.destroy_node()
+
+
+@pytest.mark.parametrize(
+    ("refusals", "service_wait_s", "calls", "gives_up"),
+    [(3, 30.0, 4, False), (None, 0.5, None, True)],
+    ids=["retried_until_accepted", "swept_anyway_after_service_wait"],
+)
+def test_a_refused_start_is_asked_again(ros_context, refusals, service_wait_s, calls, gives_up):
+    """The start service refuses while its streams are not live; no frame goes out first."""
+    node = PhantomNode(
+        context=ros_context,
+        parameter_overrides=_overrides(
+            loop=False,
+            service_wait_s=service_wait_s,
+            start_retry_s=0.05,
+            start_service="/refusing/start",
+            stop_service="/refusing/stop",
+        ),
+    )
+    other = rclpy.create_node("refusing_compounding", context=ros_context)
+    frames_at_call = []
+
+    def start(request, response):
+        frames_at_call.append(node.frames_published)
+        response.success = refusals is not None and len(frames_at_call) > refusals
+        response.message = "sweep started" if response.success else "no probe pose yet"
+        return response
+
+    other.create_service(Trigger, "/refusing/start", start)
+    other.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
+    other.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(other)
+    try:
+        assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=30.0)
+        assert set(frames_at_call) == {0}, "a frame went out before the start was answered"
+        if calls is not None:
+            assert len(frames_at_call) == calls and node.start_refusals == refusals
+        else:  # ~0.5 s of refusals 0.05 s apart, then the sweep went ahead without it
+            assert node.start_refusals == len(frames_at_call) >= 3
+        assert node.idle_joint_states_published > 0
     finally:
         executor.shutdown()
         node.destroy_node()

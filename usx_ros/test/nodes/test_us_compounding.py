@@ -32,6 +32,8 @@ PARAMS = [
     Parameter("spacing_mm", value=[PX, PX]),
     Parameter("volume_min_mm", value=[-40.0, -40.0, -20.0]),
     Parameter("volume_max_mm", value=[40.0, 40.0, 80.0]),
+    # These tests script the start before the poses; the start check has its own tests.
+    Parameter("start_pose_max_age_s", value=0.0),
 ]
 
 
@@ -184,6 +186,51 @@ def test_a_frame_at_the_sweep_start_uses_the_poses_before_the_start(harness):
     harness.img_pub.publish(_image_msg(5 * MS))
     assert spin_until(harness.ex, lambda: harness.node.health.accepted == 1, 5.0)
     assert harness.node.status()["frames_dropped"] == 0
+
+
+LIVE = [Parameter("start_pose_max_age_s", value=0.3)]
+
+
+@pytest.mark.parametrize("harness", [LIVE], indirect=True, ids=["max_age_0.3s"])
+def test_start_is_refused_until_the_pose_stream_is_live(harness):
+    refused = harness.call(harness.start)
+    assert not refused.success and not harness.node.active
+    assert refused.message == (
+        "sweep not started: no probe pose on /usx/probe_pose within 0.3 s (none yet): "
+        "is the probe tracker running?"
+    )
+    poses = harness.node.sweep.sweep.poses
+    harness.pose_pub.publish(_pose_msg(0))
+    assert spin_until(harness.ex, lambda: poses.accepted_poses == 1, 5.0)
+    accepted = harness.call(harness.start)
+    assert accepted.success and accepted.message == "sweep started" and harness.node.active
+    assert harness.call(harness.stop).success
+    spin_until(harness.ex, lambda: False, timeout_s=0.4)  # the pose grows older than 0.3 s
+    stale = harness.call(harness.start)
+    assert not stale.success and not harness.node.active
+    assert "within 0.3 s (the last 0." in stale.message
+
+
+def test_start_is_refused_while_no_image_publisher_has_matched(ros_context, ros_node):
+    node = UsCompounding(context=ros_context, parameter_overrides=[*PARAMS, *LIVE])
+    pose_pub = ros_node.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
+    start = ros_node.create_client(Trigger, "/usx/sweep/start")
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(ros_node)
+    try:
+        assert spin_until(ex, lambda: pose_pub.get_subscription_count() > 0, 5.0)
+        pose_pub.publish(_pose_msg(0))
+        assert spin_until(ex, lambda: node.sweep.sweep.poses.accepted_poses == 1, 5.0)
+        future = start.call_async(Trigger.Request())
+        assert spin_until(ex, future.done, timeout_s=5.0)
+        assert not future.result().success and not node.active
+        assert future.result().message == (
+            "sweep not started: no publisher on /us/image has matched this node yet"
+        )
+    finally:
+        ex.shutdown()
+        node.destroy_node()
 
 
 def _closed(harness) -> dict:

@@ -141,6 +141,21 @@ PARAMS = (
         0.0,
         60.0,
     ),
+    _ro(
+        "idle_joint_states",
+        True,
+        "before and between passes, publish the standing arm's joint state at "
+        "joint_rate_hz, as a robot driver does: the probe pose stream is live before the "
+        "first frame, and the start service can tell",
+    ),
+    _ro(
+        "start_retry_s",
+        0.1,
+        "after the start service refuses a pass (its stream not yet live), ask again after "
+        "this long, until service_wait_s has passed, s",
+        0.01,
+        10.0,
+    ),
     _ro("publish_xray", True, "publish the lateral X-ray at the start"),
     _ro("xray_depth_registered", True, "X-ray depth known (CBCT registration)"),
     _ro("xray_pixel_mm", 0.5, "X-ray detector pixel pitch, mm", 0.1, 5.0),
@@ -251,7 +266,12 @@ class PhantomNode(Node):
 
         self.plan: RobotSweep | None = None
         self.error: str | None = None
-        self.joint_states_published = 0
+        self.joint_states_published = 0  # during passes
+        self.idle_joint_states_published = 0  # the standing arm, before and between passes
+        self.start_refusals = 0
+        self._hold_q: np.ndarray | None = None  # where the arm stands between passes
+        self._last_joint_ns = -1
+        self._refused_since_ns: int | None = None
         self.frames_published = 0
         self.passes_completed = 0
         self.latest_frame_delay_s = 0.0  # publish time minus acquisition stamp
@@ -351,6 +371,11 @@ class PhantomNode(Node):
         if not self._ready.is_set() or self.error is not None or self._state == "done":
             return
         now = self._now_ns()
+        self._advance(now)
+        if self._state not in ("streaming", "done"):
+            self._publish_idle(now)
+
+    def _advance(self, now: int) -> None:
         if self._state == "preparing":
             if now < self._start_after_ns or self._awaiting_start_service(now):
                 return
@@ -358,8 +383,12 @@ class PhantomNode(Node):
             self._request_start(now)
         elif self._state == "starting":
             timed_out = now - self._start_call_ns > self.p["service_timeout_s"] * 1e9
-            if self._start_future is None or self._start_future.done() or timed_out:
+            if self._start_future is None or timed_out:
                 self._begin_pass(now)
+            elif self._start_future.done():
+                self._on_start_answer(now, self._start_future.result())
+        elif self._state == "retrying" and now >= self._retry_ns:
+            self._call_start(now)
         elif self._state == "streaming":
             self._stream(now)
         elif self._state == "pausing" and now >= self._resume_ns:
@@ -438,11 +467,44 @@ class PhantomNode(Node):
         )
         order = np.arange(plan.n_frames)
         self._renderer.start_pass(order if forward else order[::-1])  # render while waiting
+        self._call_start(now)
+
+    def _call_start(self, now: int) -> None:
         self._start_future = self._call(self._start_client, self.p["start_service"])
         self._start_call_ns = now
         self._state = "starting"
 
+    def _on_start_answer(self, now: int, answer: Trigger.Response | None) -> None:
+        """Begin the pass, or ask again while the start service refuses (its streams are
+        not live yet: the first frames would be lost) and ``service_wait_s`` lasts."""
+        if answer is None or answer.success:
+            self._begin_pass(now)
+            return
+        self.start_refusals += 1
+        if self._refused_since_ns is None:
+            self._refused_since_ns = now
+            self.get_logger().info(f"{self.p['start_service']} refused: {answer.message}")
+        if now - self._refused_since_ns < self.p["service_wait_s"] * 1e9:
+            self._retry_ns = now + int(self.p["start_retry_s"] * 1e9)
+            self._state = "retrying"
+            return
+        self.get_logger().warning(
+            f"{self.p['start_service']} still refuses after {self.p['service_wait_s']:g} s "
+            f"({answer.message}); sweeping without it"
+        )
+        self._begin_pass(now)
+
+    def _publish_idle(self, now: int) -> None:
+        """The standing arm's joint state, stamped now (never twice at one stamp)."""
+        if not self.p["idle_joint_states"] or self.plan is None or now <= self._last_joint_ns:
+            return
+        if self._hold_q is None:
+            self._hold_q = self.plan.joint_positions_rad[0]
+        self._send_joints(now, self._hold_q)
+        self.idle_joint_states_published += 1
+
     def _begin_pass(self, now: int) -> None:
+        self._refused_since_ns = None
         self._t0, self._next_joint, self._next_frame = now, 0, 0
         self._state = "streaming"
         self._pub_active.publish(Bool(data=True))
@@ -451,7 +513,8 @@ class PhantomNode(Node):
         plan = self.plan
         times = plan.joint_times_ns
         while self._next_joint < len(times) and self._t0 + times[self._next_joint] <= now:
-            self._publish_joints(self._t0 + int(times[self._next_joint]), self._q[self._next_joint])
+            self._send_joints(self._t0 + int(times[self._next_joint]), self._q[self._next_joint])
+            self.joint_states_published += 1
             self._next_joint += 1
         # a frame goes out once the joint sample at or after its stamp has gone out
         while self._next_frame < plan.n_frames:
@@ -471,15 +534,17 @@ class PhantomNode(Node):
         return {
             "frames_sent": self.frames_published,
             "joint_states_sent": self.joint_states_published,
+            "idle_joint_states_sent": self.idle_joint_states_published,
+            "start_refusals": self.start_refusals,
             "passes_completed": self.passes_completed,
             "latest_frame_delay_s": self.latest_frame_delay_s,
         }
 
-    def _publish_joints(self, stamp_ns: int, q: np.ndarray) -> None:
+    def _send_joints(self, stamp_ns: int, q: np.ndarray) -> None:
         msg = JointState(name=self._joint_names, position=[float(v) for v in q])
         msg.header.stamp = ns_to_stamp(stamp_ns)
         self._pub_joints.publish(msg)
-        self.joint_states_published += 1
+        self._last_joint_ns = stamp_ns
 
     def _publish_image(self, stamp_ns: int, image: np.ndarray, now: int) -> None:
         header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=self.p["image_frame"])
@@ -492,6 +557,7 @@ class PhantomNode(Node):
         self._pub_status.publish(String(data=json.dumps(self.status())))
         self._pub_active.publish(Bool(data=False))
         self.passes_completed += 1
+        self._hold_q = self._q[-1]
         if self.p["loop"]:
             self._resume_ns = now + int(self.p["loop_pause_s"] * 1e9)
             self._state = "pausing"

@@ -17,6 +17,7 @@ volume and coverage as NIfTI.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,15 @@ PARAMS = (
         read_only=True,
     ),
     ParamSpec(
+        "start_pose_max_age_s",
+        1.0,
+        "the start service refuses a sweep until a probe pose has arrived within this long "
+        "and the image stream has a publisher (0 = start regardless): frames before the "
+        "first pose cannot be placed, s",
+        min_value=0.0,
+        max_value=60.0,
+    ),
+    ParamSpec(
         "stop_grace_s",
         1.0,
         "after a stop, held frames wait for their poses until none has arrived for this long",
@@ -228,13 +238,15 @@ class UsCompounding(Node):
         self.frames_after_stop = 0  # this sweep's frames that arrived after its stop
         self.frames_outside_sweeps = 0  # frames that arrived with no sweep to take them
         self._last_image_at_ns = 0  # node clock when that frame arrived
-        self._last_pose_at = 0.0  # monotonic s
+        self._last_pose_at = -math.inf  # monotonic s
         self._last_points_mm = np.zeros((0, 3))
         # rclpy's executor serves ready subscriptions in creation order: a sweep start
         # that arrives together with the first frame is handled before it.
         if p["sweep_active_topic"]:
             self.create_subscription(Bool, p["sweep_active_topic"], self._on_active, RESULT_QOS)
-        self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_QOS)
+        self._image_sub = self.create_subscription(
+            Image, p["image_topic"], self._on_image, SENSOR_QOS
+        )
         self.create_subscription(PoseStamped, p["probe_pose_topic"], self._on_pose, STATE_QOS)
         self.pub_points = self.create_publisher(PointCloud2, p["bone_points_topic"], RESULT_QOS)
         self.pub_coverage = self.create_publisher(PointCloud2, p["coverage_topic"], RESULT_QOS)
@@ -322,8 +334,32 @@ class UsCompounding(Node):
             f"{len(self._last_points_mm)} bone points, drops {dict(self.health.counts)}"
         )
 
+    def not_ready(self) -> str | None:
+        """Why a sweep started now would lose its first frames (None: it would not).
+
+        The pose stream must be live end to end (tracker matched to the robot and to this
+        node: a pose arrived within ``start_pose_max_age_s``) and the image stream matched.
+        """
+        max_age_s = self.p["start_pose_max_age_s"]
+        if max_age_s == 0.0:
+            return None
+        age_s = time.monotonic() - self._last_pose_at
+        if age_s > max_age_s:
+            last = "none yet" if math.isinf(age_s) else f"the last {age_s:.1f} s ago"
+            return (
+                f"no probe pose on {self.p['probe_pose_topic']} within {max_age_s:g} s "
+                f"({last}): is the probe tracker running?"
+            )
+        if self._image_sub.get_publisher_count() == 0:
+            return f"no publisher on {self.p['image_topic']} has matched this node yet"
+        return None
+
     def _srv_start(self, _req, resp):
-        resp.success, resp.message = True, self.start()
+        reason = None if self.active else self.not_ready()
+        if reason is not None:
+            resp.success, resp.message = False, f"sweep not started: {reason}"
+        else:
+            resp.success, resp.message = True, self.start()
         return resp
 
     def _srv_stop(self, _req, resp):
