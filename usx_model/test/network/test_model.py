@@ -113,6 +113,28 @@ def test_sample_differs_but_mean_unchanged(tiny) -> None:
         assert torch.equal(model(batch)["fine"], mean)
 
 
+@pytest.mark.parametrize("variant", [Variant.FULL, Variant.US_ONLY])
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_predict_is_forward_and_sample_in_one_batch(tiny, variant: Variant, k: int) -> None:
+    cfg = tiny(variant)
+    torch.manual_seed(0)
+    model = USXComplete(cfg).eval()
+    batch = make_batch(cfg, b=3)
+    with torch.no_grad():
+        mean, samples = model.predict(batch, k, torch.Generator().manual_seed(7))
+        # K + 1 decodings in one batch: the kernels may sum in another order (1 ulp seen)
+        torch.testing.assert_close(mean, model(batch)["fine"], rtol=0, atol=1e-6)
+        if k == 0:
+            assert samples is None
+            assert torch.equal(mean, model(batch)["fine"])  # the same batch: bit for bit
+        else:
+            ref = model.sample(batch, k, torch.Generator().manual_seed(7))
+            torch.testing.assert_close(samples, ref, rtol=0, atol=1e-6)
+            assert not torch.allclose(samples[0], mean, atol=1e-3)  # samples are not the mean
+        with pytest.raises(ValueError, match="n_samples: expected >= 0, got -1"):
+            model.predict(batch, -1)
+
+
 def test_parameter_counts() -> None:
     compact = count_parameters(USXComplete(compact_config()))
     assert 2.0e6 < compact < 3.0e6

@@ -115,11 +115,9 @@ def complete(
     if obs.xray is not None:
         batch["xray"] = obs.xray.to(dev)
     with torch.inference_mode():
-        fine = model(batch)["fine"]
-        spread = None
-        if n_samples:
-            gen = torch.Generator(device=dev).manual_seed(SAMPLE_SEED)
-            spread = sample_spread(fine, model.sample(batch, int(n_samples), gen)).cpu().numpy()
+        gen = torch.Generator(device=dev).manual_seed(SAMPLE_SEED)
+        fine, samples = model.predict(batch, int(n_samples), gen)
+        spread = None if samples is None else sample_spread(fine, samples).cpu().numpy()
         fine = fine.cpu().numpy()
     points = np.stack([n.denormalise(p) for n, p in zip(obs.normalisers, fine, strict=True)])
     if xray_snap and cfg.variant.uses_xray:
