@@ -72,6 +72,49 @@ def test_the_floor_falls_as_the_sample_grows(phantom_h5):
     assert summary["whole"]["cd_l1_mm"]["mean"] == pytest.approx(coarse)
 
 
+def test_at_mean_samples_the_same_patient_with_those_parameters_at_their_mean(
+    phantom_h5, monkeypatch
+):
+    import usx_model.evaluation.floor as floor
+
+    seen = []
+    real_score = floor.score_one
+    monkeypatch.setattr(
+        floor, "score_one", lambda p, ev, k, s, e: seen.append(p) or real_score(p, ev, k, s, e)
+    )
+    evalset = dataset_eval_set(phantom_h5)
+    hidden = ("body_width_mm", "endplate_concavity_mm")
+    true_rows = floor_metrics(evalset, 2048)
+    oracle_rows = floor_metrics(evalset, 2048, at_mean=hidden)
+    seed = read_attrs(phantom_h5)["spine_seeds"][0]
+    true, oracle = generate_spine(seed), generate_spine(seed, at_mean=hidden)
+
+    # the level whose width noise is largest (the patient's deviation repeats per level)
+    widths = [
+        [s.params["morphometry"][f"L{lv}"]["body_width_mm"] for s in (true, oracle)]
+        for lv in range(1, 6)
+    ]
+    k = int(np.argmax([abs(w[1] - w[0]) for w in widths]))
+    half_change = abs(widths[k][1] - widths[k][0]) / 2
+
+    def distance_to(spine, points):
+        vert = spine.vertebrae[k + 1]
+        scene = o3d.t.geometry.RaycastingScene()
+        scene.add_triangles(
+            o3d.core.Tensor(np.asarray(vert.vertices_mm, np.float32)),
+            o3d.core.Tensor(np.asarray(vert.faces, np.uint32)),
+        )
+        return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
+
+    assert distance_to(oracle, seen[5 + k]).max() < 1e-3  # sampled from the oracle's surface
+    # ... which is not the true one: its walls sit half the width change apart
+    assert half_change > 0.2
+    assert distance_to(true, seen[5 + k]).max() == pytest.approx(half_change, rel=0.5)
+    assert true_rows[k] != oracle_rows[k]
+    summary = summarise_floor(oracle_rows, 2048, hidden)
+    assert summary["at_mean"] == sorted(hidden)
+
+
 def test_a_file_without_spine_seeds_is_refused(toy_dataset):
     with pytest.raises(ValueError, match="no 'spine_seeds' attribute; the sampling floor needs"):
         floor_metrics(dataset_eval_set(toy_dataset, "all"), 256)
@@ -119,11 +162,39 @@ def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver):
     assert "| floor: true surface, 256 points |" in table
 
 
+def test_cli_floor_at_mean_row(phantom_h5, module_dir, tiny_saver):
+    out = module_dir / "oracle.json"
+    rc = main(
+        [
+            "evaluate",
+            "--data", str(phantom_h5),
+            "--weights", str(tiny_saver(module_dir, "full")),
+            "--floor", "256",
+            "--floor-at-mean", "body_width_mm",
+            "--no-emd",
+            "--json", str(out),
+            "--report", str(module_dir / "oracle_report"),
+            "--device", "cpu",
+            "--quiet",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["floor"]["at_mean"] == ["body_width_mm"]
+    table = (module_dir / "oracle_report" / "table.md").read_text()
+    assert "| floor: true surface, 256 points, at their mean: body_width_mm |" in table
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--floor", "0"], "--floor: expected N >= 1 with --data"),
         (["--floor", "64"], "no 'spine_seeds' attribute"),
+        (["--floor-at-mean", "body_width_mm"], "--floor-at-mean: expected together with --floor"),
+        (
+            ["--floor", "64", "--floor-at-mean", "body_width_mm,girth"],
+            "--floor-at-mean: unknown parameters ['girth']; expected names from body_width_mm,",
+        ),
     ],
 )
 def test_cli_bad_floor_is_one_line_exit_2(

@@ -59,3 +59,29 @@ def test_bad_level_is_rejected(level):
         mm.level_means(level)
     with pytest.raises(ValueError, match=r"expected a lumbar level 1\.\.5"):
         mm.sample_spine_morphometry(np.random.default_rng(0), levels=(level,))
+
+
+@pytest.mark.parametrize(
+    "at_mean", [("body_width_mm",), ("body_width_mm", "endplate_concavity_mm", "facet_angle_deg")]
+)
+def test_at_mean_parameters_lose_only_their_own_noise(at_mean):
+    factors, true = mm.sample_spine_morphometry(np.random.default_rng(9))
+    same, oracle = mm.sample_spine_morphometry(np.random.default_rng(9), at_mean=at_mean)
+    assert same == factors
+    for level in range(1, 6):
+        means = mm.level_means(level)
+        for name in mm.PARAMETER_NAMES:
+            if name not in at_mean:
+                assert oracle[level][name] == true[level][name], name
+        # length: the level mean scaled by the patient's body factor; angle/ratio: the mean
+        assert oracle[level]["body_width_mm"] == pytest.approx(
+            means["body_width_mm"] * factors["body"], rel=1e-12
+        )
+        assert oracle[level]["body_width_mm"] != true[level]["body_width_mm"]
+        if "facet_angle_deg" in at_mean:
+            assert oracle[level]["facet_angle_deg"] == pytest.approx(means["facet_angle_deg"])
+
+
+def test_unknown_at_mean_parameter_is_rejected():
+    with pytest.raises(ValueError, match=r"at_mean: unknown parameters \['body_girth_mm'\]"):
+        mm.sample_spine_morphometry(np.random.default_rng(0), at_mean=("body_girth_mm",))

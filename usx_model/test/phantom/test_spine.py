@@ -100,3 +100,39 @@ def test_level_subset_reproduces_the_full_spine_vertebra(spines):
 def test_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         generate_spine(**kwargs)
+
+
+def _body_width_mm(spine, level: int) -> float:
+    """Left-right extent of the body's vertices in the vertebra's own frame."""
+    v = spine.vertebrae[level]
+    T = np.linalg.inv(np.asarray(spine.frames[f"T_spine_L{level}"]))
+    own = v.vertices_mm @ T[:3, :3].T + T[:3, 3]
+    return float(np.ptp(own[v.part == Part.BODY, 0]))
+
+
+@pytest.mark.parametrize("rejected_draws", [0, 1], ids=["first_draw", "after_a_redraw"])
+def test_at_mean_rebuilds_the_same_patient_with_only_those_parameters_changed(
+    monkeypatch, rejected_draws
+):
+    import usx_model.phantom.spine as spine_mod
+
+    calls = {"n": 0}
+
+    def in_range_after_redraws(vertices_mm):  # the first draw(s) of each call fail
+        calls["n"] += 1  # a failed draw stops at its first mesh (all() short-circuits)
+        return calls["n"] > rejected_draws
+
+    monkeypatch.setattr(spine_mod, "in_real_range", in_range_after_redraws)
+    true = generate_spine(21, levels=(3,))
+    calls["n"] = 0
+    oracle = generate_spine(21, levels=(3,), at_mean=("body_width_mm",))
+    assert true.params["attempts"] == oracle.params["attempts"] == 1 + rejected_draws
+    assert oracle.params["at_mean"] == ["body_width_mm"] and "at_mean" not in true.params
+    t, o = true.params["morphometry"]["L3"], oracle.params["morphometry"]["L3"]
+    assert {k for k in t if t[k] != o[k]} == {"body_width_mm"}
+    assert true.params["posture"] == oracle.params["posture"]
+    for name, T in true.frames.items():
+        np.testing.assert_array_equal(oracle.frames[name], T)
+    # the meshes follow the parameter (marching cubes at 0.9 mm)
+    change = _body_width_mm(oracle, 3) - _body_width_mm(true, 3)
+    assert change == pytest.approx(o["body_width_mm"] - t["body_width_mm"], abs=0.3)

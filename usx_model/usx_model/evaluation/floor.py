@@ -15,7 +15,7 @@ by another generator version and its floor would belong to other shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,8 +56,13 @@ def floor_metrics(
     n_points: int,
     emd_points: int | None = None,
     progress: Callable[[int], None] | None = None,
+    at_mean: Collection[str] = (),
 ) -> list[dict[str, float]]:
     """Per-vertebra metrics of an ``n_points`` sample of the true surface against the GT.
+
+    With ``at_mean`` the sample comes from the same patient with those morphometry
+    parameters at their mean given everything else (``generate_spine``): the score of an
+    oracle that knows every shape parameter but these, e.g. the ones no view shows.
 
     Args:
         evalset: vertebrae of a phantom dataset file (``evaluation.pipeline.dataset_eval_set``,
@@ -65,6 +70,7 @@ def floor_metrics(
         n_points: points of the surface sample (the predictions' count, e.g. 8192).
         emd_points: EMD subsample size, None to skip EMD.
         progress: called with the number of vertebrae done.
+        at_mean: names from ``phantom.morphometry.PARAMETER_NAMES``.
 
     Returns:
         One ``metrics.vertebra.vertebra_metrics`` dict per vertebra, evalset order, scored
@@ -85,7 +91,7 @@ def floor_metrics(
         raise ValueError("the sampling floor needs vertebrae read from a phantom dataset file")
     seeds = spine_seeds(path)
     scale_mm = reference_scale_mm(evalset.us)
-    spines: dict[int, Spine] = {}
+    spines: dict[int, tuple[Spine, Spine]] = {}  # seed -> (true, sampled)
     rows = []
     for i, (name, level) in enumerate(zip(evalset.names, evalset.levels, strict=True)):
         spine_id = name.rsplit("-L", 1)[0]  # EvalSet names are <spine_id>-L<level>
@@ -94,8 +100,9 @@ def floor_metrics(
         seed = seeds[spine_id]
         if seed not in spines:
             # rows come grouped by spine: keep only the current one in memory
-            spines = {seed: generate_spine(seed)}
-        vert = spines[seed].vertebrae[int(level)]
+            true = generate_spine(seed)
+            spines = {seed: (true, generate_spine(seed, at_mean=at_mean) if at_mean else true)}
+        vert, sampled = (s.vertebrae[int(level)] for s in spines[seed])
         gt = evalset.gt[i]
         regenerated, _ = sample_surface(vert, len(gt), seed=seed + int(level))
         err = float(np.abs(regenerated - gt).max())
@@ -104,16 +111,19 @@ def floor_metrics(
                 f"{path}: vertebra {name}: the regenerated GT differs from the stored one by "
                 f"up to {err:.3g} mm; the file was made by another phantom version"
             )
-        sample, _ = sample_surface(vert, n_points, seed=_sample_seed(seed, int(level)))
+        sample, _ = sample_surface(sampled, n_points, seed=_sample_seed(seed, int(level)))
         rows.append(score_one(sample, evalset, i, float(scale_mm[i]), emd_points))
         if progress is not None:
             progress(i + 1)
     return rows
 
 
-def summarise_floor(rows: list[dict[str, float]], n_points: int) -> dict:
-    """``{"n_points", "n_vertebrae", subset: {metric: {"mean", "std", "median", "n"}}}``."""
+def summarise_floor(
+    rows: list[dict[str, float]], n_points: int, at_mean: Collection[str] = ()
+) -> dict:
+    """``{"n_points", "n_vertebrae", "at_mean", subset: {metric: {"mean", "std", "median",
+    "n"}}}``."""
     values = metric_arrays(rows, ANATOMICAL_SUBSETS)
-    out: dict = {"n_points": int(n_points), "n_vertebrae": len(rows)}
+    out: dict = {"n_points": int(n_points), "n_vertebrae": len(rows), "at_mean": sorted(at_mean)}
     out.update({s: {k: aggregate(v) for k, v in per.items()} for s, per in values.items()})
     return out

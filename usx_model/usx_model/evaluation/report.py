@@ -47,6 +47,8 @@ def table1_markdown(results: Mapping) -> str:
         # the score of a perfect prediction: a surface sample of the true bone (floor.py)
         cells = [_cell(floor.get(s, {}).get(k)) for s in TABLE_SUBSETS for k in METRICS]
         name = f"floor: true surface, {floor['n_points']} points"
+        if floor.get("at_mean"):
+            name += f", at their mean: {', '.join(floor['at_mean'])}"
         lines.append("| " + " | ".join([name, *cells]) + " |")
     return "\n".join(lines)
 

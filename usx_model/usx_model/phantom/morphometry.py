@@ -30,6 +30,8 @@ patient's deviation from the level mean with a small per-level jitter.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 #: name -> (L1..L5 means, relative sd of the independent per-parameter noise,
@@ -115,7 +117,9 @@ def sample_patient_factors(rng: np.random.Generator) -> dict[str, float]:
 
 
 def sample_spine_morphometry(
-    rng: np.random.Generator, levels: tuple[int, ...] = (1, 2, 3, 4, 5)
+    rng: np.random.Generator,
+    levels: tuple[int, ...] = (1, 2, 3, 4, 5),
+    at_mean: Collection[str] = (),
 ) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
     """Sample one patient's morphometry for the given levels.
 
@@ -126,18 +130,27 @@ def sample_spine_morphometry(
     Args:
         rng: numpy Generator (the only source of randomness; same state -> same result).
         levels: levels to sample, each in 1..5.
+        at_mean: parameters that lose their own noise (``z`` = 0) and keep only the
+            patient's size factor: their mean given everything else about the patient.
+            The same draws are made, so every other parameter is unchanged.
 
     Returns:
         (patient factors, level -> parameter dict); all values are plain floats.
     """
     for level in levels:
         _check_level(level)
+    unknown = sorted(set(at_mean) - set(_TABLE))
+    if unknown:
+        raise ValueError(
+            f"at_mean: unknown parameters {unknown}; expected names from {PARAMETER_NAMES}"
+        )
     factors = sample_patient_factors(rng)
     z_patient = _normal(rng, len(_TABLE))
     z_levels = _normal(rng, (5, len(_TABLE)))
     out: dict[int, dict[str, float]] = {}
     for level in levels:
         z = (z_patient + LEVEL_JITTER * z_levels[level - 1]) / np.sqrt(1.0 + LEVEL_JITTER**2)
+        z[[i for i, name in enumerate(_TABLE) if name in at_mean]] = 0.0
         params = {}
         for i, (name, (means, rel_sd, scaling)) in enumerate(_TABLE.items()):
             mean = means[level - 1]

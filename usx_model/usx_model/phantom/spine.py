@@ -18,6 +18,8 @@ the Cobb angle (Stokes et al. 1986, Spine 11:213), per-level axial rotation sd 1
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -46,6 +48,7 @@ def generate_spine(
     max_cobb_deg: float = 15.0,
     lordosis_scale: float = 1.0,
     enforce_real_ranges: bool = True,
+    at_mean: Collection[str] = (),
 ) -> Spine:
     """Generate one phantom spine; the same arguments always give identical arrays.
 
@@ -57,6 +60,10 @@ def generate_spine(
         lordosis_scale: multiplies the mean segmental lordosis.
         enforce_real_ranges: redraw the patient while any vertebra's bounding box
             (own frame or spine frame) leaves ``REAL_EXTENT_RANGES_MM``.
+        at_mean: morphometry parameters set to their mean given the rest of the patient
+            (``sample_spine_morphometry``), e.g. those no view shows. The patient is the
+            one the seed gives without them (redraws are decided on its true shape), so
+            only these parameters differ: an oracle that knows everything else.
 
     Returns:
         ``Spine`` with meshes in the spine frame, ``params`` (JSON-serialisable
@@ -76,6 +83,7 @@ def generate_spine(
         attempts += 1
         # All five levels are always drawn (same random stream), so a subset of levels
         # reproduces the full spine's vertebrae unless a redraw was needed.
+        draw_state = rng.bit_generator.state
         factors, morph = sample_spine_morphometry(rng)
         posture = _sample_posture(rng, max_cobb_deg, lordosis_scale)
         local = {lv: vertebra_mesh(morph[lv], lv, opts) for lv in levels}
@@ -87,6 +95,14 @@ def generate_spine(
             break
         if attempts == _MAX_ATTEMPTS:
             raise RuntimeError(f"seed {seed}: no spine within real ranges in {attempts} tries")
+    if at_mean:
+        # The accepted draw again, from its own generator state, with at_mean applied.
+        replay = np.random.default_rng()
+        replay.bit_generator.state = draw_state
+        factors, morph = sample_spine_morphometry(replay, at_mean=at_mean)
+        local = {lv: vertebra_mesh(morph[lv], lv, opts) for lv in levels}
+        placements = _place(local, morph, posture)
+        placed = {lv: _transform(local[lv], placements[lv]) for lv in levels}
     frames = {f"T_spine_L{lv}": placements[lv].tolist() for lv in levels}
     frames["T_table_spine"] = _table_pose(rng).tolist()
     params = {
@@ -99,6 +115,8 @@ def generate_spine(
         "levels": list(levels),
         "morphometry": {f"L{lv}": morph[lv] for lv in levels},
     }
+    if at_mean:
+        params["at_mean"] = sorted(at_mean)
     return Spine(spine_id_for_seed(int(seed)), placed, params=params, frames=frames)
 
 

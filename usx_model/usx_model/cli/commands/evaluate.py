@@ -17,6 +17,9 @@ real surface, and arch/body are the half-space split (no part labels on real mes
 --floor N (phantom --data only): also score an N-point area-uniform sample of each true
 surface against the same GT, the figure a prediction without any shape error would get
 (Chamfer and F1 compare finite samples); JSON key "floor", last row of the table.
+With --floor-at-mean P[,P...] that sample comes instead from the same patients with the
+named morphometry parameters at their mean given the rest: an oracle that knows every
+shape parameter but those (for example the ones no view shows).
 """
 
 from __future__ import annotations
@@ -76,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="--data from usx dataset build: also score an N-point sample of the true "
         "surface, what a perfect N-point prediction gets (JSON key 'floor')",
     )
+    p.add_argument(
+        "--floor-at-mean",
+        metavar="P[,P...]",
+        default="",
+        help="with --floor: sample patients whose named morphometry parameters are at "
+        "their mean given the rest (phantom.morphometry.PARAMETER_NAMES)",
+    )
     p.add_argument("--seed", type=int, default=0, help="--real: simulation seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no table print")
     p.set_defaults(func=_run)
@@ -124,6 +134,18 @@ def _run(args: argparse.Namespace) -> int:
             "--floor: expected N >= 1 with --data (a phantom dataset), "
             f"got {args.floor}" + (" with --real" if args.real else "")
         )
+    at_mean = tuple(name for name in args.floor_at_mean.split(",") if name)
+    if at_mean:
+        from usx_model.phantom.morphometry import PARAMETER_NAMES
+
+        if args.floor is None:
+            raise ValueError("--floor-at-mean: expected together with --floor N")
+        unknown = sorted(set(at_mean) - set(PARAMETER_NAMES))
+        if unknown:
+            raise ValueError(
+                f"--floor-at-mean: unknown parameters {unknown}; expected names from "
+                f"{', '.join(PARAMETER_NAMES)}"
+            )
     device = _device(args.device)
     specs = _weight_specs(args)
     if args.real:
@@ -166,8 +188,9 @@ def _run(args: argparse.Namespace) -> int:
             args.floor,
             None if args.no_emd else 1024,
             None if args.quiet else (lambda n: progress("floor", n)),
+            at_mean,
         )
-        floor = summarise_floor(rows, args.floor)
+        floor = summarise_floor(rows, args.floor, at_mean)
     for bar in bars.values():
         bar.close()
     results = ev.results
