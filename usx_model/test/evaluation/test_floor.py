@@ -138,17 +138,26 @@ def test_bad_point_count_and_a_set_without_a_file(phantom_h5):
         floor_metrics(evalset, 256)
 
 
-def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver):
-    out = module_dir / "floor.json"
+@pytest.mark.parametrize(
+    ("at_mean", "label"),
+    [
+        ((), "| floor: true surface, 256 points |"),
+        (("body_width_mm",), "| floor: true surface, 256 points, at their mean: body_width_mm |"),
+    ],
+    ids=["true_surface", "width_at_mean"],
+)
+def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver, at_mean, label):
+    out, report = module_dir / "floor.json", module_dir / f"floor_report_{len(at_mean)}"
     rc = main(
         [
             "evaluate",
             "--data", str(phantom_h5),
             "--weights", str(tiny_saver(module_dir, "full")),
             "--floor", "256",
+            *(["--floor-at-mean", ",".join(at_mean)] if at_mean else []),
             "--no-emd",
             "--json", str(out),
-            "--report", str(module_dir / "floor_report"),
+            "--report", str(report),
             "--device", "cpu",
             "--quiet",
         ]
@@ -156,33 +165,11 @@ def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver):
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["floor"]["n_points"] == 256 and res["floor"]["n_vertebrae"] == 5
-    expected = summarise_floor(floor_metrics(dataset_eval_set(phantom_h5), 256), 256)
+    assert res["floor"]["at_mean"] == list(at_mean)
+    rows = floor_metrics(dataset_eval_set(phantom_h5), 256, at_mean=at_mean)
+    expected = summarise_floor(rows, 256, at_mean)
     assert res["floor"]["body"]["cd_l1_mm"] == pytest.approx(expected["body"]["cd_l1_mm"])
-    table = (module_dir / "floor_report" / "table.md").read_text()
-    assert "| floor: true surface, 256 points |" in table
-
-
-def test_cli_floor_at_mean_row(phantom_h5, module_dir, tiny_saver):
-    out = module_dir / "oracle.json"
-    rc = main(
-        [
-            "evaluate",
-            "--data", str(phantom_h5),
-            "--weights", str(tiny_saver(module_dir, "full")),
-            "--floor", "256",
-            "--floor-at-mean", "body_width_mm",
-            "--no-emd",
-            "--json", str(out),
-            "--report", str(module_dir / "oracle_report"),
-            "--device", "cpu",
-            "--quiet",
-        ]
-    )  # fmt: skip
-    assert rc == 0
-    res = json.loads(out.read_text())
-    assert res["floor"]["at_mean"] == ["body_width_mm"]
-    table = (module_dir / "oracle_report" / "table.md").read_text()
-    assert "| floor: true surface, 256 points, at their mean: body_width_mm |" in table
+    assert label in (report / "table.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -270,6 +270,19 @@ def test_first_pass_waits_for_the_start_service(ros_context):
         late.destroy_node()
 
 
+def _peers(ros_context, node, name: str, service: str, start):
+    """Stand-ins for the phantom's peers: ``start`` serves ``service``, and the joint-state
+    and image streams have a reader each. Returns the peer node and an executor of both."""
+    other = rclpy.create_node(name, context=ros_context)
+    other.create_service(Trigger, service, start)
+    other.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
+    other.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(other)
+    return other, executor
+
+
 def test_first_pass_waits_for_the_links_between_other_nodes(ros_context):
     """No pass starts before each link in wait_for_links has a publisher and a subscriber."""
     node = PhantomNode(
@@ -282,18 +295,12 @@ def test_first_pass_waits_for_the_links_between_other_nodes(ros_context):
             connect_settle_s=0.2,
         ),
     )
-    other = rclpy.create_node("link_nodes", context=ros_context)
 
     def start(request, response):
         response.success = True
         return response
 
-    other.create_service(Trigger, "/link/start", start)
-    other.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
-    other.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(other)
+    other, executor = _peers(ros_context, node, "link_nodes", "/link/start", start)
     try:
         assert spin_until(executor, lambda: node.ready, timeout_s=20.0)
         # Service and stream subscribers are there; the link has neither end.
@@ -327,7 +334,6 @@ def test_a_refused_start_is_asked_again(ros_context, refusals, service_wait_s, c
             stop_service="/refusing/stop",
         ),
     )
-    other = rclpy.create_node("refusing_compounding", context=ros_context)
     frames_at_call = []
 
     def start(request, response):
@@ -336,12 +342,7 @@ def test_a_refused_start_is_asked_again(ros_context, refusals, service_wait_s, c
         response.message = "sweep started" if response.success else "no probe pose yet"
         return response
 
-    other.create_service(Trigger, "/refusing/start", start)
-    other.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
-    other.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(other)
+    other, executor = _peers(ros_context, node, "refusing_compounding", "/refusing/start", start)
     try:
         assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=30.0)
         assert set(frames_at_call) == {0}, "a frame went out before the start was answered"
