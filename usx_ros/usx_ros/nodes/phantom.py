@@ -7,7 +7,10 @@ their acquisition time: the probe pose at that stamp is what the frame shows). A
 start it publishes once, transient-local, the lateral X-ray (``/usx/xray``) and the ground
 truth (``/usx/phantom/ground_truth``: dense surface samples of every vertebra, base frame).
 Each pass is framed by ``/usx/sweep/start`` and ``/usx/sweep/stop`` (std_srvs/Trigger) and
-``/usx/phantom/sweep_active``. With ``loop`` the sweep runs back and forth.
+``/usx/phantom/sweep_active``. With ``loop`` the sweep runs back and forth. Before and
+between passes the standing arm's joint state goes out at the joint rate, as from a robot
+driver, and a pass begins only once the start service accepts it (it refuses while the
+pose stream has not reached it; the phantom asks again every ``start_retry_s``).
 
 Planning, meshing and the X-ray take seconds, so they run in a worker thread; frames are
 rendered a little ahead of time in another; a timer at the joint rate publishes whatever is

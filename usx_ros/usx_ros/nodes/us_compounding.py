@@ -5,7 +5,10 @@ probe_tracker, base frame); every frame is placed with the probe pose interpolat
 its stamp (+ temporal offset), inserted into the volume and segmented
 (``usx_model.compounding.bone_sweep.BoneSweep``). A sweep is started and stopped with
 the std_srvs/Trigger services ``/usx/sweep/start``, ``/usx/sweep/stop`` and
-``/usx/sweep/reset``, or by the edges of a std_msgs/Bool sweep-state topic. A stopped
+``/usx/sweep/reset``, or by the edges of a std_msgs/Bool sweep-state topic. The start
+service refuses while no probe pose has arrived within ``start_pose_max_age_s`` or no
+image publisher has matched (the first frames would be lost); the topic edge does not
+wait. A stopped
 sweep closes once the frames acquired before the stop have arrived and found their poses
 (``stop_settle_s``, ``stop_grace_s``), so a recorded sweep replays to the same frames
 (the status reports a digest of the placed frames' stamps). On closing it publishes the
