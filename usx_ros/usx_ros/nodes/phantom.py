@@ -386,10 +386,10 @@ class PhantomNode(Node):
             self._request_start(now)
         elif self._state == "starting":
             timed_out = now - self._start_call_ns > self.p["service_timeout_s"] * 1e9
-            if self._start_future is None or timed_out:
-                self._begin_pass(now)
-            elif self._start_future.done():
+            if self._start_future is not None and self._start_future.done():
                 self._on_start_answer(now, self._start_future.result())
+            elif self._start_future is None or timed_out:
+                self._begin_pass(now)
         elif self._state == "retrying" and now >= self._retry_ns:
             self._call_start(now)
         elif self._state == "streaming":
