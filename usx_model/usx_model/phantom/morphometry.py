@@ -139,11 +139,7 @@ def sample_spine_morphometry(
     """
     for level in levels:
         _check_level(level)
-    unknown = sorted(set(at_mean) - set(_TABLE))
-    if unknown:
-        raise ValueError(
-            f"at_mean: unknown parameters {unknown}; expected names from {PARAMETER_NAMES}"
-        )
+    check_parameter_names(at_mean, "at_mean")
     factors = sample_patient_factors(rng)
     z_patient = _normal(rng, len(_TABLE))
     z_levels = _normal(rng, (5, len(_TABLE)))
@@ -163,6 +159,16 @@ def sample_spine_morphometry(
             params[name] = float(value)
         out[level] = _clip(params)
     return factors, out
+
+
+def check_parameter_names(names: Collection[str], what: str) -> None:
+    """ValueError naming ``what`` unless every name is in ``PARAMETER_NAMES``."""
+    unknown = sorted(set(names) - set(_TABLE))
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown parameters {unknown}; expected names from "
+            f"{', '.join(PARAMETER_NAMES)}"
+        )
 
 
 def _clip(params: dict[str, float]) -> dict[str, float]:

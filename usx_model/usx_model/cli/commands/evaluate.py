@@ -136,16 +136,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     at_mean = tuple(name for name in args.floor_at_mean.split(",") if name)
     if at_mean:
-        from usx_model.phantom.morphometry import PARAMETER_NAMES
+        from usx_model.phantom.morphometry import check_parameter_names
 
         if args.floor is None:
             raise ValueError("--floor-at-mean: expected together with --floor N")
-        unknown = sorted(set(at_mean) - set(PARAMETER_NAMES))
-        if unknown:
-            raise ValueError(
-                f"--floor-at-mean: unknown parameters {unknown}; expected names from "
-                f"{', '.join(PARAMETER_NAMES)}"
-            )
+        check_parameter_names(at_mean, "--floor-at-mean")  # before the networks run
     device = _device(args.device)
     specs = _weight_specs(args)
     if args.real:
