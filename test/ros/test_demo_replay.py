@@ -51,11 +51,6 @@ def test_a_replayed_demo_places_the_same_frames_and_reproduces(tmp_path):
     # service confirms a live pose stream.
     frames = repro["frames"]
     assert frames["recorded_placed"] == 60, frames
-    if frames["replay_placed"] < 60 and report["graph"]["frames_outside_sweeps"] > 0:
-        # Known defect, open: the bag holds receive times, and the recorder can receive the
-        # last image more than stop_settle_s after the stop edge, so the replay delivers it
-        # after the sweep closed (seen once, in a full demo: 1519 of 1520).
-        pytest.xfail(f"replay delivered a frame after its sweep closed: {frames}")
     assert frames == {"recorded_placed": 60, "replay_placed": 60, "same_frames": True}
     assert repro["within_0_1mm"] and repro["worst_mm"] <= 0.1
     assert set(repro["max_point_distance_mm"]) == set(report["levels"])

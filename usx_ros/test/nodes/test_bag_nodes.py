@@ -14,7 +14,7 @@ from std_msgs.msg import Bool, String
 
 from usx_msgs.msg import XrayView
 from usx_ros.bag import BagWriter, read_bag
-from usx_ros.nodes.bag_record import BagRecorder, subscription_qos
+from usx_ros.nodes.bag_record import BagRecorder, record_stamp, subscription_qos
 from usx_ros.nodes.bag_replay import BagReplayer, replay_qos
 from usx_ros.params import ParameterError
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
@@ -55,16 +55,16 @@ def _executor(context, *nodes) -> SingleThreadedExecutor:
     return executor
 
 
-@pytest.fixture
-def recorded(ros_context, ros_node, tmp_path):
+def _record(ros_context, ros_node, path, stamp: str):
     """A bag recorded by BagRecorder from live publishers, and what was sent."""
     pubs = {t: ros_node.create_publisher(cls, t, qos) for t, (cls, qos) in TOPICS.items()}
     recorder = BagRecorder(
         context=ros_context,
         parameter_overrides=[
-            Parameter("output", value=str(tmp_path / "bag")),
+            Parameter("output", value=str(path)),
             Parameter("topics", value=list(TOPICS)),
             Parameter("discovery_period_s", value=0.05),
+            Parameter("stamp", value=stamp),
         ],
     )
     executor = _executor(ros_context, recorder, ros_node)
@@ -79,7 +79,7 @@ def recorded(ros_context, ros_node, tmp_path):
         )
         assert ready, f"recorder found only {recorder.recording}"
         sent = _messages()
-        for topic, msg in sent:
+        for topic, msg in sent:  # all sent before the recorder takes any
             pubs[topic].publish(msg)
         assert spin_until(executor, lambda: recorder.count == len(sent), timeout_s=10.0)
         recorder.close()
@@ -88,24 +88,62 @@ def recorded(ros_context, ros_node, tmp_path):
         recorder.destroy_node()
         for pub in pubs.values():  # the latched X-ray must not reach the replay's subscribers
             ros_node.destroy_publisher(pub)
-    return tmp_path / "bag", sent
+    return path, sent
 
 
-def test_recorder_writes_the_received_bytes_with_receive_stamps(recorded):
-    path, sent = recorded
+@pytest.fixture
+def recorded(ros_context, ros_node, tmp_path):
+    """A bag recorded with the default (send-time) stamps, and what was sent."""
+    return _record(ros_context, ros_node, tmp_path / "bag", "sent")
+
+
+@pytest.mark.parametrize("stamp", ["sent", "received"])
+def test_recorder_writes_the_received_bytes_with_wall_clock_stamps(
+    ros_context, ros_node, tmp_path, stamp
+):
+    path, sent = _record(ros_context, ros_node, tmp_path / "bag", stamp)
     records = list(read_bag(path))
     assert len(records) == len(sent)
-    # the executor takes ready subscriptions in its own order: order holds per topic
-    for topic in TOPICS:
+    for topic in TOPICS:  # every message, byte for byte, in order per topic
         mine = [r.deserialize() for r in records if r.topic == topic]
         assert mine == [m for t, m in sent if t == topic]
     stamps = [r.stamp_ns for r in records]
-    assert stamps == sorted(stamps) and stamps[0] > 1e18  # node clock, not header stamps
+    assert stamps == sorted(stamps) and stamps[0] > 1e18  # wall clock, not header stamps
     assert {r.type_name for r in records} == {
         "sensor_msgs/msg/Image",
         "sensor_msgs/msg/JointState",
         "usx_msgs/msg/XrayView",
     }
+
+
+def test_send_stamps_keep_the_publishers_order_across_topics(recorded):
+    """The executor takes ready subscriptions in its own order, so receive times group
+    the messages by topic; send times keep the order they were published in (a replay
+    then delivers an image before the stop edge published after it)."""
+    path, sent = recorded
+    assert [r.topic for r in read_bag(path)] == [t for t, _ in sent]
+
+
+def test_receive_stamps_follow_the_executor_not_the_publishers(ros_context, ros_node, tmp_path):
+    """The counterpart that shows the send-order test can fail: with receive times the
+    cross-topic order is the executor's."""
+    path, sent = _record(ros_context, ros_node, tmp_path / "bag", "received")
+    assert [r.topic for r in read_bag(path)] != [t for t, _ in sent]
+
+
+@pytest.mark.parametrize(
+    ("sent_ns", "received_ns", "since_ns", "want"),
+    [
+        (150, 200, 100, 150),  # the send time
+        (200, 200, 100, 200),  # sent and received in the same ns
+        (0, 200, 100, 200),  # no send time from the middleware: receive time
+        (250, 200, 100, 200),  # sender's clock ahead: receive time
+        (50, 200, 100, 100),  # latched, sent before the subscription: its creation
+        (50, 200, 300, 200),  # ...but never after the receive time
+    ],
+)
+def test_record_stamp(sent_ns, received_ns, since_ns, want):
+    assert record_stamp(sent_ns, received_ns, since_ns) == want
 
 
 def test_replay_as_fast_as_possible_delivers_identical_messages_in_order(recorded, ros_context):
@@ -202,6 +240,7 @@ def test_missing_or_corrupt_bag_fails_at_startup(ros_context, tmp_path, damage, 
         (BagReplayer, {"rate": -1.0}, "'rate'.*out of range"),
         (BagRecorder, {"output": ""}, "'output': expected a bag folder path"),
         (BagRecorder, {"output": "/"}, "'output': bag / already exists"),
+        (BagRecorder, {"stamp": "header"}, r"'stamp': expected one of \['sent', 'received'\]"),
     ],
 )
 def test_invalid_parameter_fails_at_startup(ros_context, node, overrides, match):

@@ -3,14 +3,27 @@
 Each topic's type is discovered from the graph (retried on a timer until a publisher
 appears); the subscription takes the publishers' QoS (best effort if any publisher is,
 transient local only if all are, so that it matches every one of them) and receives the
-serialised CDR bytes (``raw=True``), which go to the bag untouched with the receive time
-(node clock) as the record stamp and the offered QoS in the bag's metadata, so that
-``bag_replay`` and ``ros2 bag play`` publish with the same QoS.
+serialised CDR bytes (``raw=True``), which go to the bag untouched with the offered QoS
+in the bag's metadata, so that ``bag_replay`` and ``ros2 bag play`` publish with the same
+QoS.
+
+Record stamps (``stamp``): ``sent`` (default) stores each message's send time, the DDS
+source timestamp, so the bag keeps the publishers' order across topics and a replay
+reproduces it. Receive times do not: one process receives a large image later than a
+small message sent after it, and a replayed sweep then lost its last frame (the image
+arrived after the stop edge published after it). ``received`` stores the receive time on
+the node clock, as ``ros2 bag record`` does. A send time is used only when it lies between
+the subscription's creation (a latched message sent long before is stamped then, so a
+replay does not wait for it) and the receive time (a later one means the publisher's
+clock is ahead: the receive time is stored); ``sent`` assumes the publishers share the
+recorder's system clock (one host, or hosts synchronised by PTP/chrony).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from pathlib import Path
 
 from rclpy.node import Node
@@ -46,6 +59,14 @@ PARAMS = (
         DEFAULT_TOPICS,
         "topics to record; empty = every topic seen",
         list_of=str,
+        read_only=True,
+    ),
+    ParamSpec(
+        "stamp",
+        "sent",
+        "record stamp: 'sent' (publisher's send time: the bag keeps the send order "
+        "across topics) or 'received' (receive time on the node clock, as ros2 bag record)",
+        choices=("sent", "received"),
         read_only=True,
     ),
     ParamSpec(
@@ -89,6 +110,23 @@ def subscription_qos(offered: list[QoSProfile]) -> QoSProfile:
         reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
     )
+
+
+def record_stamp(sent_ns: int, received_ns: int, since_ns: int) -> int:
+    """A message's record stamp (ns) under ``stamp: sent``.
+
+    Args:
+        sent_ns: the DDS source timestamp (0 when the middleware gave none).
+        received_ns: the receive time on the same (system) clock.
+        since_ns: when the recorder subscribed to the topic.
+
+    Returns:
+        ``sent_ns`` clamped to ``[since_ns, received_ns]``; ``received_ns`` when there is
+        no send time or it is later than the receive time (the sender's clock is ahead).
+    """
+    if sent_ns <= 0 or sent_ns > received_ns:
+        return received_ns
+    return max(sent_ns, min(since_ns, received_ns))
 
 
 class _RawBagWriter(BagWriter):
@@ -152,10 +190,11 @@ class BagRecorder(Node):
                 continue
             qos = subscription_qos(offered)
             bag_qos = _bag_qos(qos)
+            since_ns = time.time_ns()  # the rmw stamps' clock (system time)
             self.create_subscription(
                 msg_class,
                 topic,
-                lambda data, t=topic, n=types[0], q=bag_qos: self._on_message(t, n, q, data),
+                functools.partial(self._on_message, topic, types[0], bag_qos, since_ns),
                 qos,
                 raw=True,
             )
@@ -164,8 +203,20 @@ class BagRecorder(Node):
         if wanted and wanted <= set(self.recording):
             self._timer.cancel()  # everything found: stop polling the graph
 
-    def _on_message(self, topic: str, type_name: str, qos: Qos, data: bytes) -> None:
-        stamp = self.get_clock().now().nanoseconds
+    def _stamp(self, info: dict, since_ns: int) -> int:
+        """Record stamp (ns) of a message with rmw ``info``, per the ``stamp`` parameter."""
+        if self.p["stamp"] == "received":
+            return self.get_clock().now().nanoseconds
+        return record_stamp(
+            info.get("source_timestamp") or 0,
+            info.get("received_timestamp") or time.time_ns(),
+            since_ns,
+        )
+
+    def _on_message(
+        self, topic: str, type_name: str, qos: Qos, since_ns: int, data: bytes, info: dict
+    ) -> None:
+        stamp = self._stamp(info, since_ns)
         with self._lock:
             if not self._closed:
                 self._writer.write_raw(topic, type_name, data, stamp, qos)
