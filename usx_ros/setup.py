@@ -28,23 +28,20 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
-            f"{name} = usx_ros.nodes.{name}:main"
-            for name in (
-                "phantom",
-                "probe_tracker",
-                "us_compounding",
-                "xray_ingest",
-                "completion",
-                "bag_record",
-                "bag_replay",
-            )
+            *(
+                f"{name} = usx_ros.nodes.{name}:main"
+                for name in ("probe_tracker", "us_compounding", "xray_ingest", "completion")
+            ),
+            "phantom = usx_ros.sim.phantom:main",
+            "bag_record = usx_ros.tools.bag_record:main",
+            "bag_replay = usx_ros.tools.bag_replay:main",
         ],
         "usx.commands": [
-            "launch = usx_ros.cli_launch",
-            "demo = usx_ros.cli_demo",
+            "launch = usx_ros.tools.cli_launch",
+            "demo = usx_ros.tools.cli_demo",
         ],
         "usx.bench": [
-            "graph = usx_ros.bench_graph",
+            "graph = usx_ros.tools.bench_graph",
         ],
     },
 )

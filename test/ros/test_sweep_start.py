@@ -12,10 +12,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
-from usx_ros.nodes.phantom import PhantomNode
 from usx_ros.nodes.probe_tracker import ProbeTracker
 from usx_ros.nodes.us_compounding import UsCompounding
 from usx_ros.qos import STATE_QOS
+from usx_ros.sim.phantom import PhantomNode
 from usx_ros.testing import spin_until
 
 pytestmark = pytest.mark.ros

@@ -210,7 +210,7 @@ def pose_to_transform_mm(pose, quat_tolerance: float = 1e-3) -> np.ndarray:
         ValueError: NaN/inf values or a quaternion whose norm is off 1 by more than
             ``quat_tolerance`` (it is renormalised within the tolerance).
     """
-    from usx_model.tracking.transforms import transform_from_pose
+    from usx_model.base.transforms import transform_from_pose
 
     t = np.array([pose.position.x, pose.position.y, pose.position.z], dtype=np.float64)
     q = np.array(
@@ -229,7 +229,7 @@ def transform_mm_to_pose(T_mm: np.ndarray):
     """4x4 ``T_parent_child`` in mm -> geometry_msgs/Pose in metres."""
     from geometry_msgs.msg import Pose
 
-    from usx_model.tracking.transforms import pose_from_transform
+    from usx_model.base.transforms import pose_from_transform
 
     t_mm, q = pose_from_transform(np.asarray(T_mm, dtype=np.float64))
     t = mm_to_m(t_mm)
@@ -345,8 +345,8 @@ def xray_view_from_msg(msg):
         ValueError: label image of the wrong encoding/size, no labelled pixel, NaN or
             zero-length axes, non-positive pixel spacing.
     """
-    from usx_model.pipeline.spine import XrayObservation
-    from usx_model.simulate.xray_geometry import XrayGeometry
+    from usx_model.base.xray_geometry import XrayGeometry
+    from usx_model.completion.spine import XrayObservation
 
     label = image_to_array(msg.labels, ("mono8", "8UC1"))
     if not (label > 0).any():

@@ -40,7 +40,7 @@ _N = "usx_ros.nodes"
 GRAPHS: dict[str, tuple[NodeDescription, ...]] = {
     # The whole intra-operative loop on a digital phantom: no hardware.
     "phantom": (
-        NodeDescription("phantom", "phantom", f"{_N}.phantom:PhantomNode"),
+        NodeDescription("phantom", "phantom", "usx_ros.sim.phantom:PhantomNode"),
         NodeDescription("probe_tracker", "probe_tracker", f"{_N}.probe_tracker:ProbeTracker"),
         NodeDescription("us_compounding", "us_compounding", f"{_N}.us_compounding:UsCompounding"),
         NodeDescription("xray_ingest", "xray_ingest", f"{_N}.xray_ingest:XrayIngest"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.compounding.insert import Compounder
 from usx_model.compounding.points import mask_to_base_points
 from usx_model.compounding.sweep import SweepCompounder
@@ -11,7 +12,6 @@ from usx_model.compounding.volume import VolumeGrid
 from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration, base_pixel_transform
 from usx_model.tracking.iiwa import forward_kinematics
 from usx_model.tracking.interpolation import PoseBuffer
-from usx_model.tracking.transforms import transform_from_xyz_rpy
 
 MS = 1_000_000
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from usx_model.base.parts import Part
 from usx_model.dataset.builder import BuildOptions, assign_splits, build_dataset, spine_seed
 from usx_model.dataset.schema import read_attrs, read_samples
-from usx_model.phantom.parts import Part
 
 SMALL = BuildOptions(n_partial=128, n_xray=64, n_gt=512, norm_points=64)
 

@@ -15,7 +15,7 @@ from usx_model.dataset.builder import BuildOptions, build_dataset
 from usx_model.dataset.schema import read_attrs, read_samples
 from usx_model.evaluation.floor import floor_metrics, summarise_floor
 from usx_model.evaluation.pipeline import dataset_eval_set
-from usx_model.phantom.spine import generate_spine
+from usx_model.sim.phantom.spine import generate_spine
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from usx_model.evaluation.real import (
     spine_frame,
     symmetry_yaw_deg,
 )
-from usx_model.phantom.types import Spine, VertebraMesh
+from usx_model.sim.phantom.types import Spine, VertebraMesh
 
 REAL = Path("/work/shared/data/real_vertebrae")
 PLY = REAL / "verse19_L1" / "sub-verse016_segment_20.ply"

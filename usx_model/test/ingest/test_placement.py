@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from usx_model.base.transforms import apply_transform, invert_transform, make_transform
 from usx_model.ingest.placement import place_with_cbct, place_without_cbct
 from usx_model.ingest.xray import device_geometry
-from usx_model.tracking.transforms import apply_transform, invert_transform, make_transform
 
 PITCH = 40.0
 SHIFTS = {1: 2.5, 2: -1.5}  # lateral offsets of the two "vertebrae" (scoliosis)

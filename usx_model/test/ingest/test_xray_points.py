@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from usx_model.base.transforms import make_transform
 from usx_model.ingest.xray import device_geometry
 from usx_model.ingest.xray_points import (
     LateralPlane,
@@ -17,7 +18,6 @@ from usx_model.ingest.xray_points import (
     place_xray_labels,
     xray_chain,
 )
-from usx_model.tracking.transforms import make_transform
 
 
 def _box_surface(rng, size=(80.0, 30.0, 200.0), centre=(7.0, 0.0, 0.0), n=4000):

@@ -9,8 +9,8 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from usx_model.base.parts import Part
 from usx_model.metrics import vertebra_metrics
-from usx_model.phantom.parts import Part
 
 
 def naive(pred: np.ndarray, gt: np.ndarray, scale: float, tau: float) -> dict:

@@ -7,9 +7,9 @@ import open3d as o3d
 import pytest
 from scipy.spatial.transform import Rotation
 
-from usx_model.registration.evaluate import perturbation, transform_errors
+from usx_model.base.transforms import apply_transform, invert_transform, make_transform
+from usx_model.evaluation.registration import perturbation, transform_errors
 from usx_model.registration.icp import register_cbct_to_us, register_point_to_plane
-from usx_model.tracking.transforms import apply_transform, invert_transform, make_transform
 
 
 def _bumpy_surface(n=6000):

@@ -13,12 +13,12 @@ import argparse
 import numpy as np
 import torch
 
+from usx_model.base.parts import LEVEL_NAMES
 from usx_model.bench.common import summarise, time_runs
 from usx_model.network.config import Variant, compact_config, paper_config
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete, count_parameters
 from usx_model.network.weights import load_weights
-from usx_model.phantom.parts import LEVEL_NAMES
 
 NAME = "completion"
 HELP = "latency of completing five vertebrae (L1-L5) in one call"

@@ -15,6 +15,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.compounding.insert import Compounder
 from usx_model.compounding.masks import fan_mask, rectangle_mask
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid, volume_nbytes
@@ -22,7 +23,6 @@ from usx_model.segmentation.bone import BoneSegParams, segment_bone
 from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration, base_pixel_transform
 from usx_model.tracking.iiwa import forward_kinematics
 from usx_model.tracking.interpolation import PoseBuffer
-from usx_model.tracking.transforms import transform_from_xyz_rpy
 
 NAME = "compounding"
 HELP = "per-frame time of pose lookup + bone segmentation + insertion of B-mode frames"
@@ -151,9 +151,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def _frames(shape: tuple[int, int], pixel_mm: float) -> np.ndarray:
     """(8, rows, cols) simulated B-mode frames over a phantom spine (bone in view)."""
-    from usx_model.phantom.spine import generate_spine
-    from usx_model.simulate.bmode import BModeSimulator
-    from usx_model.simulate.probe import ProbeModel, sweep_poses
+    from usx_model.sim.bmode import BModeSimulator
+    from usx_model.sim.phantom.spine import generate_spine
+    from usx_model.sim.probe import ProbeModel, sweep_poses
 
     spine = generate_spine(0)
     probe = ProbeModel(shape=shape, pixel_mm=pixel_mm)

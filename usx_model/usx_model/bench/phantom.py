@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from usx_model.phantom.spine import generate_spine
+    from usx_model.sim.phantom.spine import generate_spine
 
     if args.spines < 1:
         raise ValueError(f"--spines must be >= 1, got {args.spines}")
@@ -53,11 +53,11 @@ def run(args: argparse.Namespace) -> dict:
 def _simulation(runs: int, spacing_mm: float) -> dict:
     """Median seconds of each simulator on one phantom spine (and ms per B-mode frame)."""
     from usx_model.dataset.builder import BuildOptions, build_spine_samples
-    from usx_model.phantom.spine import generate_spine
-    from usx_model.simulate.bmode import BModeSimulator
-    from usx_model.simulate.probe import sweep_poses
-    from usx_model.simulate.us_partial import simulate_us_partials
-    from usx_model.simulate.xray import xray_points_25d
+    from usx_model.sim.bmode import BModeSimulator
+    from usx_model.sim.phantom.spine import generate_spine
+    from usx_model.sim.probe import sweep_poses
+    from usx_model.sim.us_partial import simulate_us_partials
+    from usx_model.sim.xray import xray_points_25d
 
     spine = generate_spine(10_000, spacing_mm=spacing_mm)
     bmode = BModeSimulator(spine, seed=0)

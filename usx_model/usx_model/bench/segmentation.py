@@ -9,7 +9,7 @@ segments every frame with ``segmentation.bone.segment_bone`` and reports
 - ``accuracy``: ``segmentation.evaluate`` figures pooled over all sweeps (distance of the
   segmented points to the mesh, recall of the US-visible ground-truth surface).
 
-Spines (``--spine-source``): ``phantom`` = ``usx_model.phantom.spine.generate_spine(seed)``;
+Spines (``--spine-source``): ``phantom`` = ``usx_model.sim.phantom.spine.generate_spine(seed)``;
 ``stacked`` = the phantom's procedural vertebrae of one patient seed
 (``sample_spine_morphometry`` + ``vertebra_mesh``) stacked straight along z with 10 mm
 discs; ``verse004`` = the real VerSe sample spine (evaluation data; seed ignored);
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from usx_model.phantom.types import Spine, VertebraMesh
+from usx_model.sim.phantom.types import Spine, VertebraMesh
 
 NAME = "segmentation"
 HELP = "per-frame time and 3D accuracy of the automatic bone segmentation"
@@ -52,8 +52,8 @@ def stacked_spine(seed: int, spacing_mm: float = 0.8) -> Spine:
     Each vertebra (own frame, body centre at the origin) is shifted down by half its body
     height, a ``_DISC_MM`` disc and half the next one's, L1 on top at z = 0.
     """
-    from usx_model.phantom.morphometry import sample_spine_morphometry
-    from usx_model.phantom.vertebra_mesh import MeshOptions, vertebra_mesh
+    from usx_model.sim.phantom.morphometry import sample_spine_morphometry
+    from usx_model.sim.phantom.vertebra_mesh import MeshOptions, vertebra_mesh
 
     _, params = sample_spine_morphometry(np.random.default_rng(seed))
     vertebrae, z = {}, 0.0
@@ -75,24 +75,24 @@ def stacked_spine(seed: int, spacing_mm: float = 0.8) -> Spine:
 
 
 def resolve_source(source: str) -> str:
-    """``auto`` -> ``phantom`` if ``usx_model.phantom.spine`` is installed, else ``stacked``."""
+    """``auto`` -> ``phantom`` if ``usx_model.sim.phantom.spine`` is installed, else ``stacked``."""
     if source not in SOURCES:
         raise ValueError(f"expected a spine source in {SOURCES}, got {source!r}")
     if source != "auto":
         return source
-    return "phantom" if importlib.util.find_spec("usx_model.phantom.spine") else "stacked"
+    return "phantom" if importlib.util.find_spec("usx_model.sim.phantom.spine") else "stacked"
 
 
 def load_spine(source: str, seed: int) -> Spine:
     """The spine of ``seed`` from a resolved source (see the module docstring)."""
     if source == "phantom":
-        from usx_model.phantom.spine import generate_spine
+        from usx_model.sim.phantom.spine import generate_spine
 
         return generate_spine(seed)
     if source == "stacked":
         return stacked_spine(seed)
     if source == "verse004":
-        from usx_model.phantom.verse import load_verse_spine
+        from usx_model.sim.phantom.verse import load_verse_spine
 
         return load_verse_spine(
             os.path.join(VERSE004_DIR, "sub-verse004_seg-vert_msk.nii.gz"),
@@ -102,10 +102,10 @@ def load_spine(source: str, seed: int) -> Spine:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from usx_model.evaluation.segmentation import SweepMeasures, measure_sweep
     from usx_model.segmentation.bone import BoneSegParams, segment_bone
-    from usx_model.segmentation.evaluate import SweepMeasures, measure_sweep
-    from usx_model.simulate.bmode import BModeSimulator
-    from usx_model.simulate.probe import ProbeModel, sweep_poses
+    from usx_model.sim.bmode import BModeSimulator
+    from usx_model.sim.probe import ProbeModel, sweep_poses
 
     if args.spines < 1 or args.frames < 1 or args.runs < 1:
         raise ValueError(

@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 from usx_model.bench.common import summarise, time_runs
-from usx_model.phantom.types import Spine
+from usx_model.sim.phantom.types import Spine
 
 NAME = "simulate"
 HELP = "time the US partial, X-ray and B-mode simulators on generated spines"
@@ -31,19 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _spine(seed: int) -> Spine:
-    from usx_model.phantom.spine import generate_spine
+    from usx_model.sim.phantom.spine import generate_spine
 
     return generate_spine(seed)
 
 
 def run(args: argparse.Namespace) -> dict:
-    from usx_model.simulate.bmode import BModeSimulator, bone_echo_recall
-    from usx_model.simulate.probe import ProbeModel, sweep_poses
-    from usx_model.simulate.scene import SpineScene
-    from usx_model.simulate.us_partial import simulate_us_partials
-    from usx_model.simulate.visibility import spine_visibility
-    from usx_model.simulate.xray import render_lateral_xray, xray_points_25d
-    from usx_model.simulate.xray_geometry import lateral_geometry
+    from usx_model.sim.bmode import BModeSimulator, bone_echo_recall
+    from usx_model.sim.probe import ProbeModel, sweep_poses
+    from usx_model.sim.scene import SpineScene
+    from usx_model.sim.us_partial import simulate_us_partials
+    from usx_model.sim.visibility import spine_visibility
+    from usx_model.sim.xray import lateral_geometry, render_lateral_xray, xray_points_25d
 
     if args.spines < 1 or args.frames < 1:
         raise ValueError(f"--spines and --frames must be >= 1, got {args.spines}, {args.frames}")

@@ -84,10 +84,10 @@ def _fps(points: np.ndarray, n: int) -> np.ndarray:
 def build_spine_samples(seed: int, split: str, options: BuildOptions) -> dict[str, np.ndarray]:
     """All samples (one per level) of the spine generated from ``seed``; arrays stacked."""
     from usx_model.network.prepare import prepare_observations
-    from usx_model.phantom.spine import generate_spine
-    from usx_model.simulate.scene import sample_surface
-    from usx_model.simulate.us_partial import simulate_us_partials
-    from usx_model.simulate.xray import xray_points_25d
+    from usx_model.sim.phantom.spine import generate_spine
+    from usx_model.sim.scene import sample_surface
+    from usx_model.sim.us_partial import simulate_us_partials
+    from usx_model.sim.xray import xray_points_25d
 
     spine = generate_spine(seed)
     partials = simulate_us_partials(spine, seed=seed)

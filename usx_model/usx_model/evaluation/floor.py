@@ -26,7 +26,7 @@ from usx_model.evaluation.pipeline import EvalSet, reference_scale_mm, score_one
 from usx_model.evaluation.stats import ANATOMICAL_SUBSETS, aggregate, metric_arrays
 
 if TYPE_CHECKING:
-    from usx_model.phantom.types import Spine
+    from usx_model.sim.phantom.types import Spine
 
 #: Tolerance (mm) between a stored GT point and its regenerated twin (float32 storage).
 _GT_MATCH_MM = 1e-3
@@ -39,7 +39,7 @@ def _sample_seed(spine_seed: int, level: int) -> int:
 
 def spine_seeds(path: str | Path) -> dict[str, int]:
     """spine_id -> phantom seed of every spine of a ``usx dataset build`` file."""
-    from usx_model.phantom.spine import spine_id_for_seed
+    from usx_model.sim.phantom.spine import spine_id_for_seed
 
     attrs = read_attrs(path)
     seeds = attrs.get("spine_seeds")
@@ -81,8 +81,8 @@ def floor_metrics(
             a spine id the seeds do not give, or a regenerated GT that differs from the
             stored one.
     """
-    from usx_model.phantom.spine import generate_spine
-    from usx_model.simulate.scene import sample_surface
+    from usx_model.sim.phantom.spine import generate_spine
+    from usx_model.sim.scene import sample_surface
 
     if n_points < 1:
         raise ValueError(f"n_points: expected >= 1, got {n_points}")

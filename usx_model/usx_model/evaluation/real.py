@@ -49,14 +49,14 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from usx_model.base.parts import VERSE_LABELS, Part
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.network.prepare import resample
-from usx_model.phantom.mesh_ops import largest_component, orient_outward
-from usx_model.phantom.parts import VERSE_LABELS, Part
-from usx_model.phantom.types import Spine, VertebraMesh
-from usx_model.simulate.scene import sample_surface
-from usx_model.simulate.us_partial import simulate_us_partials
-from usx_model.simulate.xray import xray_points_25d
+from usx_model.sim.phantom.mesh_ops import largest_component, orient_outward
+from usx_model.sim.phantom.types import Spine, VertebraMesh
+from usx_model.sim.scene import sample_surface
+from usx_model.sim.us_partial import simulate_us_partials
+from usx_model.sim.xray import xray_points_25d
 
 MESH_SUFFIXES = (".ply", ".stl")
 VOLUME_SUFFIX = "_seg-vert_msk.nii.gz"
@@ -182,7 +182,7 @@ def template_points(level: int) -> np.ndarray:
     inverse of ``frames["T_spine_L<k>"]``: no sagittal or coronal tilt, body centre at
     the origin — a pose inside the training distribution (phantom tilts are ±~12°).
     """
-    from usx_model.phantom.spine import generate_spine
+    from usx_model.sim.phantom.spine import generate_spine
 
     spine = generate_spine(TEMPLATE_SEED, levels=(level,))
     t = np.asarray(spine.frames[f"T_spine_L{level}"], dtype=np.float64)
@@ -202,7 +202,7 @@ def template_rotation(points: np.ndarray, level: int) -> np.ndarray:
     Rigid point-to-point ICP (open3d, via ``phantom.realism.align_rigid``) started from
     the identity, so it only refines an orientation that is already roughly LPS.
     """
-    from usx_model.phantom.realism import align_rigid
+    from usx_model.evaluation.realism import align_rigid
 
     return align_rigid(points - points.mean(axis=0), template_points(level), quick=True)[:3, :3]
 
@@ -266,7 +266,7 @@ def spine_frame(spine: Spine) -> np.ndarray:
 
 
 def _volume_case(mask: Path) -> RealCase:
-    from usx_model.phantom.verse import load_verse_spine
+    from usx_model.sim.phantom.verse import load_verse_spine
 
     prefix = mask.name[: -len(VOLUME_SUFFIX)]
     ctd = sorted(mask.parent.glob(f"{prefix}*_ctd.json"))

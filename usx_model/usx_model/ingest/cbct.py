@@ -24,7 +24,7 @@ import pydicom
 from scipy import ndimage
 from skimage import measure
 
-from usx_model.tracking.transforms import apply_transform
+from usx_model.base.transforms import apply_transform
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

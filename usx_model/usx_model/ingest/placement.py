@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from usx_model.base.transforms import apply_transform
+from usx_model.base.xray_geometry import XrayGeometry
 from usx_model.ingest.symmetry import symmetry_planes
 from usx_model.ingest.xray_points import (
     LateralPlane,
@@ -25,8 +27,6 @@ from usx_model.ingest.xray_points import (
     place_xray_labels,
     xray_chain,
 )
-from usx_model.simulate.xray_geometry import XrayGeometry
-from usx_model.tracking.transforms import apply_transform
 
 
 def _refine(

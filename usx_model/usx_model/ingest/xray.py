@@ -2,7 +2,7 @@
 
 X-ray device frame (mm): origin at the isocentre, +x from the source towards the
 detector, detector columns along -y and rows along -z, i.e. the frame of
-:func:`usx_model.simulate.xray_geometry.lateral_geometry` for a spine at the isocentre
+:func:`usx_model.sim.xray.lateral_geometry` for a spine at the isocentre
 (a lateral shot of a prone/supine patient whose LPS axes match the device's). The
 registration chain places this frame: ``T_base_xray = T_base_cbct @ T_cbct_xray``.
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 
+from usx_model.base.transforms import validate_transform
+from usx_model.base.xray_geometry import XrayGeometry
 from usx_model.ingest.deid import pseudonym
-from usx_model.simulate.xray_geometry import XrayGeometry
-from usx_model.tracking.transforms import validate_transform
 
 
 class SpacingSource(enum.StrEnum):

@@ -18,7 +18,7 @@ variance): for a lumbar sweep, axis 1 is cranio-caudal (five levels, ~180 mm), a
 lateral (transverse-process span, ~70-100 mm), axis 3 antero-posterior depth (spinous
 tip to transverse processes, ~30-45 mm). This order was checked on the phantom spines
 of ``registration.cases`` (``obb_axis_order_ok`` of
-:func:`usx_model.levels.evaluate.evaluate_placement_and_split`). One plane for the whole
+:func:`usx_model.evaluation.levels.evaluate_placement_and_split`). One plane for the whole
 sweep cannot follow a scoliotic or axially rotated spine: :mod:`.symmetry` and
 :mod:`.placement` refine it per vertebra.
 """
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from usx_model.checks import check_points
-from usx_model.simulate.xray_geometry import XrayGeometry
-from usx_model.tracking.transforms import validate_transform
+from usx_model.base.points import check_points
+from usx_model.base.transforms import validate_transform
+from usx_model.base.xray_geometry import XrayGeometry
 
 
 @dataclass

@@ -15,7 +15,7 @@ line between the centroids:
   fitted by :func:`fit_boundary_offsets` on phantom spines of seeds 6000-6029 (US
   points with the level of the mesh that produced them), disjoint from the evaluation
   seeds (>= 7000); cells without enough training points use the rule. Refit with
-  :func:`usx_model.levels.evaluate.fit_prior_table` when the phantom changes.
+  :func:`usx_model.evaluation.levels.fit_prior_table` when the phantom changes.
 """
 
 from __future__ import annotations

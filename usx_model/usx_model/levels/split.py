@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from usx_model.checks import check_points
+from usx_model.base.points import check_points
 from usx_model.levels.boundary_prior import BoundaryPrior, arch_boundary_mm, table_offset_mm
 from usx_model.levels.refine import refine_mincut
 

@@ -25,7 +25,7 @@ TYPICAL_PITCH_MM = 36.0
 #: body centroid's depth along the probe axis from the sweep cloud's centroid, mm.
 #: Means over phantom seeds 6000-6029 (the 27 with five peaks; sd 1.4-3.1 mm): the tips
 #: sit caudal of their bodies, less so towards L5 where lordosis tilts the processes
-#: (refit with :func:`usx_model.levels.evaluate.fit_tip_offsets`).
+#: (refit with :func:`usx_model.evaluation.levels.fit_tip_offsets`).
 TIP_TO_BODY_CRANIAL_MM = (-21.4, -17.4, -11.2, -5.6, 3.3)
 BODY_DEPTH_MM = (-31.0, -36.2, -39.1, -38.3, -33.1)
 

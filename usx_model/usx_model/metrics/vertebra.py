@@ -3,7 +3,7 @@
 Computed for the whole vertebra and for arch and body, split two ways:
 
 - anatomical (keys ``arch_*``, ``body_*``): GT points by their part label ``gt_part``
-  (1 = body, 2..7 = arch, ``usx_model.phantom.parts``); each predicted point takes the
+  (1 = body, 2..7 = arch, ``usx_model.base.parts``); each predicted point takes the
   part of its nearest GT point.
 - half-space (keys ``arch_hs_*``, ``body_hs_*``), the paper's split for comparability:
   ȳ = GT centroid y; arch = y > ȳ (+y posterior), body = y <= ȳ, for GT and prediction.
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from usx_model.base.parts import Part
 from usx_model.ops.emd import earth_movers_distance
 from usx_model.ops.fps import farthest_point_sample
-from usx_model.phantom.parts import Part
 
 #: The paper's F1 threshold (squared 1e-4 on ~0.1 m units) ≈ 1 mm.
 DEFAULT_F1_THRESHOLD_MM = 1.0

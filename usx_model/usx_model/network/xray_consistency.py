@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from usx_model.checks import check_points
+from usx_model.base.points import check_points
 from usx_model.ingest.xray_points import obb_axes
 
 #: Largest in-plane distance (mm) outside the silhouette that a point is moved from.

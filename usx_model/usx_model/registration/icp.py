@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import open3d as o3d
 
-from usx_model.checks import check_points
-from usx_model.tracking.transforms import invert_transform, validate_transform
+from usx_model.base.points import check_points
+from usx_model.base.transforms import invert_transform, validate_transform
 
 #: Default max correspondence distances, mm, coarse to fine.
 DEFAULT_SCHEDULE_MM: tuple[float, ...] = (20.0, 10.0, 5.0, 2.0)

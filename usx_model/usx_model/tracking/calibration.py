@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usx_model.tracking.transforms import transform_from_xyz_rpy, validate_transform
+from usx_model.base.transforms import transform_from_xyz_rpy, validate_transform
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from usx_model.tracking.transforms import make_transform
+from usx_model.base.transforms import make_transform
 
 
 class DropReason(StrEnum):

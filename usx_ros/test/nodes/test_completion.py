@@ -11,15 +11,15 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
+from usx_model.base.transforms import apply_transform, make_transform
+from usx_model.base.xray_geometry import transform_geometry
+from usx_model.completion.spine import XrayObservation, place_xray
 from usx_model.network.config import tiny_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import save_weights
-from usx_model.phantom.spine import generate_spine
-from usx_model.pipeline.spine import XrayObservation, place_xray
-from usx_model.simulate.us_partial import simulate_us_partials
-from usx_model.simulate.xray import render_lateral_xray
-from usx_model.simulate.xray_geometry import lateral_geometry, transform_geometry
-from usx_model.tracking.transforms import apply_transform, make_transform
+from usx_model.sim.phantom.spine import generate_spine
+from usx_model.sim.us_partial import simulate_us_partials
+from usx_model.sim.xray import lateral_geometry, render_lateral_xray
 from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud

@@ -9,8 +9,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
+from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.tracking.iiwa import forward_kinematics
-from usx_model.tracking.transforms import transform_from_xyz_rpy
 from usx_ros.conversions import pose_to_transform_mm
 from usx_ros.nodes.probe_tracker import ProbeTracker
 from usx_ros.params import ParameterError

@@ -8,10 +8,9 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
-from usx_model.phantom.spine import generate_spine
-from usx_model.simulate.us_partial import simulate_us_partials
-from usx_model.simulate.xray import render_lateral_xray
-from usx_model.simulate.xray_geometry import lateral_geometry
+from usx_model.sim.phantom.spine import generate_spine
+from usx_model.sim.us_partial import simulate_us_partials
+from usx_model.sim.xray import lateral_geometry, render_lateral_xray
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud, xray_view_to_msg
 from usx_ros.nodes.xray_ingest import XrayIngest

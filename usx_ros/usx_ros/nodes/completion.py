@@ -5,7 +5,7 @@ us_compounding, one per finished sweep) and ``/usx/xray_points`` (PointCloud2 wi
 level field, from xray_ingest, stamped like the bone points it was placed with). On the
 ``/usx/complete_spine`` service (usx_msgs/CompleteSpine), or automatically when a sweep's
 bone points and its X-ray points are in, it runs
-``usx_model.pipeline.spine.SpineCompleter`` on the configured device (CUDA when present
+``usx_model.completion.spine.SpineCompleter`` on the configured device (CUDA when present
 and allowed, else CPU) and publishes
 
 - ``/usx/completed_spine``: PointCloud2 with x, y, z (m), level (uint8),
@@ -37,8 +37,8 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from usx_model.completion.spine import PatientPrior, SpineCompleter, SpineCompletionResult
 from usx_model.network.weights import load_weights, sha256_file
-from usx_model.pipeline.spine import PatientPrior, SpineCompleter, SpineCompletionResult
 from usx_model.weights import shipped_weights
 from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine

@@ -14,8 +14,8 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
-from usx_model.tracking.transforms import transform_from_xyz_rpy
 from usx_ros.conversions import pose_to_transform_mm, stamp_to_ns, transform_mm_to_pose
 from usx_ros.health import InputHealth
 from usx_ros.nodes.common import run_node

@@ -33,14 +33,14 @@ from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 from threadpoolctl import threadpool_limits
 
+from usx_model.base.points import thin_points
+from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.nifti import save_volume_nifti
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid
-from usx_model.pipeline.spine import thin_points
 from usx_model.segmentation.bone import BoneSegParams
 from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
-from usx_model.tracking.transforms import transform_from_xyz_rpy
 from usx_ros.conversions import (
     image_to_array,
     points_mm_to_cloud,

@@ -19,9 +19,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
+from usx_model.base.transforms import transform_from_xyz_rpy
+from usx_model.completion.spine import XrayObservation, place_xray
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
-from usx_model.pipeline.spine import XrayObservation, place_xray
-from usx_model.tracking.transforms import transform_from_xyz_rpy
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
 from usx_ros.health import InputHealth

@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     at_mean = tuple(name for name in args.floor_at_mean.split(",") if name)
     if at_mean:
-        from usx_model.phantom.morphometry import check_parameter_names
+        from usx_model.sim.phantom.morphometry import check_parameter_names
 
         if args.floor is None:
             raise ValueError("--floor-at-mean: expected together with --floor N")

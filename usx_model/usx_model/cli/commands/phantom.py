@@ -1,7 +1,7 @@
 """``usx phantom``: generate procedural spines and measure their realism.
 
 - ``usx phantom generate --seed S --count N --out DIR``: spines of seeds S..S+N-1,
-  written as ``DIR/phantom-sNNNNNN/`` (see ``usx_model.phantom.io``).
+  written as ``DIR/phantom-sNNNNNN/`` (see ``usx_model.sim.phantom.io``).
 - ``usx phantom realism [--n 200] [--json OUT]``: best-of-N Chamfer-L1 of the phantom
   against each real vertebra, printed as JSON.
 - ``usx phantom preview --seed S --out PNG``: three orthographic views of the meshes,
@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from usx_model.phantom.io import write_spine
-    from usx_model.phantom.spine import generate_spine
+    from usx_model.sim.phantom.io import write_spine
+    from usx_model.sim.phantom.spine import generate_spine
 
     if args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
@@ -72,7 +72,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _realism(args: argparse.Namespace) -> int:
-    from usx_model.phantom.realism import REAL_ROOT, realism_report
+    from usx_model.evaluation.realism import REAL_ROOT, realism_report
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
@@ -89,15 +89,15 @@ def _realism(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from usx_model.phantom.preview import render_spine_preview
-    from usx_model.phantom.spine import generate_spine
+    from usx_model.sim.phantom.preview import render_spine_preview
+    from usx_model.sim.phantom.spine import generate_spine
 
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if not args.out.lower().endswith(".png"):
         raise ValueError(f"--out must name a .png file, got {args.out}")
-    from usx_model.simulate.us_partial import simulate_us_partials
-    from usx_model.simulate.xray import xray_points_25d
+    from usx_model.sim.us_partial import simulate_us_partials
+    from usx_model.sim.xray import xray_points_25d
 
     spine = generate_spine(args.seed, spacing_mm=args.spacing_mm)
     us = np.concatenate([p.points_mm for p in simulate_us_partials(spine, seed=args.seed).values()])

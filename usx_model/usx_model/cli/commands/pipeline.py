@@ -48,17 +48,17 @@ def _offsets(text: str) -> tuple[float, ...]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from usx_model.evaluation.offline import run_offline
+    from usx_model.evaluation.spine_report import render_spine
     from usx_model.network.weights import load_weights
-    from usx_model.pipeline.offline import run_offline
-    from usx_model.pipeline.report import render_spine
     from usx_model.weights import shipped_weights
 
     if args.verse:
-        from usx_model.levels.evaluate import verse_spine_with_bodies
+        from usx_model.evaluation.levels import verse_spine_with_bodies
 
         spine = verse_spine_with_bodies(*args.verse)
     else:
-        from usx_model.phantom.spine import generate_spine
+        from usx_model.sim.phantom.spine import generate_spine
 
         spine = generate_spine(args.phantom_seed)
     full = load_weights(args.weights_full or shipped_weights("full"))

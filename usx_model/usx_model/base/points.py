@@ -1,0 +1,49 @@
+"""Point clouds at module boundaries: validation and voxel thinning, shared by every stage.
+
+Validation messages say what was expected and what arrived; callers pin them in their tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_points(points: np.ndarray, name: str, min_count: int = 0) -> np.ndarray:
+    """Return ``points`` as an (N, 3) float64 array, or raise ValueError.
+
+    Args:
+        points: array-like of (N, 3) points.
+        name: what the caller calls it, used in the message.
+        min_count: fewest points accepted.
+
+    Raises:
+        ValueError: wrong shape, fewer than ``min_count`` points, or NaN/Inf.
+    """
+    p = np.asarray(points)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"expected {name} as (N, 3) float points, got {p.shape}")
+    if len(p) < min_count:
+        raise ValueError(f"{name} needs at least {min_count} points, got {len(p)}")
+    p = p.astype(np.float64)  # a copy: callers may modify it
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{name} contains non-finite values")
+    return p
+
+
+#: Bone points are thinned to one per voxel of this size before the level split: a sweep
+#: gives ~10^5 points at 0.15 mm pixels, the network takes 512 per level, and the split's
+#: graph cut scales with the point count.
+THIN_VOXEL_MM = 1.0
+
+
+def thin_points(points_mm: np.ndarray, voxel_mm: float = THIN_VOXEL_MM) -> np.ndarray:
+    """One point (the first) per occupied voxel of size ``voxel_mm``; order preserved."""
+    p = np.asarray(points_mm, dtype=np.float64)
+    if len(p) == 0:
+        return p.reshape(0, 3)
+    keys = np.floor(p / voxel_mm).astype(np.int64)
+    keys -= keys.min(axis=0)
+    # One int64 per voxel: np.unique on a 1-D key is ~20x faster than on rows.
+    flat = np.ravel_multi_index(keys.T, keys.max(axis=0) + 1)
+    _, first = np.unique(flat, return_index=True)
+    return p[np.sort(first)]

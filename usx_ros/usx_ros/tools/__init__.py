@@ -1,0 +1,1 @@
+"""Tools around the graph: bag record/replay, the launcher, the demo, the graph benchmark."""
