@@ -1,7 +1,9 @@
 """ros2 launch usx_ros phantom.launch.py — the whole loop on the digital phantom.
 
-Nodes and parameters come from usx_ros.graph and config/phantom.yaml, the same
-description that ``usx launch phantom`` uses where ``launch`` is not installed.
+Nodes, remappings and parameters come from usx_ros.graph and config/phantom.yaml, the
+same description that ``usx launch phantom`` uses where ``launch`` is not installed.
+Topics and services are renamed by remapping, e.g. on a single node
+``ros2 run usx_ros us_compounding --ros-args -r /us/image:=/my/image``.
 """
 
 from launch import LaunchDescription
@@ -30,6 +32,7 @@ def generate_launch_description() -> LaunchDescription:
             executable=d.executable,
             name=d.name,
             parameters=[LaunchConfiguration("config")],
+            remappings=list(d.remappings),
             arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
             output="screen",
             emulate_tty=True,

@@ -23,7 +23,8 @@ log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # Hash of the given files (and this script): a step re-runs when it changes.
-inputs_hash() { cat "$0" "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+# (a file deleted but not yet committed is skipped, not an error)
+inputs_hash() { { cat "$0" "$@" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1; }
 step_done() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 mark_done() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
 
@@ -122,6 +123,8 @@ colcon_build() {
         launch config 2>/dev/null || find usx_msgs launch config -type f))
     step_done colcon "$h" && [[ -d install/usx_msgs ]] && return
     log "colcon build (usx_msgs, usx_model, usx_ros)"
+    # --symlink-install leaves links to deleted sources behind, and then fails on them.
+    find build install -xtype l -delete 2>/dev/null || true
     (
         export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
         "$VENV/bin/colcon" --log-base log build --symlink-install \

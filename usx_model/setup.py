@@ -8,7 +8,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["weights/*.pt", "weights/*.json", "configs/*.yaml", "configs/*.json"]},
+    package_data={PACKAGE: ["weights/*.pt", "weights/*.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -17,7 +17,7 @@ setup(
     zip_safe=False,
     maintainer="usx developers",
     maintainer_email="dev@usx.invalid",
-    description="ROS-free core of usx: phantom, simulators, completion network, metrics.",
+    description="ROS-free core of usx: runtime stages, completion network, simulators, evaluation.",
     license="MIT",
     entry_points={"console_scripts": ["usx = usx_model.cli.main:main"]},
 )

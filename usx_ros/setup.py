@@ -39,6 +39,7 @@ setup(
         "usx.commands": [
             "launch = usx_ros.tools.cli_launch",
             "demo = usx_ros.tools.cli_demo",
+            "params = usx_ros.tools.param_docs",
         ],
         "usx.bench": [
             "graph = usx_ros.tools.bench_graph",

@@ -16,7 +16,7 @@ from usx_ros.nodes.probe_tracker import ProbeTracker
 from usx_ros.nodes.us_compounding import UsCompounding
 from usx_ros.qos import STATE_QOS
 from usx_ros.sim.phantom import PhantomNode
-from usx_ros.testing import spin_until
+from usx_ros.testing import spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
 
@@ -30,7 +30,9 @@ def _params(node: str, drop: tuple[str, ...] = (), **overrides) -> list[Paramete
     return [Parameter(k, value=v) for k, v in merged.items()]
 
 
-def test_a_late_probe_tracker_costs_no_frames(ros_context, ros_node):
+def test_a_late_probe_tracker_costs_no_frames(ros_context, ros_node, tmp_path):
+    # One calibration for the three nodes: SIZE x SIZE images, DEPTH_MM deep.
+    cal = write_probe_calibration(tmp_path / "probe.yaml", DEPTH_MM / SIZE, SIZE)
     # A bag recorder's reader: the joint states have a subscriber before the tracker's.
     ros_node.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
     phantom = PhantomNode(
@@ -41,7 +43,7 @@ def test_a_late_probe_tracker_costs_no_frames(ros_context, ros_node):
             lateral_offsets_mm=[0.0],
             rows=SIZE,
             cols=SIZE,
-            depth_mm=DEPTH_MM,
+            probe_calibration=cal,
             xray_pixel_mm=2.0,
             ground_truth_points_per_level=256,
             start_delay_s=0.3,
@@ -52,9 +54,7 @@ def test_a_late_probe_tracker_costs_no_frames(ros_context, ros_node):
     )
     compounding = UsCompounding(
         context=ros_context,
-        parameter_overrides=_params(
-            "us_compounding", rows=SIZE, cols=SIZE, spacing_mm=[DEPTH_MM / SIZE] * 2
-        ),
+        parameter_overrides=_params("us_compounding", rows=SIZE, cols=SIZE, probe_calibration=cal),
     )
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(phantom)
@@ -66,7 +66,10 @@ def test_a_late_probe_tracker_costs_no_frames(ros_context, ros_node):
             f"the start was not refused without a tracker: {phantom.status()}"
         )
         assert phantom.frames_published == 0 and not compounding.active
-        tracker = ProbeTracker(context=ros_context, parameter_overrides=_params("probe_tracker"))
+        tracker = ProbeTracker(
+            context=ros_context,
+            parameter_overrides=_params("probe_tracker", probe_calibration=cal),
+        )
         executor.add_node(tracker)
         assert spin_until(executor, lambda: compounding.sweeps_completed == 1, timeout_s=30.0)
         status = compounding.status()

@@ -79,6 +79,12 @@ def tiny_config(tmp_path, toy_dataset):
         "lr": 1e-3,
         "threads": 1,
         "device": "cpu",
+        # the small test runs keep the reference's prior path, no augmentation, the
+        # compact schedule as it is and a short decay period
+        "prior_path": True,
+        "rotation_aug_deg": 0.0,
+        "schedule_overrides": {},
+        "lr_decay_every": 4,
     }
     path.write_text(yaml.safe_dump(cfg))
     return path

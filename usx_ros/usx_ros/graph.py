@@ -20,11 +20,21 @@ class NodeDescription:
         name: node name; also its section in the parameter YAML.
         executable: console script of usx_ros (``ros2 run usx_ros <executable>``).
         target: ``module:Class`` of the rclpy node.
+        remappings: ``(from, to)`` topic/service renames (standard ROS remapping: the
+            nodes' topic and service names are not parameters).
     """
 
     name: str
     executable: str
     target: str
+    remappings: tuple[tuple[str, str], ...] = ()
+
+    def ros_args(self, params_file: str | Path) -> list[str]:
+        """``--ros-args`` of this node's process: parameter file, node name, remappings."""
+        args = ["--ros-args", "--params-file", str(params_file), "-r", f"__node:={self.name}"]
+        for src, dst in self.remappings:
+            args += ["-r", f"{src}:={dst}"]
+        return args
 
     @property
     def module(self) -> str:

@@ -1,4 +1,4 @@
-"""The stack's QoS profiles (DESIGN.md §5).
+"""The stack's QoS profiles (docs/architecture.md, runtime graph).
 
 Sensor streams are best-effort keep-last: a late frame is worth less than the next one.
 Results are reliable + transient-local so that RViz or a late subscriber still gets the

@@ -43,3 +43,20 @@ def spin_until(
         if owned:
             executor.remove_node(spinner)
             executor.shutdown()
+
+
+def write_probe_calibration(
+    path, spacing_mm: float = 0.15, width_px: int = 512, hand_eye_rpy_deg=(0.0, 0.0, 0.0)
+) -> str:
+    """Write a probe calibration YAML like config/probe.yaml with these values; its path."""
+    import yaml
+
+    from usx_ros.graph import config_path
+
+    spec = yaml.safe_load(config_path("probe").read_text())
+    cal = spec["probe_calibration"]
+    cal["image"] = {"spacing_mm": [spacing_mm, spacing_mm], "width_px": width_px}
+    cal["T_ee_probe"]["rpy_deg"] = list(hand_eye_rpy_deg)
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(spec, fh)
+    return str(path)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from nibabel.affines import apply_affine
 
-from usx_model.compounding.nifti import load_volume_nifti, save_volume_nifti
+from usx_model.compounding.insert import CompoundingResult
+from usx_model.compounding.nifti import (
+    load_volume_nifti,
+    save_compounding_nifti,
+    save_volume_nifti,
+)
 from usx_model.compounding.volume import VolumeGrid
 
 
@@ -34,3 +39,17 @@ def test_validation(tmp_path):
         save_volume_nifti(tmp_path / "a.nii", np.zeros((2, 2)), grid)
     with pytest.raises(ValueError, match=r"\.nii or \.nii\.gz path"):
         save_volume_nifti(tmp_path / "a.nrrd", np.zeros((2, 2, 2)), grid)
+
+
+def test_a_sweep_writes_volume_and_coverage(tmp_path):
+    grid = VolumeGrid((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (2, 2, 2))
+    value = np.linspace(0, 1, 8, dtype=np.float32).reshape(grid.shape)
+    coverage = np.arange(8, dtype=np.uint32).reshape(grid.shape)
+    result = CompoundingResult(value, coverage, grid, frames_inserted=1, pixels_inserted=28)
+    out = tmp_path / "new" / "dir"
+    paths = save_compounding_nifti(out, result)
+    assert paths == (out / "volume.nii.gz", out / "coverage.nii.gz")
+    np.testing.assert_array_equal(load_volume_nifti(paths[0])[0], value)
+    loaded, _ = load_volume_nifti(paths[1])
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, coverage)

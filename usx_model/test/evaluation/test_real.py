@@ -13,6 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from usx_model.cli.main import main
 from usx_model.evaluation.real import (
+    REAL_ROOT,
     level_from_name,
     orient_loose_mesh,
     ply_space,
@@ -22,7 +23,7 @@ from usx_model.evaluation.real import (
 )
 from usx_model.sim.phantom.types import Spine, VertebraMesh
 
-REAL = Path("/work/shared/data/real_vertebrae")
+REAL = Path(REAL_ROOT)
 PLY = REAL / "verse19_L1" / "sub-verse016_segment_20.ply"
 VOLUME_DIR = REAL / "verse_sub-verse004"
 needs_real = pytest.mark.skipif(not PLY.is_file(), reason="real vertebrae not available")

@@ -10,7 +10,6 @@ from usx_model.evaluation.segmentation import (
     SweepMeasures,
     evaluate_sweep,
     measure_sweep,
-    simulate_and_evaluate,
     simulator_calibration,
     spine_distance_scene,
     surface_distance_mm,
@@ -108,9 +107,3 @@ def test_mismatched_lengths_are_rejected(sweep):
     frames, segs = sweep
     with pytest.raises(ValueError, match="expected one segmentation per frame, got 2 for 3"):
         sweep_points(frames, segs[:2], simulator_calibration(PROBE))
-
-
-def test_simulate_and_evaluate_renders_segments_and_measures(ridge_spine):
-    acc, seconds = simulate_and_evaluate(ridge_spine, n_frames=2, seed=3, probe=PROBE)
-    assert acc.n_frames == 2 == len(seconds) and all(s > 0 for s in seconds)
-    assert acc.meets_targets() and acc.median_distance_mm <= 0.1

@@ -85,7 +85,8 @@ def test_eval_is_deterministic_and_training_samples(tiny) -> None:
     [("full", True), ("ef_only", True), ("lf_only", False), ("us_only", False)],
 )
 def test_xray_reaches_coarse_decoder_without_z(tiny, variant: str, xray_reaches_decoder) -> None:
-    """MODEL_SPEC §7.1 fixed: with z held fixed, early fusion still changes coarse_raw."""
+    """The reference's decoder code fixed (docs/model.md): with z held fixed, early fusion
+    still changes coarse_raw."""
     cfg = tiny(variant)
     torch.manual_seed(0)
     model = USXComplete(cfg).eval()

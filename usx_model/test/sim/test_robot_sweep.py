@@ -14,7 +14,6 @@ from usx_model.sim.robot_sweep import (
     JOINT_SPEED_LIMITS_RAD_S,
     default_table_pose,
     plan_robot_sweep,
-    probe_poses_from_joints,
     table_from_spine,
 )
 from usx_model.tracking.iiwa import JOINT_LIMITS_RAD, forward_kinematics
@@ -47,7 +46,6 @@ def test_fk_of_planned_joints_reproduces_the_probe_poses(plan):
     fk = forward_kinematics(plan.joint_positions_rad[j]) @ T_EE_PROBE
     assert np.linalg.norm(fk[:, :3, 3] - plan.T_base_probe[k, :3, 3], axis=1).max() < 0.1
     assert _rotation_deg(fk, plan.T_base_probe[k]).max() < 0.05
-    np.testing.assert_allclose(probe_poses_from_joints(plan, plan.joint_positions_rad[j]), fk)
 
 
 def test_probe_follows_the_sweep_path_at_constant_speed(toy_spine, plan):

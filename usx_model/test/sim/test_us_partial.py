@@ -11,10 +11,8 @@ from scipy.spatial.distance import cdist
 from usx_model.base.parts import Part
 from usx_model.sim.phantom.types import Spine
 from usx_model.sim.us_partial import (
-    UsPartial,
     UsPartialConfig,
     farthest_point_indices,
-    resample_partial,
     simulate_us_partials,
 )
 from usx_model.sim.visibility import spine_visibility, visibility_fractions
@@ -138,39 +136,8 @@ def test_fps_matches_a_naive_greedy_reference():
 
 
 @pytest.mark.parametrize(
-    ("m", "n", "method"), [(50, 20, "fps"), (50, 20, "random"), (10, 25, "fps")]
-)
-def test_resample_gives_exact_count_and_keeps_hit_info(m, n, method):
-    p = UsPartial(
-        3,
-        np.random.default_rng(0).normal(size=(m, 3)),
-        np.arange(m, dtype=np.int16),
-        np.full(m, 4, np.uint8),
-    )
-    r = resample_partial(p, n, method, seed=2)
-    assert r.points_mm.shape == (n, 3) and r.level == 3
-    np.testing.assert_array_equal(r.points_mm, p.points_mm[r.hit_level])  # rows stay aligned
-    if m >= n:
-        assert len(np.unique(r.hit_level)) == n
-
-
-@pytest.mark.parametrize(
     ("call", "match"),
     [
-        (
-            lambda: resample_partial(UsPartial(1, np.zeros((0, 3)), np.zeros(0), np.zeros(0)), 4),
-            "cannot resample an empty partial",
-        ),
-        (
-            lambda: resample_partial(UsPartial(1, np.zeros((2, 3)), np.zeros(2), np.zeros(2)), 0),
-            "n must be >= 1, got 0",
-        ),
-        (
-            lambda: resample_partial(
-                UsPartial(1, np.zeros((2, 3)), np.zeros(2), np.zeros(2)), 2, "grid"
-            ),
-            "method must be 'fps' or 'random', got 'grid'",
-        ),
         (lambda: simulate_us_partials(Spine("x", {})), "has no vertebrae"),
         (lambda: simulate_us_partials(None), "expected a Spine, got NoneType"),
         (

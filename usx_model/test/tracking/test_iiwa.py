@@ -9,7 +9,6 @@ from usx_model.tracking.iiwa import (
     JOINT_LIMITS_RAD,
     JOINT_NAMES,
     forward_kinematics,
-    link_names,
     link_transforms,
 )
 
@@ -76,8 +75,6 @@ def test_link_transforms_heights_at_zero():
 
 def test_names():
     assert JOINT_NAMES[0] == "lbr_A1" and len(JOINT_NAMES) == 7
-    names = link_names("lbr")
-    assert names[0] == "lbr_link_0" and names[-1] == "lbr_link_ee" and len(names) == 9
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from usx_model.dataset.schema import read_samples
 from usx_model.network.config import tiny_config as tiny_network_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import load_weights
-from usx_model.train.config import load_train_config
+from usx_model.train.config import TrainConfig, load_train_config
 from usx_model.train.data import prepare_split
 from usx_model.train.loop import train, validate
 
@@ -78,42 +78,6 @@ def test_a_run_made_before_a_setting_existed_resumes(tiny_config, tmp_path):
 
 def _state(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
-
-
-def test_a_moving_average_of_the_weights_leaves_the_run_as_it_was(tiny_config, tmp_path):
-    train(load_train_config(tiny_config), tmp_path / "plain", progress=False)
-    train(load_train_config(tiny_config, ema_decay=0.9), tmp_path / "ema", progress=False)
-    plain, same = _state(tmp_path / "plain" / "model.pt"), _state(tmp_path / "ema" / "model.pt")
-    assert all(torch.equal(plain[k], same[k]) for k in plain)
-    assert not (tmp_path / "plain" / "model_ema.pt").exists()
-    ema = load_weights(tmp_path / "ema" / "model_ema.pt").state_dict()
-    assert ema.keys() == plain.keys()
-    assert any(not torch.allclose(ema[k], same[k]) for k in ema)
-    history = json.loads((tmp_path / "ema" / "history.json").read_text())
-    prov = json.loads((tmp_path / "ema" / "model_ema.pt.json").read_text())
-    assert prov["best_epoch"] == 1 and prov["weights"].startswith("moving average")
-    assert prov["val_metrics"]["val_cd_l1_mm"] == history[-1]["val_ema_cd_l1_mm"]
-    assert json.loads((tmp_path / "ema" / "model.pt.json").read_text())["weights"] == "best"
-
-
-def test_with_a_tiny_decay_the_average_is_the_last_step(tiny_config, tmp_path):
-    train(load_train_config(tiny_config, ema_decay=1e-12), tmp_path / "run", progress=False)
-    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
-    ema = _state(tmp_path / "run" / "model_ema.pt")
-    for k in last:
-        torch.testing.assert_close(ema[k], last[k], rtol=0, atol=1e-9)
-
-
-def test_the_moving_average_resumes(tiny_config, tmp_path):
-    straight = tmp_path / "straight"
-    train(load_train_config(tiny_config, ema_decay=0.9), straight, progress=False)
-    run = tmp_path / "resumed"
-    train(load_train_config(tiny_config, ema_decay=0.9, epochs=1), run, progress=False)
-    cfg2 = load_train_config(tiny_config, ema_decay=0.9)
-    (run / "config.json").write_text(json.dumps(cfg2.to_dict()))
-    train(cfg2, run, progress=False)
-    a, b = _state(straight / "model_ema.pt"), _state(run / "model_ema.pt")
-    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_validation_reports_the_coarse_spread_and_posterior_sigma(make_toy_samples):
@@ -188,8 +152,6 @@ def test_torchrun_two_cpu_processes(tiny_config, tmp_path, prior_path):
         ("data: x.h5\nbogus: 1\n", r"unknown setting\(s\) \['bogus'\]"),
         ("epochs: 2\n", "missing the 'data' setting"),
         ("data: x.h5\nepochs: 0\n", "epochs: expected >= 1"),
-        ("data: x.h5\nema_decay: 1.0\n", r"ema_decay: expected 0 \(off\) or in \(0, 1\), got 1.0"),
-        ("data: x.h5\nema_decay: -0.1\n", "ema_decay: expected 0"),
         ("- a\n- b\n", "expected a mapping"),
     ],
 )
@@ -203,3 +165,26 @@ def test_bad_configs(tmp_path, content, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_train_config(tmp_path / "nope.yaml")
+
+
+def test_defaults_are_the_shipped_recipe():
+    """TrainConfig's defaults are config/train.yaml: a run without a config is make train's."""
+    recipe = Path(__file__).resolve().parents[3] / "config" / "train.yaml"
+    shipped = load_train_config(recipe)
+    assert shipped == TrainConfig(data=shipped.data)
+
+
+@pytest.mark.parametrize(
+    ("stored", "same"),
+    [
+        ({}, True),
+        ({"prior_path": True}, True),  # made before the setting: the reference's prior path
+        ({"ema_decay": 0.0}, True),  # a removed setting, off
+        ({"ema_decay": 0.9}, False),  # a removed setting that was on: another run
+        ({"epochs": 3}, False),
+    ],
+)
+def test_same_run_reads_old_run_directories(stored, same):
+    cfg = TrainConfig(data="x.h5", prior_path=True, rotation_aug_deg=0.0)
+    full = {k: v for k, v in cfg.to_dict().items() if k not in ("prior_path", "rotation_aug_deg")}
+    assert cfg.same_run({**full, **stored}) is same

@@ -32,7 +32,6 @@ NAME = "segmentation"
 HELP = "per-frame time and 3D accuracy of the automatic bone segmentation"
 
 SOURCES = ("auto", "phantom", "stacked", "verse004")
-VERSE004_DIR = "/work/shared/data/real_vertebrae/verse_sub-verse004"
 _DISC_MM = 10.0
 
 
@@ -92,11 +91,12 @@ def load_spine(source: str, seed: int) -> Spine:
     if source == "stacked":
         return stacked_spine(seed)
     if source == "verse004":
+        from usx_model.evaluation.real import REAL_ROOT
         from usx_model.sim.phantom.verse import load_verse_spine
 
         return load_verse_spine(
-            os.path.join(VERSE004_DIR, "sub-verse004_seg-vert_msk.nii.gz"),
-            os.path.join(VERSE004_DIR, "sub-verse004_seg-subreg_ctd.json"),
+            os.path.join(REAL_ROOT, "verse_sub-verse004", "sub-verse004_seg-vert_msk.nii.gz"),
+            os.path.join(REAL_ROOT, "verse_sub-verse004", "sub-verse004_seg-subreg_ctd.json"),
         )
     raise ValueError(f"expected a resolved spine source, got {source!r}")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from usx_model.compounding.insert import CompoundingResult
 from usx_model.compounding.volume import VolumeGrid
 
 DESCRIPTION = "usx compounding; world = robot base frame lbr_link_0 in mm, NOT RAS"
@@ -44,6 +45,20 @@ def save_volume_nifti(path: str | Path, data: np.ndarray, grid: VolumeGrid) -> P
     image.header["descrip"] = DESCRIPTION.encode("ascii")[:79]
     nib.save(image, path)
     return path
+
+
+def save_compounding_nifti(out_dir: str | Path, result: CompoundingResult) -> tuple[Path, Path]:
+    """Write a sweep's ``volume.nii.gz`` (value, float32) and ``coverage.nii.gz`` (pixels per
+    voxel, as float32) into ``out_dir`` (created if missing; existing files replaced).
+
+    Returns:
+        The two paths written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    volume = save_volume_nifti(out / "volume.nii.gz", result.value, result.grid)
+    coverage = result.coverage.astype(np.float32)
+    return volume, save_volume_nifti(out / "coverage.nii.gz", coverage, result.grid)
 
 
 def load_volume_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ device frame of :mod:`usx_model.ingest.xray` at the shot's isocentre and the tru
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,15 +237,14 @@ def fit_tip_offsets(seeds: tuple[int, ...] = tuple(range(6000, 6030))) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m usx_model.evaluation.levels --seeds 7000 7001``; ``--fit`` refits the
-    boundary table and tip offsets on seeds 6000-6029 instead."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``usx measure levels``."""
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(7000, 7010)))
-    parser.add_argument("--fit", action="store_true", help="refit the priors (seeds 6000-6029)")
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="refit the boundary prior table and tip offsets (seeds 6000-6029) instead",
+    )
     parser.add_argument("--cbct", action="store_true", help="placement through the CBCT chain")
     parser.add_argument(
         "--verse",
@@ -252,17 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("MASK", "CENTROIDS"),
         help="use this real VerSe spine (body = anterior of the centre of gravity)",
     )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """``usx measure levels``: placement and split accuracy, or (``--fit``) the refitted priors."""
     if args.fit:
-        table = fit_prior_table()
-        print(json.dumps({"offset_table_mm": table.tolist(), "tips": fit_tip_offsets()}))
-    elif args.cbct:
-        print(json.dumps(evaluate_placement_with_cbct(tuple(args.seeds)), indent=1))
-    else:
-        spine = None if args.verse is None else verse_spine_with_bodies(*args.verse)
-        print(json.dumps(evaluate_placement_and_split(tuple(args.seeds), spine), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        return {"offset_table_mm": fit_prior_table().tolist(), "tips": fit_tip_offsets()}
+    if args.cbct:
+        return evaluate_placement_with_cbct(tuple(args.seeds))
+    spine = None if args.verse is None else verse_spine_with_bodies(*args.verse)
+    return evaluate_placement_and_split(tuple(args.seeds), spine)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from usx_model.base.points import thin_points
-from usx_model.base.transforms import apply_transform, invert_transform, transform_from_xyz_rpy
+from usx_model.base.transforms import apply_transform, invert_transform
 from usx_model.base.xray_geometry import transform_geometry
 from usx_model.completion.spine import (
     PatientPrior,
@@ -52,11 +53,9 @@ from usx_model.sim.robot_sweep import (
 from usx_model.sim.scene import sample_surface
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import lateral_geometry, render_lateral_xray, xray_points_25d
+from usx_model.tracking.calibration import load_probe_calibration
 from usx_model.tracking.iiwa import forward_kinematics
 from usx_model.tracking.interpolation import PoseBuffer
-
-#: The hand-eye transform of the phantom set-up (probe face 150 mm out along flange z).
-T_EE_PROBE = transform_from_xyz_rpy([0.0, 0.0, 150.0], [0.0, 0.0, 0.0])
 
 
 @dataclass
@@ -82,8 +81,13 @@ def run_offline(
     sweep_speed_mm_s: float = 10.0,
     n_samples: int = 0,
     lateral_offsets_mm: tuple[float, ...] = SERPENTINE_OFFSETS_MM,
+    probe_calibration: str | Path | None = None,
 ) -> OfflineResult:
     """Run every stage on ``spine`` and score it; see the module docstring.
+
+    ``probe_calibration``: the calibration YAML whose hand-eye ``T_ee_probe`` mounts the
+    probe (None = the shipped config/probe.yaml, as the ROS nodes use); the image side
+    is the simulated probe's own.
 
     ``lateral_offsets_mm``: one pass per offset (``simulate.robot_sweep``); the default
     three-pass serpentine sees what the network's training partials see (a single
@@ -91,10 +95,11 @@ def run_offline(
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    T_ee_probe = load_probe_calibration(probe_calibration).T_ee_probe
     plan = plan_robot_sweep(
         spine,
         default_table_pose(),
-        T_EE_PROBE,
+        T_ee_probe,
         sweep_speed_mm_s=sweep_speed_mm_s,
         frame_rate_hz=30.0,
         joint_rate_hz=100.0,
@@ -107,7 +112,7 @@ def run_offline(
 
     # --- tracking, compounding, segmentation ---------------------------------------------
     t = time.perf_counter()
-    T_base_probe = forward_kinematics(plan.joint_positions_rad) @ T_EE_PROBE
+    T_base_probe = forward_kinematics(plan.joint_positions_rad) @ T_ee_probe
     calibration = simulator_calibration(probe)
     lo = T_base_spine[:3, 3] - 200.0
     grid = VolumeGrid.from_bounds(lo, lo + 400.0, 2.0)

@@ -41,6 +41,7 @@ occlude it or enter its crop box, unlike in the training data.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,14 @@ from usx_model.sim.phantom.types import Spine, VertebraMesh
 from usx_model.sim.scene import sample_surface
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import xray_points_25d
+
+#: The real vertebrae beside the repository (``<repo>/../shared/data/real_vertebrae``:
+#: evaluation and phantom calibration only, never training); the environment variable
+#: ``USX_REAL_VERTEBRAE`` points elsewhere.
+REAL_ROOT = os.environ.get(
+    "USX_REAL_VERTEBRAE",
+    str(Path(__file__).resolve().parents[4] / "shared" / "data" / "real_vertebrae"),
+)
 
 MESH_SUFFIXES = (".ply", ".stl")
 VOLUME_SUFFIX = "_seg-vert_msk.nii.gz"

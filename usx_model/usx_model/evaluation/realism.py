@@ -16,21 +16,14 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import open3d as o3d
 from scipy.spatial import cKDTree
 
+from usx_model.evaluation.real import REAL_ROOT
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.phantom.types import VertebraMesh
-
-#: Real data beside the repository (``<repo>/../shared/data/real_vertebrae``, evaluation
-#: only); the environment variable ``USX_REAL_VERTEBRAE`` points elsewhere.
-REAL_ROOT = os.environ.get(
-    "USX_REAL_VERTEBRAE",
-    str(Path(__file__).resolve().parents[4] / "shared" / "data" / "real_vertebrae"),
-)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ Protocol (one spine per seed):
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import open3d as o3d
 from scipy import ndimage
@@ -139,21 +141,14 @@ def evaluate_icp(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m usx_model.evaluation.registration --seeds 7000 7001 --trials 20``."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``usx measure registration``."""
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(7000, 7010)))
     parser.add_argument("--trials", type=int, default=20, help="perturbations per spine")
-    parser.add_argument("--rot-deg", type=float, default=10.0)
-    parser.add_argument("--trans-mm", type=float, default=10.0)
-    args = parser.parse_args(argv)
-    res = evaluate_icp(tuple(args.seeds), args.trials, args.rot_deg, args.trans_mm)
-    print(json.dumps(res, indent=1))
-    return 0
+    parser.add_argument("--rot-deg", type=float, default=10.0, help="initial rotation error")
+    parser.add_argument("--trans-mm", type=float, default=10.0, help="initial translation error")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run(args: argparse.Namespace) -> dict:
+    """``usx measure registration``: ICP error distribution over seeds and perturbations."""
+    return evaluate_icp(tuple(args.seeds), args.trials, args.rot_deg, args.trans_mm)

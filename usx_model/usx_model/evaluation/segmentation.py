@@ -18,7 +18,6 @@ column c at lateral ``(c - (cols - 1) / 2) * pixel_mm`` and row r at depth
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -26,7 +25,7 @@ import open3d as o3d
 from scipy.spatial import cKDTree
 
 from usx_model.compounding.points import mask_to_base_points
-from usx_model.segmentation.bone import BoneSegmentation, BoneSegParams, segment_bone
+from usx_model.segmentation.bone import BoneSegmentation
 from usx_model.sim.bmode import BModeFrame
 from usx_model.sim.phantom.types import Spine
 from usx_model.sim.probe import ProbeModel
@@ -197,36 +196,3 @@ def evaluate_sweep(
 ) -> SegmentationAccuracy:
     """3D accuracy of per-frame segmentations of a simulated sweep (see ``measure_sweep``)."""
     return measure_sweep(spine, frames, segmentations, probe, scene).summary()
-
-
-def simulate_and_evaluate(
-    spine: Spine,
-    n_frames: int,
-    seed: int = 0,
-    params: BoneSegParams | None = None,
-    probe: ProbeModel | None = None,
-) -> tuple[SegmentationAccuracy, list[float]]:
-    """Render a transverse sweep of ``spine``, segment every frame and evaluate it.
-
-    Args:
-        spine: the spine.
-        n_frames: frames along the sweep (``simulate.probe.sweep_poses``).
-        seed: speckle seed of the simulator.
-        params: segmentation settings (pixel size taken from the probe when None).
-        probe: probe model (default ``ProbeModel()``).
-
-    Returns:
-        (accuracy, seconds of ``segment_bone`` per frame).
-    """
-    from usx_model.sim.bmode import BModeSimulator
-    from usx_model.sim.probe import sweep_poses
-
-    probe = probe or ProbeModel()
-    params = params or BoneSegParams(pixel_mm=(probe.pixel_mm, probe.pixel_mm))
-    frames = BModeSimulator(spine, probe, seed=seed).render_sweep(sweep_poses(spine, n_frames))
-    segs, times = [], []
-    for frame in frames:
-        t0 = time.perf_counter()
-        segs.append(segment_bone(frame.image, params))
-        times.append(time.perf_counter() - t0)
-    return evaluate_sweep(spine, frames, segs, probe), times

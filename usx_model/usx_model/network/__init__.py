@@ -1,4 +1,4 @@
-"""The US-X Complete completion network in pure PyTorch (MODEL_SPEC.md).
+"""The US-X Complete completion network in pure PyTorch (described in docs/model.md).
 
 - ``config``: :class:`CompletionConfig`, variants, ``compact_config`` / ``paper_config``.
 - ``model``: :class:`USXComplete`, ``model(batch) -> outputs``, ``model.sample(batch, K)``.

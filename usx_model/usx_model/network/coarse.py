@@ -1,8 +1,8 @@
 """Coarse stage (PMNet-like): PCN encoders, early fusion, VAE prior/posterior, FC decoder.
 
-MODEL_SPEC §2. Differences from the reference: inference uses the posterior mean
+docs/model.md, coarse stage. Differences from the reference: inference uses the posterior mean
 (``sample=False``), the prior path sees FPS(GT, Np) rather than a fixed 4096-point GT,
-the decoder reads the fused US + X-ray code rather than the US code alone (§7.1), and
+the decoder reads the fused US + X-ray code rather than the US code alone, and
 blocks a variant does not use are not built at all.
 """
 
@@ -76,7 +76,7 @@ class CoarseNet(nn.Module):
     (B, Np, 3) gives the prior p (training only, Siamese with the US encoder). The
     decoder's global code is g_obs + Gen(z), where g_obs is the observation code: the
     fused US + X-ray feature with early fusion, g_us otherwise. The reference decodes
-    g_us + Gen(z), so its X-ray reaches the decoder only through z (MODEL_SPEC §7.1);
+    g_us + Gen(z), so its X-ray reaches the decoder only through z (docs/model.md);
     with its KL weight the posterior collapses to N(0, I) and early fusion is lost.
     """
 

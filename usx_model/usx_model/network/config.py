@@ -37,7 +37,7 @@ class Variant(enum.StrEnum):
 
 @dataclass(frozen=True)
 class CompletionConfig:
-    """Sizes of every block (MODEL_SPEC §2-3, §6). Defaults are the compact CPU variant.
+    """Sizes of every block (docs/model.md, sizes). Defaults are the compact CPU variant.
 
     Point counts:
         n_partial: Np, US points fed to the network (and FPS(GT) size of the prior path).
@@ -152,17 +152,14 @@ class CompletionConfig:
             raise ValueError(f"config: unknown keys {unknown}")
         return cls(**d)
 
-    def with_variant(self, variant: Variant | str) -> CompletionConfig:
-        return dataclasses.replace(self, variant=Variant(variant))
-
 
 def compact_config(variant: Variant | str = Variant.FULL) -> CompletionConfig:
-    """The compact CPU-trainable configuration (MODEL_SPEC §6, ~2 M parameters)."""
+    """The compact CPU-trainable configuration (docs/model.md, sizes; ~2 M parameters)."""
     return CompletionConfig(variant=Variant(variant))
 
 
 def paper_config(variant: Variant | str = Variant.FULL, n_xray: int = 1024) -> CompletionConfig:
-    """The reference's sizes (MODEL_SPEC §2-3, ~27 M parameters; Nx is not published)."""
+    """The reference's sizes (docs/model.md, sizes; ~27 M parameters; Nx is not published)."""
     return CompletionConfig(
         variant=Variant(variant),
         n_partial=4096,

@@ -1,4 +1,4 @@
-"""Training loss of the US-X Complete network (MODEL_SPEC §3, KL §2) with schedules.
+"""Training loss of the US-X Complete network (docs/model.md, loss) with schedules.
 
 What is implemented, per output row (both the posterior and the prior path when the
 model ran with ``gt`` in training mode, averaged over all rows):
@@ -7,7 +7,7 @@ model ran with ``gt`` in training mode, averaged over all rows):
         + β(epoch) · (KL(N(0, I) ‖ p) + KL(sg(p) ‖ q))
 
 CDp is the paper's cd_p = ½(mean √d1 + mean √d2) against the GT cloud. The reference's
-separate ``coarse`` and ``fine`` terms are the same point set (MODEL_SPEC §7.2), so they
+separate ``coarse`` and ``fine`` terms are the same point set (docs/model.md), so they
 are one term here with weight 1 + α. β ramps linearly from kl_weight/warmup to kl_weight
 over the first ``kl_warmup_epochs`` epochs (0: constant kl_weight, as the reference).
 KL terms are means over batch and latent dimensions; they are 0 for eval-mode outputs.
@@ -72,7 +72,7 @@ def paper_schedule() -> LossSchedule:
 
 
 def compact_schedule() -> LossSchedule:
-    """Compressed schedule for short CPU runs (MODEL_SPEC §6): α switches at 1/2/4,
+    """Compressed schedule for short CPU runs (docs/model.md): α switches at 1/2/4,
     β warms up over 2 epochs."""
     return LossSchedule(alpha_epochs=(1, 2, 4), kl_warmup_epochs=2)
 

@@ -1,4 +1,4 @@
-"""The US-X Complete network: coarse VAE stage + RENet refinement (MODEL_SPEC §2-3).
+"""The US-X Complete network: coarse VAE stage + RENet refinement (docs/model.md).
 
 ``model(batch) -> outputs`` works in the normalised frame (see ``network.normalise``).
 

@@ -1,8 +1,9 @@
 """Refinement stage (RENet-like): hierarchical kNN self-attention encoder-decoder.
 
-MODEL_SPEC §3 with the dead branches removed: one attention kernel (the selective-kernel
-block of the reference reduces to its single SA branch when ``knn_list`` has one entry),
-no folding, no score selection; the output is FPS of the head's per-point positions.
+The refinement stage of docs/model.md, with the reference's dead branches removed: one
+attention kernel (the selective-kernel block of the reference reduces to its single SA
+branch when ``knn_list`` has one entry), no folding, no score selection; the output is FPS
+of the head's per-point positions.
 
 The head predicts each input point's new position as an offset from where it is
 (``offset_head``, the default) rather than the reference's absolute xyz: US points

@@ -30,7 +30,7 @@ from usx_model.base.transforms import invert_transform, transform_from_xyz_rpy
 from usx_model.sim._checks import check_pose, check_positive, check_spine
 from usx_model.sim.phantom.types import Spine
 from usx_model.sim.probe import sweep_poses
-from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
+from usx_model.tracking.iiwa import JOINT_NAMES
 from usx_model.tracking.iiwa_ik import inverse_kinematics
 
 #: Default table placement: table top 0.6 m in front of the base (+x), 50 mm below the
@@ -287,8 +287,3 @@ def _check_joint_speeds(q: np.ndarray, dt_s: float) -> None:
             f"{np.rad2deg(JOINT_SPEED_LIMITS_RAD_S[j]):.0f} deg/s: lower the sweep speed or "
             "move the table away from a singular configuration"
         )
-
-
-def probe_poses_from_joints(sweep: RobotSweep, joint_positions_rad: np.ndarray) -> np.ndarray:
-    """(N, 4, 4) ``T_base_probe`` = FK(q) @ T_ee_probe for (N, 7) joint angles, mm."""
-    return forward_kinematics(np.atleast_2d(joint_positions_rad)) @ sweep.T_ee_probe

@@ -237,36 +237,3 @@ def farthest_point_indices(points: np.ndarray, n: int, seed: int = 0) -> np.ndar
         idx[i] = int(np.argmax(dist))
         dist = np.minimum(dist, np.sum((p - p[idx[i]]) ** 2, axis=1))
     return idx
-
-
-def resample_partial(partial: UsPartial, n: int, method: str = "fps", seed: int = 0) -> UsPartial:
-    """Resample a partial to exactly ``n`` points (dataset input size).
-
-    Args:
-        partial: the cloud; must hold at least one point.
-        n: wanted count.
-        method: "fps" (farthest point sampling) or "random".
-        seed: RNG seed.
-
-    Returns:
-        A UsPartial with n points; when the cloud has fewer than n points, all points
-        are kept and the rest are random repeats.
-
-    Raises:
-        ValueError: on an empty cloud, n < 1 or an unknown method.
-    """
-    m = len(partial.points_mm)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if m == 0:
-        raise ValueError(f"cannot resample an empty partial (level {partial.level})")
-    if method not in ("fps", "random"):
-        raise ValueError(f"method must be 'fps' or 'random', got {method!r}")
-    rng = np.random.default_rng(seed)
-    if m < n:
-        idx = np.concatenate([np.arange(m), rng.integers(0, m, n - m)])
-    elif method == "random":
-        idx = rng.choice(m, n, replace=False)
-    else:
-        idx = farthest_point_indices(partial.points_mm, n, seed)
-    return partial.subset(idx)

@@ -162,15 +162,44 @@ class ProbeCalibration:
         }
 
 
-def load_probe_calibration(path: str | Path) -> ProbeCalibration:
-    """Read a probe calibration YAML (top-level ``probe_calibration:`` key or the bare dict)."""
+def shipped_probe_calibration_path() -> Path:
+    """The repository's ``config/probe.yaml``: the one probe calibration of usx.
+
+    The ROS nodes (``probe_calibration`` parameter, "" = this file) and the CLI read it.
+
+    Raises:
+        FileNotFoundError: not a source checkout (names the path looked at).
+    """
+    path = Path(__file__).resolve().parents[3] / "config" / "probe.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no probe calibration at {path}")
+    return path
+
+
+def load_probe_calibration(path: str | Path | None = None) -> ProbeCalibration:
+    """Read a probe calibration YAML (top-level ``probe_calibration:`` key or the bare dict).
+
+    Args:
+        path: the file; None = ``shipped_probe_calibration_path()``.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not YAML or not a valid calibration (says what is wrong).
+    """
     import yaml  # only needed here; keeps the module importable without PyYAML
 
+    path = shipped_probe_calibration_path() if path is None else path
     with open(path, encoding="utf-8") as fh:
-        spec = yaml.safe_load(fh)
+        try:
+            spec = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"not valid YAML: {exc}".replace("\n", " ")) from exc
     if isinstance(spec, dict) and "probe_calibration" in spec:
         spec = spec["probe_calibration"]
-    return ProbeCalibration.from_dict(spec)
+    try:
+        return ProbeCalibration.from_dict(spec)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed probe calibration: {type(exc).__name__} {exc}") from exc
 
 
 def base_pixel_transform(T_base_ee: np.ndarray, calibration: ProbeCalibration) -> np.ndarray:

@@ -42,11 +42,6 @@ _JOINT_AXES = ((2, 1.0), (1, 1.0), (2, 1.0), (1, -1.0), (2, 1.0), (1, 1.0), (2, 
 _EE_OFFSET_MM = np.array([0.0, 0.0, 35.0])
 
 
-def link_names(robot_name: str = "lbr") -> tuple[str, ...]:
-    """Frame names ``{robot_name}_link_0`` .. ``_link_7`` and ``{robot_name}_link_ee``."""
-    return (*(f"{robot_name}_link_{i}" for i in range(N_JOINTS + 1)), f"{robot_name}_link_ee")
-
-
 def _validate_joints(q: np.ndarray, check_limits: bool, limit_tolerance_rad: float) -> np.ndarray:
     q = np.asarray(q)
     if q.ndim not in (1, 2) or q.shape[-1] != N_JOINTS:

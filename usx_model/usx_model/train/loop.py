@@ -7,7 +7,6 @@ Run directory layout (``RUN_DIR``):
     ``history.json``       per-epoch losses and validation metrics
     ``curves.png``         loss and metric curves
     ``model.pt`` (+.json)  the best model as a shippable weights file with provenance
-    ``model_ema.pt`` (+.json)  with ``ema_decay``: the final moving average of the weights
 
 Under ``torchrun --nproc_per_node K`` (``WORLD_SIZE`` > 1) the same code trains with
 DistributedDataParallel: gloo on CPU, NCCL on CUDA; every rank trains on its shard of
@@ -27,7 +26,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from usx_model.dataset.schema import read_attrs, read_samples
@@ -126,9 +124,7 @@ def validate(
     }
 
 
-def _save_checkpoint(
-    path: Path, model, optim, epoch: int, history: list, cfg: TrainConfig, ema=None
-):
+def _save_checkpoint(path: Path, model, optim, epoch: int, history: list, cfg: TrainConfig):
     state = {
         "format": CHECKPOINT_FORMAT,
         "config": cfg.to_dict(),
@@ -138,21 +134,17 @@ def _save_checkpoint(
         "history": history,
         "rng_torch": torch.get_rng_state(),
     }
-    if ema is not None:
-        state["ema"] = ema.state_dict()
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
 
 
-def _load_checkpoint(path: Path, model, optim, ema=None) -> tuple[int, list]:
+def _load_checkpoint(path: Path, model, optim) -> tuple[int, list]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a usx training checkpoint")
     model.load_state_dict(state["model"])
     optim.load_state_dict(state["optim"])
-    if ema is not None:
-        ema.load_state_dict(state["ema"])
     torch.set_rng_state(state["rng_torch"])
     return int(state["epoch"]), list(state["history"])
 
@@ -202,15 +194,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
 
     model = USXComplete(net_cfg).to(env.device)
     optim = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-        if cfg.ema_decay
-        else None
-    )
     start_epoch, history = 0, []
     last = run_dir / "last.pt"
     if resume and last.exists():
-        done, history = _load_checkpoint(last, model, optim, ema)
+        done, history = _load_checkpoint(last, model, optim)
         start_epoch = done + 1
     # Without the prior path the prior encoder gets no gradient: DDP must be told.
     net = (
@@ -249,8 +236,6 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            if ema is not None:
-                ema.update_parameters(model)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{parts['total']:.4f}", cd=f"{parts['cd_fine']:.4f}")
@@ -258,14 +243,11 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
         record.update(epoch=epoch, lr=cfg.lr_at(epoch), train_s=time.perf_counter() - t0)
         if env.main:
             record.update(validate(model, val_split, env.device, cfg.batch_size))
-            if ema is not None:
-                val = validate(ema.module, val_split, env.device, cfg.batch_size)
-                record.update({f"val_ema_{k[4:]}": v for k, v in val.items()})
             history.append(record)
             if record["val_cd_l1_mm"] < best:
                 best = record["val_cd_l1_mm"]
-                _save_checkpoint(run_dir / "best.pt", model, optim, epoch, history, cfg, ema)
-            _save_checkpoint(last, model, optim, epoch, history, cfg, ema)
+                _save_checkpoint(run_dir / "best.pt", model, optim, epoch, history, cfg)
+            _save_checkpoint(last, model, optim, epoch, history, cfg)
             (run_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
             plot_curves(history, run_dir / "curves.png")
             if progress:
@@ -331,7 +313,7 @@ def export_run(run_dir: str | Path) -> Path:
 
 
 def _export_best(run_dir: Path, cfg: TrainConfig, net_cfg, history: list) -> None:
-    """Write the best checkpoint's model (and the final EMA) as weights with provenance."""
+    """Write the best checkpoint's model as weights with provenance."""
     attrs = read_attrs(cfg.data)
     dataset = {
         "path": str(cfg.data),
@@ -343,15 +325,6 @@ def _export_best(run_dir: Path, cfg: TrainConfig, net_cfg, history: list) -> Non
     best = min(history, key=lambda h: h["val_cd_l1_mm"])
     state = torch.load(src, map_location="cpu", weights_only=True)["model"]
     _export(cfg, net_cfg, history, dataset, state, "best", best, run_dir / "model.pt")
-    if cfg.ema_decay:
-        # The average of a run's last ~1 / (1 - decay) steps: its final state, not a pick.
-        last = history[-1]
-        final = {**last, **{f"val_{k[8:]}": v for k, v in last.items() if k.startswith("val_ema_")}}
-        ema = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["ema"]
-        # AveragedModel's state: "module.<name>" for the weights, plus its step counter.
-        state = {k[7:]: v for k, v in ema.items() if k.startswith("module.")}
-        kind = "moving average of the weights (ema_decay)"
-        _export(cfg, net_cfg, history, dataset, state, kind, final, run_dir / "model_ema.pt")
 
 
 def _export(
@@ -375,9 +348,7 @@ def _export(
             "commit": _git_commit(),
             "weights": kind,
             "best_epoch": int(chosen["epoch"]),
-            "val_metrics": {
-                k: v for k, v in chosen.items() if k.startswith("val_") and "_ema_" not in k
-            },
+            "val_metrics": {k: v for k, v in chosen.items() if k.startswith("val_")},
             "epochs_trained": len(history),
             "epochs_planned": cfg.epochs,
             "history": history,

@@ -207,7 +207,8 @@ def test_a_known_xray_view_without_points_falls_back_after_the_placement_wait(
 
 def test_service_selects_levels(graph, observations):
     bone, xray_points = observations
-    graph.node.p["auto_complete"] = False
+    assert graph.node.set_parameters([Parameter("auto_complete", value=False)])[0].successful
+    assert graph.node.params.auto_complete is False
     graph.publish_xray(xray_points)
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.node._bone_mm is not None, 5.0)

@@ -15,7 +15,7 @@ from usx_ros.conversions import pose_to_transform_mm
 from usx_ros.nodes.probe_tracker import ProbeTracker
 from usx_ros.params import ParameterError
 from usx_ros.qos import STATE_QOS
-from usx_ros.testing import spin_until
+from usx_ros.testing import spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
 
@@ -24,10 +24,11 @@ Q = np.deg2rad([10.0, 30.0, -5.0, -60.0, 3.0, 45.0, 20.0])
 
 
 @pytest.fixture
-def graph(ros_context, ros_node):
+def graph(ros_context, ros_node, tmp_path):
+    cal = write_probe_calibration(tmp_path / "probe.yaml", hand_eye_rpy_deg=(0.0, 0.0, 90.0))
     tracker = ProbeTracker(
         context=ros_context,
-        parameter_overrides=[Parameter("hand_eye_rpy_deg", value=[0.0, 0.0, 90.0])],
+        parameter_overrides=[Parameter("probe_calibration", value=cal)],
     )
     received: list[PoseStamped] = []
     ros_node.create_subscription(PoseStamped, "/usx/probe_pose", received.append, STATE_QOS)

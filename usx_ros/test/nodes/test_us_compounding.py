@@ -8,7 +8,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
 from usx_ros.conversions import (
@@ -20,16 +20,15 @@ from usx_ros.conversions import (
 from usx_ros.nodes.us_compounding import UsCompounding
 from usx_ros.params import ParameterError
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
-from usx_ros.testing import spin_until
+from usx_ros.testing import spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
 
 MS = 1_000_000
 ROWS, COLS, PX, BONE_ROW = 128, 64, 0.5, 60
-PARAMS = [
+BASE = [
     Parameter("rows", value=ROWS),
     Parameter("cols", value=COLS),
-    Parameter("spacing_mm", value=[PX, PX]),
     Parameter("volume_min_mm", value=[-40.0, -40.0, -20.0]),
     Parameter("volume_max_mm", value=[40.0, 40.0, 80.0]),
     # These tests script the start before the poses; the start check has its own tests.
@@ -56,9 +55,17 @@ def _image_msg(t_ns: int, image: np.ndarray | None = None, encoding: str = "mono
     return array_to_image(img, encoding, Header(frame_id="us_image", stamp=ns_to_stamp(t_ns)))
 
 
+@pytest.fixture(scope="module")
+def params(tmp_path_factory) -> list[Parameter]:
+    """BASE + a probe calibration of PX mm pixels, centred on a COLS-wide image."""
+    path = tmp_path_factory.mktemp("calibration") / "probe.yaml"
+    cal = write_probe_calibration(path, spacing_mm=PX, width_px=COLS)
+    return [*BASE, Parameter("probe_calibration", value=cal)]
+
+
 class Harness:
-    def __init__(self, ctx, ros_node, overrides=()):
-        self.node = UsCompounding(context=ctx, parameter_overrides=[*PARAMS, *overrides])
+    def __init__(self, ctx, ros_node, params, overrides=()):
+        self.node = UsCompounding(context=ctx, parameter_overrides=[*params, *overrides])
         self.tester = ros_node
         self.points: list[PointCloud2] = []
         ros_node.create_subscription(
@@ -99,8 +106,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(ros_context, ros_node, request):
-    h = Harness(ros_context, ros_node, getattr(request, "param", ()))
+def harness(ros_context, ros_node, params, request):
+    h = Harness(ros_context, ros_node, params, getattr(request, "param", ()))
     yield h
     h.close()
 
@@ -211,8 +218,8 @@ def test_start_is_refused_until_the_pose_stream_is_live(harness):
     assert "within 0.3 s (the last 0." in stale.message
 
 
-def test_start_is_refused_while_no_image_publisher_has_matched(ros_context, ros_node):
-    node = UsCompounding(context=ros_context, parameter_overrides=[*PARAMS, *LIVE])
+def test_start_is_refused_while_no_image_publisher_has_matched(ros_context, ros_node, params):
+    node = UsCompounding(context=ros_context, parameter_overrides=[*params, *LIVE])
     pose_pub = ros_node.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
     start = ros_node.create_client(Trigger, "/usx/sweep/start")
     ex = SingleThreadedExecutor(context=ros_context)
@@ -290,3 +297,46 @@ def test_a_volume_over_budget_fails_at_startup(ros_context):
     ]
     with pytest.raises(ParameterError, match=r"compounding volume: .*budget"):
         UsCompounding(context=ros_context, parameter_overrides=huge)
+
+
+def test_sweep_source_topic_starts_and_stops_on_the_edges(ros_context, ros_node, params):
+    # A replayed bag holds no service calls: the recorded sweep state frames the sweep.
+    node = UsCompounding(
+        context=ros_context,
+        parameter_overrides=[*params, Parameter("sweep_source", value="topic")],
+    )
+    active = ros_node.create_publisher(Bool, "/usx/sweep/active", RESULT_QOS)
+    start = ros_node.create_client(Trigger, "/usx/sweep/start")
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    ex.add_node(ros_node)
+    try:
+        assert spin_until(ex, lambda: active.get_subscription_count() > 0, 5.0)
+        active.publish(Bool(data=True))
+        assert spin_until(ex, lambda: node.active, 5.0)
+        active.publish(Bool(data=False))
+        assert spin_until(ex, lambda: node.sweeps_completed == 1, 5.0)
+        assert not start.service_is_ready()  # the services are not offered
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            [Parameter("cols", value=COLS // 4)],
+            r"'probe_calibration': image origin column 31.5 lies outside the 16-column image",
+        ),
+        (
+            [Parameter("probe_calibration", value="/nonexistent/probe.yaml")],
+            r"'probe_calibration': no such file '/nonexistent/probe.yaml'",
+        ),
+        ([Parameter("sweep_source", value="both")], r"expected one of \['service', 'topic'\]"),
+    ],
+    ids=["calibration_for_a_wider_image", "missing_calibration", "bad_sweep_source"],
+)
+def test_bad_startup_parameters_fail_with_one_line(ros_context, params, overrides, message):
+    with pytest.raises(ParameterError, match=message):
+        UsCompounding(context=ros_context, parameter_overrides=[*params, *overrides])

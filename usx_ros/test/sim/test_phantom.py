@@ -20,7 +20,7 @@ from usx_ros.conversions import cloud_to_array, m_to_mm, stamp_to_ns
 from usx_ros.params import ParameterError
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
 from usx_ros.sim.phantom import PhantomNode
-from usx_ros.testing import spin_until
+from usx_ros.testing import spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
 
@@ -30,7 +30,6 @@ SMALL = {
     "lateral_offsets_mm": [0.0],  # one pass: 20 frames over three would outrun the joints
     "rows": SIZE,
     "cols": SIZE,
-    "depth_mm": 60.0,
     "xray_pixel_mm": 2.0,
     "ground_truth_points_per_level": 256,
     "start_delay_s": 0.3,
@@ -43,6 +42,15 @@ SMALL = {
 
 def _overrides(**kw) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in {**SMALL, **kw}.items()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _small_probe(tmp_path_factory):
+    """SMALL images 60 mm deep: a calibration of 60 / SIZE mm pixels, SIZE wide."""
+    path = tmp_path_factory.mktemp("calibration") / "probe.yaml"
+    SMALL["probe_calibration"] = write_probe_calibration(path, 60.0 / SIZE, SIZE)
+    yield
+    del SMALL["probe_calibration"]
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +249,8 @@ def test_first_pass_waits_for_the_start_service(ros_context):
     """A compounding node that comes up late still gets the whole sweep."""
     node = PhantomNode(
         context=ros_context,
-        parameter_overrides=_overrides(
-            service_wait_s=30.0, loop=False, start_service="/late/start", stop_service="/late/stop"
-        ),
+        parameter_overrides=_overrides(service_wait_s=30.0, loop=False),
+        cli_args=_services("/late"),
     )
     late = rclpy.create_node("late_compounding", context=ros_context)
     starts = []
@@ -270,6 +277,17 @@ def test_first_pass_waits_for_the_start_service(ros_context):
         late.destroy_node()
 
 
+def _services(prefix: str) -> list[str]:
+    """Remap the phantom's start and stop clients under ``prefix`` (peers per test)."""
+    return [
+        "--ros-args",
+        "-r",
+        f"/usx/sweep/start:={prefix}/start",
+        "-r",
+        f"/usx/sweep/stop:={prefix}/stop",
+    ]
+
+
 def _peers(ros_context, node, name: str, service: str, start):
     """Stand-ins for the phantom's peers: ``start`` serves ``service``, and the joint-state
     and image streams have a reader each. Returns the peer node and an executor of both."""
@@ -289,11 +307,10 @@ def test_first_pass_waits_for_the_links_between_other_nodes(ros_context):
         context=ros_context,
         parameter_overrides=_overrides(
             loop=False,
-            start_service="/link/start",
-            stop_service="/link/stop",
             wait_for_links=["/link/pose"],
             connect_settle_s=0.2,
         ),
+        cli_args=_services("/link"),
     )
 
     def start(request, response):
@@ -330,9 +347,8 @@ def test_a_refused_start_is_asked_again(ros_context, refusals, service_wait_s, c
             loop=False,
             service_wait_s=service_wait_s,
             start_retry_s=0.05,
-            start_service="/refusing/start",
-            stop_service="/refusing/stop",
         ),
+        cli_args=_services("/refusing"),
     )
     frames_at_call = []
 
@@ -387,3 +403,9 @@ def test_unreachable_placement_is_reported_and_nothing_streams(ros_context):
 def test_invalid_parameter_fails_at_startup(ros_context, overrides, match):
     with pytest.raises(ParameterError, match=match):
         PhantomNode(context=ros_context, parameter_overrides=_overrides(**overrides))
+
+
+def test_a_calibration_the_simulator_cannot_render_fails_at_startup(ros_context, tmp_path):
+    path = write_probe_calibration(tmp_path / "probe.yaml", 60.0 / SIZE, 2 * SIZE)
+    with pytest.raises(ParameterError, match=r"'probe_calibration': .*face centre of a 128-col"):
+        PhantomNode(context=ros_context, parameter_overrides=_overrides(probe_calibration=path))

@@ -16,8 +16,32 @@ from rclpy.executors import (
     SingleThreadedExecutor,
 )
 
+from usx_model.tracking.calibration import ProbeCalibration, load_probe_calibration
 from usx_ros.dds import configure_dds
+from usx_ros.graph import config_path
 from usx_ros.params import ParameterError
+
+#: Description of every node's ``probe_calibration`` parameter.
+PROBE_CALIBRATION_DOC = (
+    "probe calibration YAML (hand-eye T_ee_probe, T_probe_image, pixel spacing and origin); "
+    "'' = the shipped config/probe.yaml"
+)
+
+
+def load_calibration(path: str) -> ProbeCalibration:
+    """The probe calibration named by a node's ``probe_calibration`` parameter.
+
+    Raises:
+        ParameterError: the file is missing, unreadable or malformed (one line naming it).
+    """
+    try:
+        file = path or str(config_path("probe"))
+        return load_probe_calibration(file)
+    except FileNotFoundError:
+        raise ParameterError(f"parameter 'probe_calibration': no such file {path!r}") from None
+    except (OSError, ValueError) as exc:
+        where = path or "the shipped config/probe.yaml"
+        raise ParameterError(f"parameter 'probe_calibration': {where}: {exc}") from exc
 
 
 def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> None:

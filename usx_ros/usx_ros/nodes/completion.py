@@ -19,8 +19,8 @@ says so.
 
 How long a sweep waits for its X-ray points: ``xray_wait_s`` when no lateral X-ray view
 (``/usx/xray``) has been seen, ``xray_placement_wait_s`` once one has, since xray_ingest
-then places points for every sweep and needs the bone points to do it (0.63-0.82 s after
-them in the demo on a loaded 2-core machine, where a fixed 0.5 s wait completed US-only).
+then places points for every sweep and needs the bone points to do it (on a loaded
+machine, longer than a short fixed wait: the sweep would complete US-only).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -52,8 +53,9 @@ from usx_ros.conversions import (
     xyz_from_cloud_mm,
 )
 from usx_ros.health import InputHealth
+from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
-from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS
 
 #: RViz colours of L1..L5 (0xRRGGBB).
@@ -64,70 +66,66 @@ _STATUS = {
     "insufficient_input": VertebraCompletion.STATUS_INSUFFICIENT_INPUT,
 }
 
-PARAMS = (
-    ParamSpec("bone_points_topic", "/usx/bone_points", "US bone points input", read_only=True),
-    ParamSpec("xray_points_topic", "/usx/xray_points", "placed X-ray points input", read_only=True),
-    ParamSpec(
-        "xray_view_topic",
-        "/usx/xray",
-        "lateral X-ray view (XrayView); only its arrival is used",
-        read_only=True,
-    ),
-    ParamSpec(
-        "xray_wait_s",
+
+@dataclass(frozen=True)
+class CompletionParams:
+    """Parameters of completion."""
+
+    xray_wait_s: float = param(
         0.5,
-        "after a sweep's bone points, how long to wait for its "
-        "X-ray points before completing with the US-only model, while no X-ray view is known",
+        "after a sweep's bone points, how long to wait for its X-ray points before "
+        "completing with the US-only model, while no X-ray view is known, s",
         min_value=0.0,
         max_value=30.0,
-    ),
-    ParamSpec(
-        "xray_placement_wait_s",
+    )
+    xray_placement_wait_s: float = param(
         5.0,
-        "the same wait once an X-ray view has arrived (xray_ingest is then placing points)",
+        "the same wait once an X-ray view has arrived (xray_ingest is then placing points "
+        "for every sweep, and needs the bone points to do it), s",
         min_value=0.0,
         max_value=60.0,
-    ),
-    ParamSpec("cloud_topic", "/usx/completed_spine", "completed cloud output", read_only=True),
-    ParamSpec(
-        "completion_topic", "/usx/spine_completion", "SpineCompletion output", read_only=True
-    ),
-    ParamSpec("labels_topic", "/usx/level_labels", "MarkerArray output", read_only=True),
-    ParamSpec("service", "/usx/complete_spine", "CompleteSpine service", read_only=True),
-    ParamSpec("base_frame", "lbr_link_0", "robot base frame", read_only=True),
-    ParamSpec("device", "auto", "network device", choices=("auto", "cpu", "cuda"), read_only=True),
-    ParamSpec(
-        "threads",
-        0,
-        "torch CPU threads (0 = torch default)",
+    )
+    base_frame: str = param("lbr_link_0", "robot base frame", read_only=True)
+    device: str = param("auto", "network device", choices=("auto", "cpu", "cuda"), read_only=True)
+    threads: int = param(
+        1,
+        "torch CPU threads (0 = torch default); 1: the graph's other nodes share the cores",
         min_value=0,
         max_value=64,
         read_only=True,
-    ),
-    ParamSpec("weights_full", "", "full model weights ('' = shipped)", read_only=True),
-    ParamSpec("weights_us_only", "", "US-only model weights ('' = shipped)", read_only=True),
-    ParamSpec(
-        "n_samples",
-        2,
-        "posterior samples behind the per-point uncertainty",
+    )
+    weights_full: str = param("", "full model weights ('' = shipped)", read_only=True)
+    weights_us_only: str = param("", "US-only model weights ('' = shipped)", read_only=True)
+    n_samples: int = param(
+        1,
+        "posterior samples behind the per-point uncertainty (latency grows with 1 + n)",
         min_value=0,
         max_value=32,
-    ),
-    ParamSpec("auto_complete", True, "complete when a sweep's bone points arrive"),
-    ParamSpec(
-        "patient_cranial",
-        [0.0, 1.0, 0.0],
-        "direction to the head, base frame",
-        list_of=float,
-        length=3,
-    ),
-    ParamSpec(
-        "patient_posterior",
-        [0.0, 0.0, 1.0],
+        read_only=True,
+    )
+    auto_complete: bool = param(True, "complete when a sweep's bone points arrive")
+    patient_cranial: tuple[float, ...] = param(
+        (0.0, 1.0, 0.0), "direction to the head, base frame", length=3
+    )
+    patient_posterior: tuple[float, ...] = param(
+        (0.0, 0.0, 1.0),
         "direction from the spine to the probe side (posterior), base frame",
-        list_of=float,
         length=3,
-    ),
+    )
+
+
+#: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
+PARAMS = CompletionParams
+
+ENDPOINTS = (
+    Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "only its arrival"),
+    Endpoint("publishes", "/usx/completed_spine", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("publishes", "/usx/spine_completion", "usx_msgs/msg/SpineCompletion", "RESULT_QOS"),
+    Endpoint("publishes", "/usx/level_labels", "visualization_msgs/msg/MarkerArray", "RESULT_QOS"),
+    Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "JSON per completion"),
+    Endpoint("serves", "/usx/complete_spine", "usx_msgs/srv/CompleteSpine"),
 )
 
 
@@ -140,25 +138,26 @@ def _rgb_field(levels: np.ndarray) -> np.ndarray:
 class CompletionNode(Node):
     """Runs the spine completion and publishes its results."""
 
+    params: CompletionParams  # kept current by declare_params
+
     def __init__(self, **kwargs) -> None:
         super().__init__("completion", **kwargs)
-        self.p = p = declare_params(self, PARAMS)
-        if p["device"] == "cuda" and not torch.cuda.is_available():
+        p = declare_params(self, CompletionParams)
+        if p.device == "cuda" and not torch.cuda.is_available():
             raise ParameterError("parameter 'device': cuda requested but none is available")
-        self.device = "cuda" if p["device"] != "cpu" and torch.cuda.is_available() else "cpu"
-        if p["threads"]:
-            torch.set_num_threads(p["threads"])
+        self.device = "cuda" if p.device != "cpu" and torch.cuda.is_available() else "cpu"
+        if p.threads:
+            torch.set_num_threads(p.threads)
         models, self.model_id = {}, []
+        weights = {"full": p.weights_full, "us_only": p.weights_us_only}
         for variant in ("full", "us_only"):
-            path = p[f"weights_{variant}"] or str(shipped_weights(variant))
+            path = weights[variant] or str(shipped_weights(variant))
             try:
                 models[variant] = load_weights(path, self.device)
             except (OSError, ValueError) as exc:
                 raise ParameterError(f"parameter 'weights_{variant}': {exc}") from exc
             self.model_id.append(f"{variant}@{sha256_file(path)[:12]}")
-        self.completer = SpineCompleter(
-            models["full"], models["us_only"], self.device, p["n_samples"]
-        )
+        self.completer = SpineCompleter(models["full"], models["us_only"], self.device, p.n_samples)
         self.health = InputHealth(self.get_logger())
         self._lock = threading.Lock()
         self._bone_mm: np.ndarray | None = None
@@ -172,29 +171,23 @@ class CompletionNode(Node):
         self.last_latency_s = float("nan")
         work = MutuallyExclusiveCallbackGroup()
         self.create_subscription(
-            PointCloud2,
-            p["bone_points_topic"],
-            self._on_bone_points,
-            RESULT_QOS,
-            callback_group=work,
+            PointCloud2, "/usx/bone_points", self._on_bone_points, RESULT_QOS, callback_group=work
         )
         self.create_subscription(
-            PointCloud2,
-            p["xray_points_topic"],
-            self._on_xray_points,
-            RESULT_QOS,
-            callback_group=work,
+            PointCloud2, "/usx/xray_points", self._on_xray_points, RESULT_QOS, callback_group=work
         )
         self.create_subscription(
-            XrayView, p["xray_view_topic"], self._on_xray_view, RESULT_QOS, callback_group=work
+            XrayView, "/usx/xray", self._on_xray_view, RESULT_QOS, callback_group=work
         )
         self._wait_timer = self.create_timer(0.02, self._on_wait_tick, callback_group=work)
-        self.create_service(CompleteSpine, p["service"], self._on_request, callback_group=work)
-        self.pub_cloud = self.create_publisher(PointCloud2, p["cloud_topic"], RESULT_QOS)
-        self.pub_completion = self.create_publisher(
-            SpineCompletion, p["completion_topic"], RESULT_QOS
+        self.create_service(
+            CompleteSpine, "/usx/complete_spine", self._on_request, callback_group=work
         )
-        self.pub_labels = self.create_publisher(MarkerArray, p["labels_topic"], RESULT_QOS)
+        self.pub_cloud = self.create_publisher(PointCloud2, "/usx/completed_spine", RESULT_QOS)
+        self.pub_completion = self.create_publisher(
+            SpineCompletion, "/usx/spine_completion", RESULT_QOS
+        )
+        self.pub_labels = self.create_publisher(MarkerArray, "/usx/level_labels", RESULT_QOS)
         # One JSON line per completion (latency, stage timings, frame) for monitors.
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self.get_logger().info(f"models {self.model_id} on {self.device}")
@@ -210,7 +203,7 @@ class CompletionNode(Node):
 
     # --- inputs -------------------------------------------------------------------------
     def _on_xray_points(self, msg: PointCloud2) -> None:
-        if msg.header.frame_id != self.p["base_frame"]:
+        if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"X-ray points in {msg.header.frame_id!r}")
             return
         try:
@@ -237,7 +230,8 @@ class CompletionNode(Node):
         """Complete with what there is once the X-ray wait of a sweep has run out."""
         if self._pending_t0 is None:
             return
-        wait_s = self.p["xray_placement_wait_s" if self.xray_view_seen else "xray_wait_s"]
+        p = self.params
+        wait_s = p.xray_placement_wait_s if self.xray_view_seen else p.xray_wait_s
         if time.perf_counter() - self._pending_t0 >= wait_s:
             t0, self._pending_t0 = self._pending_t0, None
             matched = self._xray_stamp_ns == self._bone_stamp_ns
@@ -252,7 +246,7 @@ class CompletionNode(Node):
 
     def _on_bone_points(self, msg: PointCloud2) -> None:
         t_received = time.perf_counter()
-        if msg.header.frame_id != self.p["base_frame"]:
+        if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
             return
         try:
@@ -264,7 +258,7 @@ class CompletionNode(Node):
             return
         self.health.accept()
         self._bone_mm, self._bone_stamp_ns = pts, stamp_to_ns(msg.header.stamp)
-        if not self.p["auto_complete"]:
+        if not self.params.auto_complete:
             return
         if self._xray_stamp_ns == self._bone_stamp_ns:  # its X-ray points came first
             self.run_completion((1, 2, 3, 4, 5), True, t_received)
@@ -294,7 +288,7 @@ class CompletionNode(Node):
     def run_completion(self, levels, use_xray: bool, t0: float) -> SpineCompletion | None:
         """Complete ``levels`` from the latest inputs and publish; None on failure."""
         prior = PatientPrior(
-            np.array(self.p["patient_cranial"]), np.array(self.p["patient_posterior"])
+            np.array(self.params.patient_cranial), np.array(self.params.patient_posterior)
         )
         with self._lock:
             try:
@@ -304,7 +298,7 @@ class CompletionNode(Node):
             except ValueError as exc:
                 self.health.reject("completion_failed", str(exc))
                 return None
-        header = Header(frame_id=self.p["base_frame"], stamp=self.get_clock().now().to_msg())
+        header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
         self.last_latency_s = time.perf_counter() - t0
         msg = self._publish(result, header)
         self.last_result = result

@@ -3,84 +3,95 @@
 Subscribes to ``/lbr/joint_states`` (sensor_msgs/JointState, the lbr_fri_ros2_stack
 driver's topic) or to a flange ``PoseStamped``; publishes ``/usx/probe_pose``
 (PoseStamped in the robot base frame, metres) = T_base_ee @ T_ee_probe, where the
-hand-eye transform T_ee_probe comes from parameters. Kinematics live in
+hand-eye transform T_ee_probe comes from the probe calibration file
+(``probe_calibration``, default config/probe.yaml). Kinematics live in
 ``usx_model.tracking``; this node only converts and validates.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
 from usx_ros.conversions import pose_to_transform_mm, stamp_to_ns, transform_mm_to_pose
 from usx_ros.health import InputHealth
-from usx_ros.nodes.common import run_node
-from usx_ros.params import ParamSpec, declare_params
+from usx_ros.interfaces import Endpoint
+from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
+from usx_ros.params import declare_params, param
 from usx_ros.qos import STATE_QOS
 
-PARAMS = (
-    ParamSpec(
-        "input",
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """Parameters of probe_tracker."""
+
+    input: str = param(
         "joint_states",
         "pose source: joint_states (FK) or flange_pose",
         choices=("joint_states", "flange_pose"),
         read_only=True,
+    )
+    base_frame: str = param("lbr_link_0", "robot base frame (output frame_id)", read_only=True)
+    flange_frame: str = param("lbr_link_ee", "robot flange frame", read_only=True)
+    robot_name: str = param(
+        "lbr", "prefix of the driver's joint names (lbr_A1..lbr_A7)", read_only=True
+    )
+    probe_calibration: str = param("", PROBE_CALIBRATION_DOC, read_only=True)
+    check_joint_limits: bool = param(True, "reject joint states beyond the iiwa limits")
+
+
+#: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
+PARAMS = TrackerParams
+
+ENDPOINTS = (
+    Endpoint(
+        "subscribes",
+        "/lbr/joint_states",
+        "sensor_msgs/msg/JointState",
+        "STATE_QOS",
+        "input: joint_states",
     ),
-    ParamSpec("joint_states_topic", "/lbr/joint_states", "JointState input", read_only=True),
-    ParamSpec("flange_pose_topic", "/lbr/flange_pose", "PoseStamped flange input", read_only=True),
-    ParamSpec("probe_pose_topic", "/usx/probe_pose", "PoseStamped output", read_only=True),
-    ParamSpec("base_frame", "lbr_link_0", "robot base frame (output frame_id)", read_only=True),
-    ParamSpec("flange_frame", "lbr_link_ee", "robot flange frame", read_only=True),
-    ParamSpec(
-        "robot_name", "lbr", "prefix of the driver's joint names (lbr_A1..lbr_A7)", read_only=True
+    Endpoint(
+        "subscribes",
+        "/lbr/flange_pose",
+        "geometry_msgs/msg/PoseStamped",
+        "STATE_QOS",
+        "input: flange_pose",
     ),
-    ParamSpec(
-        "hand_eye_xyz_mm",
-        [0.0, 0.0, 150.0],
-        "T_ee_probe translation, mm",
-        list_of=float,
-        length=3,
-        min_value=-1000.0,
-        max_value=1000.0,
-    ),
-    ParamSpec(
-        "hand_eye_rpy_deg",
-        [0.0, 0.0, 0.0],
-        "T_ee_probe rotation, URDF rpy, degrees",
-        list_of=float,
-        length=3,
-        min_value=-360.0,
-        max_value=360.0,
-    ),
-    ParamSpec("check_joint_limits", True, "reject joint states beyond the iiwa limits"),
+    Endpoint("publishes", "/usx/probe_pose", "geometry_msgs/msg/PoseStamped", "STATE_QOS"),
 )
 
 
 class ProbeTracker(Node):
     """Publishes the probe pose in the robot base frame for every valid robot state."""
 
+    params: TrackerParams  # kept current by declare_params
+
     def __init__(self, **kwargs) -> None:
         super().__init__("probe_tracker", **kwargs)
-        self.p = declare_params(self, PARAMS)
+        p = declare_params(self, TrackerParams)
+        self.calibration = load_calibration(p.probe_calibration)
         self.health = InputHealth(self.get_logger())
-        self._joint_names = [f"{self.p['robot_name']}_{j.split('_', 1)[1]}" for j in JOINT_NAMES]
+        self._joint_names = [f"{p.robot_name}_{j.split('_', 1)[1]}" for j in JOINT_NAMES]
         self._last_stamp_ns = -1
-        self.pub = self.create_publisher(PoseStamped, self.p["probe_pose_topic"], STATE_QOS)
-        if self.p["input"] == "joint_states":
+        self.pub = self.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
+        if p.input == "joint_states":
             self.create_subscription(
-                JointState, self.p["joint_states_topic"], self._on_joint_state, STATE_QOS
+                JointState, "/lbr/joint_states", self._on_joint_state, STATE_QOS
             )
         else:
             self.create_subscription(
-                PoseStamped, self.p["flange_pose_topic"], self._on_flange_pose, STATE_QOS
+                PoseStamped, "/lbr/flange_pose", self._on_flange_pose, STATE_QOS
             )
 
     def T_ee_probe(self) -> np.ndarray:
-        return transform_from_xyz_rpy(self.p["hand_eye_xyz_mm"], self.p["hand_eye_rpy_deg"])
+        """The hand-eye transform of the probe calibration, mm."""
+        return self.calibration.T_ee_probe
 
     def _on_joint_state(self, msg: JointState) -> None:
         index = {name: i for i, name in enumerate(msg.name)}
@@ -95,14 +106,14 @@ class ProbeTracker(Node):
             return
         q = np.array([msg.position[index[n]] for n in self._joint_names], dtype=np.float64)
         try:
-            T_base_ee = forward_kinematics(q, check_limits=self.p["check_joint_limits"])
+            T_base_ee = forward_kinematics(q, check_limits=self.params.check_joint_limits)
         except ValueError as exc:
             self.health.reject("invalid_joints", str(exc))
             return
         self._publish(msg.header.stamp, T_base_ee)
 
     def _on_flange_pose(self, msg: PoseStamped) -> None:
-        if msg.header.frame_id not in ("", self.p["base_frame"]):
+        if msg.header.frame_id not in ("", self.params.base_frame):
             self.health.reject(
                 "wrong_frame", f"flange pose in {msg.header.frame_id!r}, expected base frame"
             )
@@ -124,7 +135,7 @@ class ProbeTracker(Node):
         self._last_stamp_ns = ns
         out = PoseStamped()
         out.header.stamp = stamp
-        out.header.frame_id = self.p["base_frame"]
+        out.header.frame_id = self.params.base_frame
         out.pose = transform_mm_to_pose(T_base_ee @ self.T_ee_probe())
         self.pub.publish(out)
         self.health.accept()

@@ -13,6 +13,7 @@ transient-local), stamped like the bone points it was placed with.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from rclpy.node import Node
@@ -25,40 +26,42 @@ from usx_model.ingest.xray import read_xray_dicom, read_xray_png
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
 from usx_ros.health import InputHealth
+from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
-from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS
 
-PARAMS = (
-    ParamSpec("xray_topic", "/usx/xray", "XrayView input", read_only=True),
-    ParamSpec("bone_points_topic", "/usx/bone_points", "US bone points input", read_only=True),
-    ParamSpec(
-        "xray_points_topic", "/usx/xray_points", "placed X-ray points output", read_only=True
-    ),
-    ParamSpec("base_frame", "lbr_link_0", "robot base frame", read_only=True),
-    ParamSpec(
-        "xray_file", "", "DICOM or PNG X-ray to load at start-up ('' = topic only)", read_only=True
-    ),
-    ParamSpec("geometry_file", "", "JSON geometry of a PNG X-ray", read_only=True),
-    ParamSpec(
-        "labels_file", "", "PNG label image (0 background, 1..5 L1..L5 bodies)", read_only=True
-    ),
-    ParamSpec(
-        "xray_xyz_mm",
-        [0.0, 0.0, 0.0],
+
+@dataclass(frozen=True)
+class XrayIngestParams:
+    """Parameters of xray_ingest."""
+
+    base_frame: str = param("lbr_link_0", "robot base frame", read_only=True)
+    xray_file: str = param(
+        "", "DICOM or PNG X-ray to load at start-up ('' = topic only)", read_only=True
+    )
+    geometry_file: str = param("", "JSON geometry of a PNG X-ray", read_only=True)
+    labels_file: str = param(
+        "", "PNG label image (0 background, 1..5 L1..L5 bodies)", read_only=True
+    )
+    xray_xyz_mm: tuple[float, ...] = param(
+        (0.0, 0.0, 0.0),
         "T_base_xray translation (device calibration + registration), mm",
-        list_of=float,
         length=3,
         read_only=True,
-    ),
-    ParamSpec(
-        "xray_rpy_deg",
-        [0.0, 0.0, 0.0],
-        "T_base_xray rotation, URDF rpy, degrees",
-        list_of=float,
-        length=3,
-        read_only=True,
-    ),
+    )
+    xray_rpy_deg: tuple[float, ...] = param(
+        (0.0, 0.0, 0.0), "T_base_xray rotation, URDF rpy, degrees", length=3, read_only=True
+    )
+
+
+#: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
+PARAMS = XrayIngestParams
+
+ENDPOINTS = (
+    Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("publishes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
 )
 
 
@@ -74,9 +77,11 @@ def _read_labels(path: str) -> np.ndarray:
 class XrayIngest(Node):
     """Places the X-ray's vertebral bodies in 3D for each sweep."""
 
+    params: XrayIngestParams  # kept current by declare_params
+
     def __init__(self, **kwargs) -> None:
         super().__init__("xray_ingest", **kwargs)
-        self.p = p = declare_params(self, PARAMS)
+        p = declare_params(self, XrayIngestParams)
         self.health = InputHealth(self.get_logger())
         self.xray: XrayObservation | None = None
         self._bone_mm: np.ndarray | None = None
@@ -84,32 +89,32 @@ class XrayIngest(Node):
         self.published = 0
         #: seconds the latest placement took (the completion node waits for it)
         self.last_place_s: float | None = None
-        if p["xray_file"]:
+        if p.xray_file:
             self.xray = self._load_files()
-        self.pub = self.create_publisher(PointCloud2, p["xray_points_topic"], RESULT_QOS)
-        self.create_subscription(XrayView, p["xray_topic"], self._on_xray, RESULT_QOS)
-        self.create_subscription(PointCloud2, p["bone_points_topic"], self._on_bone, RESULT_QOS)
+        self.pub = self.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
+        self.create_subscription(XrayView, "/usx/xray", self._on_xray, RESULT_QOS)
+        self.create_subscription(PointCloud2, "/usx/bone_points", self._on_bone, RESULT_QOS)
 
     def _load_files(self) -> XrayObservation:
-        p = self.p
+        p = self.params
         try:
-            if p["xray_file"].lower().endswith(".png"):
-                shot = read_xray_png(p["xray_file"], p["geometry_file"])
+            if p.xray_file.lower().endswith(".png"):
+                shot = read_xray_png(p.xray_file, p.geometry_file)
             else:
-                shot = read_xray_dicom(p["xray_file"])
+                shot = read_xray_dicom(p.xray_file)
             if shot.geometry is None:
                 raise ValueError("the X-ray has no usable geometry (non-square pixels?)")
-            if not p["labels_file"]:
+            if not p.labels_file:
                 raise ValueError("parameter 'labels_file' is required with 'xray_file'")
-            label = _read_labels(p["labels_file"])
-            T = transform_from_xyz_rpy(p["xray_xyz_mm"], p["xray_rpy_deg"])
+            label = _read_labels(p.labels_file)
+            T = transform_from_xyz_rpy(p.xray_xyz_mm, p.xray_rpy_deg)
         except (OSError, ValueError) as exc:
             raise ParameterError(f"parameter 'xray_file': {exc}") from exc
         self.get_logger().info(f"X-ray loaded ({shot.spacing_source.value})")
         return XrayObservation(label=label, geometry=shot.geometry, T_base_xray=T)
 
     def _on_xray(self, msg: XrayView) -> None:
-        if msg.header.frame_id not in ("", self.p["base_frame"]):
+        if msg.header.frame_id not in ("", self.params.base_frame):
             self.health.reject("wrong_frame", f"X-ray geometry in {msg.header.frame_id!r}")
             return
         try:
@@ -121,7 +126,7 @@ class XrayIngest(Node):
         self._place()
 
     def _on_bone(self, msg: PointCloud2) -> None:
-        if msg.header.frame_id != self.p["base_frame"]:
+        if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
             return
         try:
@@ -147,7 +152,7 @@ class XrayIngest(Node):
         levels = sorted(by_level)
         pts = np.concatenate([by_level[lv] for lv in levels])
         lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
-        header = Header(frame_id=self.p["base_frame"], stamp=self._bone_stamp)
+        header = Header(frame_id=self.params.base_frame, stamp=self._bone_stamp)
         self.pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
         self.published += 1
         self.last_place_s = time.perf_counter() - t0

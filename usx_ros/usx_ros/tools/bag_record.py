@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rclpy.node import Node
@@ -37,8 +38,9 @@ from rosbags.interfaces import (
     QosTime,
 )
 
+from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
-from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.tools.bag import BagWriter, message_class
 
 #: Topics of one phantom sweep (what the compounding and completion nodes consume).
@@ -52,31 +54,36 @@ DEFAULT_TOPICS = [
 #: Graph-internal topics never recorded when recording everything.
 _IGNORED = ("/rosout", "/parameter_events")
 
-PARAMS = (
-    ParamSpec("output", "", "bag folder to create (must not exist)", read_only=True),
-    ParamSpec(
-        "topics",
-        DEFAULT_TOPICS,
-        "topics to record; empty = every topic seen",
-        list_of=str,
-        read_only=True,
-    ),
-    ParamSpec(
-        "stamp",
+
+@dataclass(frozen=True)
+class RecordParams:
+    """Parameters of bag_record."""
+
+    output: str = param("", "bag folder to create (must not exist)", read_only=True)
+    topics: tuple[str, ...] = param(
+        tuple(DEFAULT_TOPICS), "topics to record; empty = every topic seen", read_only=True
+    )
+    stamp: str = param(
         "sent",
         "record stamp: 'sent' (publisher's send time: the bag keeps the send order "
         "across topics) or 'received' (receive time on the node clock, as ros2 bag record)",
         choices=("sent", "received"),
         read_only=True,
-    ),
-    ParamSpec(
-        "discovery_period_s",
+    )
+    discovery_period_s: float = param(
         0.5,
         "how often to look for missing topics, s",
-        0.01,
-        60.0,
+        min_value=0.01,
+        max_value=60.0,
         read_only=True,
-    ),
+    )
+
+
+#: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
+PARAMS = RecordParams
+
+ENDPOINTS = (
+    Endpoint("subscribes", "(each of topics)", "as discovered", "", "the publishers' QoS"),
 )
 
 
@@ -146,13 +153,15 @@ class _RawBagWriter(BagWriter):
 class BagRecorder(Node):
     """Records the configured topics until shutdown; ``close()`` finishes the bag."""
 
+    params: RecordParams  # kept current by declare_params
+
     def __init__(self, **kwargs) -> None:
         super().__init__("bag_record", **kwargs)
-        self.p = declare_params(self, PARAMS)
-        if not self.p["output"]:
+        p = declare_params(self, RecordParams)
+        if not p.output:
             raise ParameterError("parameter 'output': expected a bag folder path, got ''")
         try:
-            self._writer = _RawBagWriter(Path(self.p["output"]))
+            self._writer = _RawBagWriter(Path(p.output))
             self._writer.__enter__()
         except (ValueError, OSError) as exc:
             raise ParameterError(f"parameter 'output': {exc}") from exc
@@ -160,7 +169,7 @@ class BagRecorder(Node):
         self._closed = False
         #: topic -> type name of every topic being recorded
         self.recording: dict[str, str] = {}
-        self._timer = self.create_timer(self.p["discovery_period_s"], self._discover)
+        self._timer = self.create_timer(p.discovery_period_s, self._discover)
         self._discover()
 
     @property
@@ -173,7 +182,7 @@ class BagRecorder(Node):
         return self._writer.path
 
     def _discover(self) -> None:
-        wanted = set(self.p["topics"])
+        wanted = set(self.params.topics)
         for topic, types in self.get_topic_names_and_types():
             if topic in self.recording or topic in _IGNORED or (wanted and topic not in wanted):
                 continue
@@ -205,7 +214,7 @@ class BagRecorder(Node):
 
     def _stamp(self, info: dict, since_ns: int) -> int:
         """Record stamp (ns) of a message with rmw ``info``, per the ``stamp`` parameter."""
-        if self.p["stamp"] == "received":
+        if self.params.stamp == "received":
             return self.get_clock().now().nanoseconds
         return record_stamp(
             info.get("source_timestamp") or 0,

@@ -11,6 +11,7 @@ images best effort, everything else reliable (see ``usx_ros.qos``). ``/usx/repla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rclpy.node import Node
@@ -18,38 +19,45 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import QosDurability, QosReliability
 from std_msgs.msg import Bool
 
+from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
-from usx_ros.params import ParameterError, ParamSpec, declare_params
+from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
 from usx_ros.tools.bag import message_class, open_bag, read_bag
 
-PARAMS = (
-    ParamSpec("bag", "", "rosbag2 folder to play", read_only=True),
-    ParamSpec(
-        "rate",
+
+@dataclass(frozen=True)
+class ReplayParams:
+    """Parameters of bag_replay."""
+
+    bag: str = param("", "rosbag2 folder to play", read_only=True)
+    rate: float = param(
         1.0,
         "playback speed; 1 = recorded timing, 0 = as fast as possible",
-        0.0,
-        1000.0,
+        min_value=0.0,
+        max_value=1000.0,
         read_only=True,
-    ),
-    ParamSpec("topics", [], "topics to play; empty = all", list_of=str, read_only=True),
-    ParamSpec("loop", False, "start again at the end (header stamps repeat)", read_only=True),
-    ParamSpec(
-        "start_delay_s",
+    )
+    topics: tuple[str, ...] = param((), "topics to play; empty = all", read_only=True)
+    loop: bool = param(False, "start again at the end (header stamps repeat)", read_only=True)
+    start_delay_s: float = param(
         0.5,
         "wait before the first message (graph connects)",
-        0.0,
-        600.0,
+        min_value=0.0,
+        max_value=600.0,
         read_only=True,
-    ),
-    ParamSpec(
-        "wait_for_subscribers",
-        False,
-        "also wait until every topic has a subscriber",
-        read_only=True,
-    ),
-    ParamSpec("active_topic", "/usx/replay/active", "Bool output", read_only=True),
+    )
+    wait_for_subscribers: bool = param(
+        False, "also wait until every topic has a subscriber", read_only=True
+    )
+
+
+#: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
+PARAMS = ReplayParams
+
+ENDPOINTS = (
+    Endpoint("publishes", "(each topic of the bag)", "as recorded", "", "the recorded QoS"),
+    Endpoint("publishes", "/usx/replay/active", "std_msgs/msg/Bool", "RESULT_QOS"),
 )
 
 _RESULT_TOPICS = ("/usx/xray", "/usx/phantom/ground_truth")
@@ -91,13 +99,15 @@ def _connections(path: Path) -> dict[str, tuple[str, object]]:
 class BagReplayer(Node):
     """Plays one bag (or loops it); ``done`` once it is exhausted."""
 
+    params: ReplayParams  # kept current by declare_params
+
     def __init__(self, **kwargs) -> None:
         super().__init__("bag_replay", **kwargs)
-        self.p = declare_params(self, PARAMS)
-        self._path = Path(self.p["bag"])
-        if not self.p["bag"]:
+        p = declare_params(self, ReplayParams)
+        self._path = Path(p.bag)
+        if not p.bag:
             raise ParameterError("parameter 'bag': expected a rosbag2 folder, got ''")
-        wanted = [t for t in self.p["topics"] if t]
+        wanted = [t for t in p.topics if t]
         try:
             conns = _connections(self._path)
             missing = sorted(set(wanted) - set(conns))
@@ -115,12 +125,12 @@ class BagReplayer(Node):
             self._pubs[topic] = self.create_publisher(
                 msg_class, topic, replay_qos(topic, type_name, recorded)
             )
-        self._pub_active = self.create_publisher(Bool, self.p["active_topic"], RESULT_QOS)
+        self._pub_active = self.create_publisher(Bool, "/usx/replay/active", RESULT_QOS)
         self.published = 0
         self.error: str | None = None
         self._done = False
         self._t0_wall = self._t0_bag = None
-        self._start_after = self._now() + int(self.p["start_delay_s"] * 1e9)
+        self._start_after = self._now() + int(p.start_delay_s * 1e9)
         self._timer = self.create_timer(_PERIOD_S, self._on_tick)
 
     @staticmethod
@@ -147,13 +157,13 @@ class BagReplayer(Node):
             return
         now = self._now()
         if self._t0_wall is None:
-            waiting = self.p["wait_for_subscribers"] and any(
+            waiting = self.params.wait_for_subscribers and any(
                 p.get_subscription_count() == 0 for p in self._pubs.values()
             )
             if now < self._start_after or waiting:
                 return
             self._restart(now)
-        rate = self.p["rate"]
+        rate = self.params.rate
         for _ in range(_BURST):
             rec = self._pending
             if rec is None:
@@ -176,7 +186,7 @@ class BagReplayer(Node):
         self._pub_active.publish(Bool(data=True))
 
     def _finish(self, now: int) -> None:
-        if self.p["loop"] and self.error is None and self.published > 0:
+        if self.params.loop and self.error is None and self.published > 0:
             self._records = read_bag(self._path, self._topics)
             self._pending = next(self._records, None)
             self._restart(now)

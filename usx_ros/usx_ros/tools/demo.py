@@ -42,6 +42,10 @@ from usx_ros.tools.bag_record import BagRecorder
 from usx_ros.tools.bag_replay import BagReplayer
 from usx_ros.tools.launcher import spin_in_background, stop_processes
 
+#: The replay starts and stops the sweep from the recorded phantom's sweep state (a bag
+#: holds no service calls).
+_REPLAY_SWEEP = ["-p", "sweep_source:=topic", "-r", "/usx/sweep/active:=/usx/phantom/sweep_active"]
+
 RECORDED = [
     "/lbr/joint_states",
     "/us/image",
@@ -122,15 +126,13 @@ def _graph_processes(
     for d in graph("phantom"):
         if replay_bag is not None and d.name == "phantom":
             continue
-        overrides = []
+        args = d.ros_args(params)
         if replay_bag is not None and d.name == "us_compounding":
             # No service calls in a bag: start/stop from the recorded sweep state.
-            overrides = ["sweep_active_topic:=/usx/phantom/sweep_active"]
+            args += _REPLAY_SWEEP
         if d.name == "completion":
-            overrides = [f"weights_{k}:={v}" for k, v in weights.items()]
-        args = ["--ros-args", "--params-file", str(params), "-r", f"__node:={d.name}"]
-        for o in overrides:
-            args += ["-p", o]
+            for k, v in weights.items():
+                args += ["-p", f"weights_{k}:={v}"]
         procs.append((d.name, subprocess.Popen([sys.executable, "-m", d.module, *args])))
     return procs
 

@@ -3,7 +3,8 @@
 In one process (default): every node in one MultiThreadedExecutor; they still talk
 over DDS (intra-process), exactly as separate processes would. ``isolated=True``: one
 process per node, as ``ros2 launch`` runs them. Both read the same parameter file with
-the standard ``--ros-args --params-file`` mechanism.
+the standard ``--ros-args --params-file`` mechanism, and the graph's remappings with
+``-r``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 from usx_ros.dds import configure_dds
-from usx_ros.graph import NodeDescription, config_path, graph
+from usx_ros.graph import config_path, graph
 from usx_ros.params import ParameterError
 
 
@@ -42,10 +43,6 @@ def spin_in_background(executor) -> threading.Thread:
     return thread
 
 
-def _ros_args(desc: NodeDescription, params_file: Path) -> list[str]:
-    return ["--ros-args", "--params-file", str(params_file), "-r", f"__node:={desc.name}"]
-
-
 def launch_in_process(
     name: str, params_file: str | Path | None = None, duration_s: float | None = None
 ) -> int:
@@ -63,7 +60,7 @@ def launch_in_process(
     nodes = []
     try:
         for d in descriptions:
-            nodes.append(d.node_class()(context=context, cli_args=_ros_args(d, params)))
+            nodes.append(d.node_class()(context=context, cli_args=d.ros_args(params)))
     except ParameterError as exc:
         print(f"usx launch: node failed to start: {exc}", file=sys.stderr)
         for n in nodes:
@@ -104,7 +101,7 @@ def launch_isolated(
     """
     params = Path(params_file) if params_file else config_path(name)
     procs = [
-        (d, subprocess.Popen([sys.executable, "-m", d.module, *_ros_args(d, params)]))
+        (d, subprocess.Popen([sys.executable, "-m", d.module, *d.ros_args(params)]))
         for d in graph(name)
     ]
     stop = {"now": False}

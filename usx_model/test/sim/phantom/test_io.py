@@ -8,7 +8,7 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from usx_model.evaluation.realism import REAL_ROOT
+from usx_model.evaluation.real import REAL_ROOT
 from usx_model.sim.phantom.io import read_ply, read_spine, voxelise_spine, write_ply, write_spine
 from usx_model.sim.phantom.spine import generate_spine
 

@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from usx_model.evaluation.realism import REAL_ROOT
+from usx_model.evaluation.real import REAL_ROOT
 from usx_model.sim.phantom.verse import load_verse_spine
 
 ROOT = os.path.join(REAL_ROOT, "verse_sub-verse004")

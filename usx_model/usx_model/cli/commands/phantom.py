@@ -72,7 +72,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _realism(args: argparse.Namespace) -> int:
-    from usx_model.evaluation.realism import REAL_ROOT, realism_report
+    from usx_model.evaluation.real import REAL_ROOT
+    from usx_model.evaluation.realism import realism_report
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MM[,MM...]",
         help="one pass per lateral probe offset (default: -20,0,20, a serpentine)",
     )
+    p.add_argument(
+        "--probe-calibration",
+        default=None,
+        metavar="YAML",
+        help="probe calibration whose hand-eye mounts the probe (default: config/probe.yaml)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -64,7 +70,15 @@ def _run(args: argparse.Namespace) -> int:
     full = load_weights(args.weights_full or shipped_weights("full"))
     us_only = load_weights(args.weights_us_only or shipped_weights("us_only"))
     offsets = {} if args.lateral_offsets is None else {"lateral_offsets_mm": args.lateral_offsets}
-    res = run_offline(spine, full, us_only, seed=args.seed, sweep_speed_mm_s=args.speed, **offsets)
+    res = run_offline(
+        spine,
+        full,
+        us_only,
+        seed=args.seed,
+        sweep_speed_mm_s=args.speed,
+        probe_calibration=args.probe_calibration,
+        **offsets,
+    )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res.report, indent=2) + "\n")
     if args.report:

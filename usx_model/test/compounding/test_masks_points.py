@@ -1,11 +1,10 @@
-"""Pixel masks, hole filling (against a naive loop) and bone pixels -> base points."""
+"""Pixel masks and bone pixels -> base points."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from usx_model.compounding.holes import fill_holes, gaussian_kernel
 from usx_model.compounding.masks import fan_mask, rectangle_mask
 from usx_model.compounding.points import mask_to_base_points, sweep_to_base_points
 from usx_model.tracking.calibration import ImageCalibration, pixels_to_base
@@ -43,47 +42,6 @@ def test_fan_mask_validation():
         fan_mask((4, 4), cal, (0, 0), (5, 5), 30)
     with pytest.raises(ValueError, match=r"image_shape \(rows, columns\)"):
         fan_mask((4,), cal, (0, 0), (0, 5), 30)
-
-
-def _naive_fill(value, coverage, radius, sigma):
-    out = value.astype(np.float64).copy()
-    filled = coverage > 0
-    for idx in np.ndindex(value.shape):
-        if coverage[idx] > 0:
-            continue
-        num = den = 0.0
-        for off in np.ndindex(*(2 * radius + 1,) * 3):
-            n = tuple(i + o - radius for i, o in zip(idx, off, strict=True))
-            if any(k < 0 or k >= s for k, s in zip(n, value.shape, strict=True)):
-                continue
-            if coverage[n] > 0:
-                w = np.exp(-sum((o - radius) ** 2 for o in off) / (2 * sigma**2))
-                num += w * value[n]
-                den += w
-        if den > 0:
-            out[idx] = num / den
-            filled[idx] = True
-    return out, filled
-
-
-@pytest.mark.parametrize(("radius", "sigma"), [(1, 1.0), (2, 0.8)])
-def test_fill_holes_matches_naive(radius, sigma):
-    rng = np.random.default_rng(0)
-    coverage = (rng.random((7, 6, 5)) > 0.8).astype(np.uint32)
-    value = rng.random((7, 6, 5)).astype(np.float32) * 100
-    value[coverage == 0] = -5  # empty voxels' values must not leak into the fill
-    filled, is_filled = fill_holes(value, coverage, radius, sigma)
-    expected, expected_mask = _naive_fill(value, coverage, radius, sigma)
-    np.testing.assert_array_equal(is_filled, expected_mask)
-    np.testing.assert_allclose(filled, expected, rtol=1e-5)
-    assert (~is_filled).any() or radius == 2  # radius 1 leaves isolated holes untouched
-
-
-def test_fill_holes_validation():
-    with pytest.raises(ValueError, match=r"same 3D shape, got \(2, 2, 2\) and \(2, 2\)"):
-        fill_holes(np.zeros((2, 2, 2)), np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="radius_vox >= 1"):
-        gaussian_kernel(0, 1.0)
 
 
 def test_mask_to_points_and_sweep():
