@@ -58,6 +58,26 @@ def test_json_contract(evaluated):
     assert res["weights"]["full"]["sha256"] != res["weights"]["us_only"]["sha256"]
 
 
+def test_every_vertebra_carries_the_gate_and_ok_only_statistics_follow_it(evaluated):
+    res, _ = evaluated
+    statuses = {"ok", "us_only_fallback", "insufficient_us", "insufficient_xray", "low_confidence"}
+    for m in ("full", "us_only"):
+        rows = [r["methods"][m] for r in res["per_vertebra"]]
+        assert all(r["status"] in statuses and 0.0 <= r["confidence"] <= 1.0 for r in rows)
+        passed = np.array([r["status"] in ("ok", "us_only_fallback") for r in rows])
+        gate = res["gate"][m]
+        assert sum(gate["statuses"].values()) == len(rows)
+        assert gate["ok_fraction"] == pytest.approx(passed.mean())
+        v = _per_vertebra(res, m, "whole", "cd_l1_mm")[passed]
+        ok_only = gate["ok_only"]["whole"]["cd_l1_mm"]
+        assert ok_only["n"] == passed.sum()
+        if passed.any():
+            assert ok_only["mean"] == pytest.approx(v.mean())
+    flat = [(r["status"], r["confidence"]) for r in res["per_vertebra"]]
+    assert flat == [(r["methods"]["full"]["status"], r["methods"]["full"]["confidence"])
+                    for r in res["per_vertebra"]]  # fmt: skip
+
+
 def _per_vertebra(res: dict, method: str, subset: str, metric: str) -> np.ndarray:
     vals = [r["methods"][method][subset][metric] for r in res["per_vertebra"]]
     return np.array([np.nan if v is None else v for v in vals], dtype=np.float64)

@@ -13,7 +13,9 @@ The stages, each a core function of its own module:
    (neighbours included, as in the simulator) around the vertebra's estimated centroid;
 5. the network, batched over levels: the full model where a level has X-ray points,
    the US-only baseline where it has none (``network.inference.complete`` with the
-   anatomical rotation), with per-point uncertainty from posterior samples.
+   anatomical rotation), with per-point uncertainty from posterior samples;
+6. the quality gate: status and confidence of each vertebra from its inputs and output
+   (``completion.quality``), so that a vertebra the inputs cannot determine is never ``ok``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from usx_model.base.crop import CROP_SIZE_MM
 from usx_model.base.points import thin_points
 from usx_model.base.xray_geometry import XrayGeometry
+from usx_model.completion.quality import assess, quality_features
 from usx_model.ingest.placement import place_without_cbct
 from usx_model.ingest.xray_points import (
     LateralPlane,
@@ -87,8 +90,10 @@ class LevelCompletion:
     used_xray: bool
     n_us: int
     n_xray: int
-    status: str = "ok"  # ok | us_only_fallback | insufficient_input
+    status: str = "ok"  # ok | us_only_fallback | insufficient_* | low_confidence (.quality)
     message: str = ""
+    confidence: float = 0.0
+    quality: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -242,7 +247,11 @@ class SpineCompleter:
         results, batches = self._crops(pts, point_level, xr, centroids, R, levels)
         self._run(batches, R, results)
         t["network"] = time.perf_counter()
-        names = ["frame", "xray", "split", "network"]
+        for lv, lc in results.items():
+            if len(lc.points_mm):
+                _gate(lc, pts[point_level == lv], xr.get(lv), _level_frame(R, centroids, lv))
+        t["gate"] = time.perf_counter()
+        names = ["frame", "xray", "split", "network", "gate"]
         prev = ["start", *names[:-1]]
         timings = {n: t[n] - t[p] for n, p in zip(names, prev, strict=True)}
         return SpineCompletionResult(
@@ -316,3 +325,29 @@ class SpineCompleter:
                     "ok" if name == "full" else "us_only_fallback",
                     "" if name == "full" else f"L{level}: no X-ray points used: US-only model",
                 )
+
+
+def _level_frame(R: np.ndarray, centroids: dict[int, np.ndarray], level: int) -> np.ndarray:
+    """(3, 3) rows L, P, S of one vertebra: S along the spine's local tangent through the
+    neighbouring X-ray body centroids (lordosis tilts L1 and L5 against the whole spine's
+    axis), L kept; ``R`` where fewer than two centroids are known."""
+    near = sorted(c for c in centroids if abs(c - level) <= 1)
+    if len(near) < 2:
+        return R
+    tangent = centroids[near[0]] - centroids[near[-1]]  # towards L1: cranial
+    s = tangent - (tangent @ R[0]) * R[0]
+    if np.linalg.norm(s) < 1e-6:
+        return R
+    s = s / np.linalg.norm(s)
+    s = s if s @ R[2] >= 0 else -s
+    return np.stack([R[0], np.cross(s, R[0]), s])
+
+
+def _gate(lc: LevelCompletion, own_us: np.ndarray, xray: np.ndarray | None, R: np.ndarray) -> None:
+    """Set ``lc``'s status, confidence and message from the quality gate (in place)."""
+    feats = quality_features(
+        own_us, lc.points_mm, R, xray if lc.used_xray else None, lc.uncertainty_mm
+    )
+    q = assess(feats, lc.used_xray)
+    lc.status, lc.confidence, lc.quality = q.status, q.confidence, q.features
+    lc.message = f"L{lc.level}: {q.message}" if q.message else ""

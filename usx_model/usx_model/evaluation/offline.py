@@ -38,6 +38,7 @@ from usx_model.evaluation.segmentation import (
     surface_distance_mm,
 )
 from usx_model.evaluation.spine_report import score_levels
+from usx_model.evaluation.stats import json_safe
 from usx_model.ingest.cbct import bone_surface
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete
@@ -214,6 +215,8 @@ def run_offline(
             "cd_l1_mm": mean_cd(scores),
             "per_level": {f"L{lv}": s for lv, s in scores.items()},
             "status": {f"L{lc.level}": lc.status for lc in result.levels},
+            "confidence": {f"L{lc.level}": lc.confidence for lc in result.levels},
+            "quality": json_safe({f"L{lc.level}": lc.quality for lc in result.levels}),
         },
         "completion_ideal": {
             "cd_l1_mm": mean_cd(ideal_scores),

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from usx_model.dataset.schema import SPLITS, read_samples
+from usx_model.evaluation.gate import gate_summary, gate_vertebrae
 from usx_model.evaluation.methods import Method
 from usx_model.evaluation.stats import (
     ANATOMICAL_SUBSETS,
@@ -202,7 +203,14 @@ def evaluate(
             "predict_s_per_vertebra": (t1 - t0) / len(evalset),
             "metrics_s_per_vertebra": (t2 - t1) / len(evalset),
         }
+    gates = {
+        m.name: gate_vertebrae(
+            evalset.us, evalset.xray, preds[m.name], m.model.config.variant.uses_xray
+        )
+        for m in methods
+    }
     results = summarise(values, evalset.levels)
+    results["gate"] = gate_summary(values, gates)
     results.update(
         split=evalset.split,
         subsets_note=(
@@ -221,13 +229,18 @@ def evaluate(
     results["per_vertebra"] = []
     for k in range(len(evalset)):
         per = {m: _row_json(rows[m][k], subsets) for m in rows}
+        for m in per:
+            q = gates[m][k]
+            per[m].update(status=q.status, confidence=q.confidence, quality=q.features)
         results["per_vertebra"].append(
             {
                 "name": evalset.names[k],
                 "level": int(evalset.levels[k]),
                 "scale_mm": float(scale[k]),
-                "method": ref,  # whose whole-vertebra values the flat keys hold
+                "method": ref,  # whose values the flat keys hold (whole vertebra, gate)
                 **per[ref]["whole"],
+                "status": gates[ref][k].status,
+                "confidence": gates[ref][k].confidence,
                 "methods": per,
             }
         )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from usx_model.evaluation.gate import gate_markdown
 from usx_model.evaluation.stats import METRICS, TABLE_SUBSETS, ordered_methods
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ def full_markdown(results: Mapping) -> str:
             per_level_markdown(results),
             "## Paired tests against the full model",
             tests_markdown(results),
+            "## Quality gate: all vertebrae against those published ok",
+            gate_markdown(results),
         ]
     )
 

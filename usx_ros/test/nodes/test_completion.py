@@ -122,7 +122,17 @@ def graph(ros_context, ros_node, weights):
     g.close()
 
 
-def test_auto_completion_with_xray(graph, observations, ros_context):
+@pytest.fixture
+def shipped_graph(ros_context, ros_node):
+    """The completion node with the shipped weights ('' = shipped): a trained model, so
+    the quality gate has a real completion to judge."""
+    g = Graph(ros_context, ros_node, {"full": "", "us_only": ""})
+    yield g
+    g.close()
+
+
+def test_auto_completion_with_xray(shipped_graph, observations, ros_context):
+    graph = shipped_graph
     bone, xray_points = observations
     graph.publish_xray(xray_points)
     graph.publish_bone(bone)
@@ -130,12 +140,15 @@ def test_auto_completion_with_xray(graph, observations, ros_context):
     cloud = graph.clouds[-1]
     assert cloud.header.frame_id == "lbr_link_0"
     arr = cloud_to_array(cloud)
-    assert arr.dtype.names == ("x", "y", "z", "level", "uncertainty", "rgb")
+    assert arr.dtype.names == ("x", "y", "z", "level", "uncertainty", "rgb", "status")
     assert set(np.unique(arr["level"])) == {1, 2, 3, 4, 5}
     assert np.abs(arr["x"]).max() < 3.0  # metres
     msg = graph.results[-1]
     assert [v.level for v in msg.vertebrae] == ["L1", "L2", "L3", "L4", "L5"]
-    assert all(v.used_xray and v.status == VertebraCompletion.STATUS_OK for v in msg.vertebrae)
+    for v in msg.vertebrae:
+        assert v.used_xray and v.status == VertebraCompletion.STATUS_OK, v.status_message
+        assert 0.5 <= v.confidence <= 1.0
+    assert set(np.unique(arr["status"])) == {VertebraCompletion.STATUS_OK}
     assert msg.model_id.startswith("full@")
     # A subscriber that joins late still receives the (transient-local) result.
     late_node = __import__("rclpy").create_node("late_joiner", context=ros_context)
@@ -149,7 +162,32 @@ def test_auto_completion_with_xray(graph, observations, ros_context):
         late_node.destroy_node()
 
 
-def test_without_xray_every_level_falls_back_to_us_only(graph, observations):
+def test_xray_placed_too_deep_is_never_published_ok(shipped_graph, observations):
+    # Every level's X-ray points placed 20 mm too far anterior (a wrong depth of the
+    # placement plane): the network still returns five vertebrae; the gate must not
+    # call any of them ok. (A whole X-ray shifted by one level moves the level split
+    # with it: that is a consistent relabelling the gate cannot see.)
+    graph = shipped_graph
+    bone, xray_points = observations
+    anterior = T_BASE_SPINE[:3, :3] @ np.array([0.0, -20.0, 0.0])  # spine frame -P, mm
+    graph.publish_xray({lv: p + anterior for lv, p in xray_points.items()})
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    vertebrae = graph.results[-1].vertebrae
+    assert len(vertebrae) == 5
+    for v in vertebrae:
+        assert v.status in (
+            VertebraCompletion.STATUS_INSUFFICIENT_XRAY,
+            VertebraCompletion.STATUS_LOW_CONFIDENCE,
+            VertebraCompletion.STATUS_INSUFFICIENT_US,
+        ), (v.level, v.status, v.status_message)
+        assert v.confidence < 0.5 and v.status_message.startswith(v.level)
+    status_field = cloud_to_array(graph.clouds[-1])["status"]
+    assert VertebraCompletion.STATUS_OK not in set(np.unique(status_field).tolist())
+
+
+def test_without_xray_every_level_falls_back_to_us_only(shipped_graph, observations):
+    graph = shipped_graph
     bone, _ = observations
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)

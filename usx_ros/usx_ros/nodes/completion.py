@@ -9,9 +9,12 @@ bone points and its X-ray points are in, it runs
 and allowed, else CPU) and publishes
 
 - ``/usx/completed_spine``: PointCloud2 with x, y, z (m), level (uint8),
-  uncertainty (m), rgb (level colour), frame = the robot base frame;
-- ``/usx/spine_completion``: usx_msgs/SpineCompletion (per-level clouds, status, latency);
-- ``/usx/level_labels``: visualization_msgs/MarkerArray with one text label per level,
+  uncertainty (m), rgb (level colour), status (uint8, the ``VertebraCompletion`` status
+  of its vertebra), frame = the robot base frame;
+- ``/usx/spine_completion``: usx_msgs/SpineCompletion (per-level clouds, status and
+  confidence from the quality gate, latency);
+- ``/usx/level_labels``: visualization_msgs/MarkerArray with one text label per level
+  (a vertebra the gate failed is labelled with its status, in grey),
 
 all reliable + transient-local, so RViz or a late subscriber still gets them. Without an
 X-ray (or with ``use_xray`` false) every level uses the US-only model and the status
@@ -60,11 +63,17 @@ from usx_ros.qos import RESULT_QOS
 
 #: RViz colours of L1..L5 (0xRRGGBB).
 LEVEL_RGB = (0xE6194B, 0x3CB44B, 0xFFE119, 0x4363D8, 0xF58231)
-_STATUS = {
+#: The core's status name (``completion.quality``) -> usx_msgs/VertebraCompletion code.
+STATUS_CODE = {
     "ok": VertebraCompletion.STATUS_OK,
     "us_only_fallback": VertebraCompletion.STATUS_US_ONLY_FALLBACK,
     "insufficient_input": VertebraCompletion.STATUS_INSUFFICIENT_INPUT,
+    "insufficient_us": VertebraCompletion.STATUS_INSUFFICIENT_US,
+    "insufficient_xray": VertebraCompletion.STATUS_INSUFFICIENT_XRAY,
+    "low_confidence": VertebraCompletion.STATUS_LOW_CONFIDENCE,
 }
+#: usx_msgs status code -> the core's status name.
+STATUS_NAME = {code: name for name, code in STATUS_CODE.items()}
 
 
 @dataclass(frozen=True)
@@ -308,6 +317,7 @@ class CompletionNode(Node):
             "stages_s": result.timings_s,
             "R_base_lps": result.R_base_lps.tolist(),
             "levels": {f"L{lc.level}": lc.status for lc in result.levels},
+            "confidence": {f"L{lc.level}": round(lc.confidence, 3) for lc in result.levels},
             "device": self.device,
         }
         self.pub_status.publish(String(data=json.dumps(status)))
@@ -320,10 +330,15 @@ class CompletionNode(Node):
     def _publish(self, result: SpineCompletionResult, header: Header) -> SpineCompletion:
         out = SpineCompletion(header=header, model_id=" ".join(self.model_id), device=self.device)
         out.latency = seconds_to_duration(self.last_latency_s)
-        clouds, levels, unc = [], [], []
+        clouds, levels, statuses, unc = [], [], [], []
         for lc in result.levels:
             lv = np.full(len(lc.points_mm), lc.level, dtype=np.uint8)
-            extra = {"uncertainty": mm_to_m(lc.uncertainty_mm).astype(np.float32), "level": lv}
+            st = np.full(len(lc.points_mm), STATUS_CODE[lc.status], dtype=np.uint8)
+            extra = {
+                "uncertainty": mm_to_m(lc.uncertainty_mm).astype(np.float32),
+                "level": lv,
+                "status": st,
+            }
             out.vertebrae.append(
                 VertebraCompletion(
                     header=header,
@@ -333,12 +348,14 @@ class CompletionNode(Node):
                     used_xray=lc.used_xray,
                     num_us_points=lc.n_us,
                     num_xray_points=lc.n_xray,
-                    status=_STATUS[lc.status],
+                    status=STATUS_CODE[lc.status],
                     status_message=lc.message,
+                    confidence=float(lc.confidence),
                 )
             )
             clouds.append(lc.points_mm)
             levels.append(lv)
+            statuses.append(st)
             unc.append(lc.uncertainty_mm)
         pts = np.concatenate(clouds) if clouds else np.zeros((0, 3))
         lv_all = np.concatenate(levels) if levels else np.zeros(0, np.uint8)
@@ -346,6 +363,7 @@ class CompletionNode(Node):
             "level": lv_all,
             "uncertainty": mm_to_m(np.concatenate(unc) if unc else np.zeros(0)).astype(np.float32),
             "rgb": _rgb_field(lv_all),
+            "status": np.concatenate(statuses) if statuses else np.zeros(0, np.uint8),
         }
         self.pub_cloud.publish(points_mm_to_cloud(pts, header, extra))
         self.pub_completion.publish(out)
@@ -369,6 +387,10 @@ class CompletionNode(Node):
             m.color.r, m.color.g, m.color.b = ((rgb >> s & 0xFF) / 255.0 for s in (16, 8, 0))
             m.color.a = 1.0
             m.text = f"L{lc.level}" + ("" if lc.used_xray else " (US only)")
+            if lc.status not in ("ok", "us_only_fallback"):
+                # A vertebra the gate failed: its name says why, in grey.
+                m.text += f" {lc.status.upper()}"
+                m.color.r = m.color.g = m.color.b = 0.6
             markers.markers.append(m)
         return markers
 

@@ -36,6 +36,7 @@ from usx_msgs.msg import SpineCompletion
 from usx_ros.conversions import cloud_to_array, m_to_mm
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path, graph
+from usx_ros.nodes.completion import STATUS_NAME
 from usx_ros.qos import RESULT_QOS
 from usx_ros.tools.bag import read_bag
 from usx_ros.tools.bag_record import BagRecorder
@@ -296,7 +297,9 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
         "levels": {},
     }
     vertebrae = monitor.msgs["spine_completion"].vertebrae
-    report["status"] = {v.level: v.status_message or "ok" for v in vertebrae}
+    report["status"] = {v.level: STATUS_NAME.get(v.status, str(v.status)) for v in vertebrae}
+    report["confidence"] = {v.level: round(float(v.confidence), 3) for v in vertebrae}
+    report["status_message"] = {v.level: v.status_message for v in vertebrae if v.status_message}
     R = np.array(stats["R_base_lps"])
     gt_msg = monitor.msgs.get("ground_truth") or _bag_message(
         replay_bag, "/usx/phantom/ground_truth"

@@ -3,7 +3,9 @@
 - ``registration``: CBCT <-> US ICP error under random initial errors
   (``evaluation.registration``);
 - ``levels``: X-ray lateral placement and level split (``evaluation.levels``); ``--fit``
-  refits the boundary prior table and tip offsets that ``levels`` ships.
+  refits the boundary prior table and tip offsets that ``levels`` ships;
+- ``gate``: the completion quality gate on clean and degraded inputs, phantom and real
+  vertebrae (``evaluation.gate_stress``).
 
 The bone segmentation's 3D accuracy is part of ``usx bench segmentation``; the whole chain
 is ``usx pipeline``; the completion network is ``usx evaluate``.
@@ -15,10 +17,10 @@ import argparse
 import json
 import sys
 
-from usx_model.evaluation import levels, registration
+from usx_model.evaluation import gate_stress, levels, registration
 
 #: stage name -> module with ``add_arguments(parser)`` and ``run(args) -> dict``.
-STAGES = {"registration": registration, "levels": levels}
+STAGES = {"registration": registration, "levels": levels, "gate": gate_stress}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
