@@ -14,11 +14,14 @@ from scipy.spatial.transform import Rotation
 from usx_model.cli.main import main
 from usx_model.evaluation.real import (
     REAL_ROOT,
+    find_real_cases,
+    in_relation,
     level_from_name,
     orient_loose_mesh,
     ply_space,
     read_mesh,
     spine_frame,
+    subject_key,
     symmetry_yaw_deg,
 )
 from usx_model.sim.phantom.types import Spine, VertebraMesh
@@ -187,3 +190,65 @@ def test_real_bad_folder(tmp_path, tiny_weights, capsys, files, message):
     err = capsys.readouterr().err
     assert rc == 2
     assert re.search(message, err), err
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("verse521_L1.ply", "verse521"),
+        ("patient-7_L3_seg.stl", "patient_7_seg"),
+        ("sub-verse010_segment_20.ply", "sub_verse010_segment_20"),
+    ],
+)
+def test_subject_key_drops_the_level_token(name, key):
+    assert subject_key(name) == key
+
+
+def test_subject_key_of_a_bare_level_name_is_its_folder(tmp_path):
+    folder = tmp_path / "visible_human_male"
+    folder.mkdir()
+    assert subject_key(folder / "L3.ply") == "visible_human_male"
+
+
+@pytest.mark.parametrize(
+    ("centroids", "expected"),
+    [
+        ({1: [0, 0, 70], 2: [0, 3, 36], 3: [0, 0, 0]}, True),
+        ({1: [0, 0, 0], 2: [0, 0, 0]}, False),  # each centred on its own: loose
+        ({1: [0, 0, 70], 3: [0, 0, 0]}, False),  # a level missing between them
+        ({2: [0, 0, 80], 3: [0, 0, 0]}, False),  # too far apart for neighbours
+        ({4: [0, 0, 0]}, False),
+    ],
+)
+def test_in_relation(centroids, expected):
+    assert in_relation({k: np.array(v, float) for k, v in centroids.items()}) is expected
+
+
+def test_meshes_of_one_person_in_relation_become_one_spine(tmp_path):
+    import open3d as o3d
+
+    from usx_model.sim.phantom.spine import generate_spine
+
+    spine = generate_spine(5, levels=(1, 2, 3))
+    shift = np.array([12.0, -40.0, 300.0])  # a scanner pose: world origin elsewhere
+    for lv, vm in spine.vertebrae.items():
+        mesh = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(vm.vertices_mm + shift),
+            o3d.utility.Vector3iVector(vm.faces),
+        )
+        o3d.io.write_triangle_mesh(str(tmp_path / f"pat_L{lv}.ply"), mesh)
+    (case,) = find_real_cases(tmp_path)
+    assert case.name == "pat" and case.neighbours and sorted(case.spine.levels) == [1, 2, 3]
+    assert "3 meshes in relation" in case.frame_note
+    # a rigid move: the distances between the levels stay what they were
+    before = [spine.vertebrae[lv].vertices_mm.mean(0) for lv in (1, 2, 3)]
+    after = [case.spine.vertebrae[lv].vertices_mm.mean(0) for lv in (1, 2, 3)]
+    for i, j in [(0, 1), (1, 2), (0, 2)]:
+        assert np.linalg.norm(after[i] - after[j]) == pytest.approx(
+            np.linalg.norm(before[i] - before[j]), abs=0.05
+        )
+    # z runs along the lumbar axis towards L1
+    assert after[0][2] > after[1][2] > after[2][2]
+    loose = find_real_cases(tmp_path, loose=True)
+    assert [c.name for c in loose] == ["pat_L1", "pat_L2", "pat_L3"]
+    assert not any(c.neighbours for c in loose)

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAMES",
         help="comma-separated real vertebra names reported as the set 'real_test'",
     )
+    p.add_argument(
+        "--loose", action="store_true", help="--real: every mesh alone (no relation kept)"
+    )
     p.add_argument("--limit", type=int, default=None, help="first N vertebrae of each set")
     p.add_argument("--seed", type=int, default=0, help="seed of the degradations")
 
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.data:
         rows += _rows("phantom", dataset_eval_set(args.data, args.split), model, rng, args.limit)
     if args.real:
-        real = real_eval_set(find_real_cases(args.real))
+        real = real_eval_set(find_real_cases(args.real, args.loose))
         for r in _rows("real", real, model, rng, args.limit):
             r["set"] = "real_test" if r["name"] in held else "real_val"
             rows.append(r)

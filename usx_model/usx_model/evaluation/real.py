@@ -5,7 +5,10 @@ Inputs in one folder (evaluation only, never training):
 - loose meshes ``*.ply`` / ``*.stl``, one vertebra each, level from the file name: a token
   ``L1``..``L5`` or a VerSe label ``20``..``24`` (``sub-verse010_segment_20.ply`` is L1);
 - VerSe label volumes ``*_seg-vert_msk.nii.gz`` with a centroid file ``<same prefix>*_ctd.json``
-  beside them: every lumbar level in the volume.
+  beside them: every lumbar level in the volume;
+- per-level meshes of one person that keep their anatomical relation (``<subject>_L1.ply``
+  .. ``_L5.ply``, or ``L1.ply`` .. in a subject's folder, centroids 20-50 mm apart): one
+  spine, simulated with its neighbours (``find_real_cases(loose=True)`` takes them apart).
 
 Frames. Every case is brought into the frame the network was trained in (mm, x patient
 left, y posterior, z superior):
@@ -26,9 +29,10 @@ left, y posterior, z superior):
   surface centroid. PCA axes were tried and rejected: on the ten VerSe L1s the smallest
   principal axis is 13–29° off the superior axis and x/y variances nearly tie, so PCA
   frames would be arbitrary.
-- VerSe volumes: the loader's LPS world frame is turned into the phantom's spine frame:
-  z along the lumbar axis (principal direction of the body centroids, pointing to L1),
-  y the world posterior made orthogonal to it, origin at the mean body centroid. The
+- VerSe volumes and meshes in relation: the loader's (or header's) LPS world frame is
+  turned into the phantom's spine frame: z along the lumbar axis (principal direction of
+  the body centroids, pointing to L1), y the world posterior made orthogonal to it, origin
+  at the mean body centroid. The
   vertebrae keep their anatomical relation, so the US simulation sees the neighbours.
 
 Part labels are unknown for real meshes, so the simulators get the paper's half-space
@@ -41,6 +45,7 @@ occlude it or enter its crop box, unlike in the training data.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 from dataclasses import dataclass
@@ -68,6 +73,9 @@ REAL_ROOT = os.environ.get(
 )
 
 MESH_SUFFIXES = (".ply", ".stl")
+#: Consecutive levels of one person lie this far apart (centroids, mm): lumbar vertebrae
+#: are about 30-40 mm high; loose meshes centred on their own sit near 0.
+RELATION_MM = (20.0, 50.0)
 VOLUME_SUFFIX = "_seg-vert_msk.nii.gz"
 #: The +y slab must be this much wider than the -y slab before the mesh is turned around.
 FLIP_RATIO = 1.5
@@ -301,8 +309,55 @@ def _mesh_case(path: Path) -> RealCase:
     return RealCase(name, spine, str(path), note, False)
 
 
-def find_real_cases(folder: str | Path) -> list[RealCase]:
+def subject_key(path: str | Path) -> str:
+    """The file name without its level token: meshes of one person share it
+    (``verse521_L1.ply`` -> ``verse521``); a bare ``L3.ply`` takes its real folder's name."""
+    path = Path(path)
+    stem = path.name.split(".")[0]
+    toks = [t for t in re.split(r"[^0-9A-Za-z]+", stem) if not re.fullmatch(r"[Ll][1-5]", t)]
+    key = "_".join(t for t in toks if t)
+    return key or path.resolve().parent.name
+
+
+def in_relation(centroids: dict[int, np.ndarray]) -> bool:
+    """True when consecutive levels' centroids (mm) lie :data:`RELATION_MM` apart: meshes of
+    one person in their scanner pose, not vertebrae each centred on its own."""
+    levels = sorted(centroids)
+    if len(levels) < 2 or levels != list(range(levels[0], levels[-1] + 1)):
+        return False
+    gaps = [np.linalg.norm(centroids[a] - centroids[b]) for a, b in itertools.pairwise(levels)]
+    return all(RELATION_MM[0] <= g <= RELATION_MM[1] for g in gaps)
+
+
+def _group_case(name: str, paths: list[Path], meshes: dict) -> RealCase:
+    """Per-level meshes of one person in relation -> one spine in its spine frame."""
+    world, notes = {}, set()
+    for path in paths:
+        lv = level_from_name(path)
+        v, f = meshes[path]
+        space = ply_space(path) if path.suffix.lower() == ".ply" else None
+        if space == "RAS":
+            v = v * np.array([-1.0, -1.0, 1.0])
+        notes.add(space or "none")
+        world[lv] = _make_vertebra(lv, v, f)
+    t = spine_frame(Spine(name, world))
+    verts = {
+        lv: _make_vertebra(lv, vm.vertices_mm @ t[:3, :3].T + t[:3, 3], vm.faces)
+        for lv, vm in world.items()
+    }
+    note = (
+        f"{len(verts)} meshes in relation (headers: {', '.join(sorted(notes))}; none = LPS"
+        " assumed, RAS converted) -> spine frame (z = lumbar axis through the bodies)"
+    )
+    return RealCase(name, Spine(name, verts), ", ".join(str(p) for p in paths), note, True)
+
+
+def find_real_cases(folder: str | Path, loose: bool = False) -> list[RealCase]:
     """Every mesh and VerSe volume in ``folder`` (sorted by file name) as a :class:`RealCase`.
+
+    Meshes of one person (same :func:`subject_key`, consecutive levels, centroids
+    :data:`RELATION_MM` apart) are one case with their neighbours, like a VerSe volume;
+    with ``loose`` every mesh is a case of its own, oriented alone.
 
     Raises:
         FileNotFoundError: no such folder. ValueError: nothing usable in it, a mesh
@@ -318,7 +373,20 @@ def find_real_cases(folder: str | Path) -> list[RealCase]:
         raise ValueError(f"--real: no *.ply, *.stl or *{VOLUME_SUFFIX} files in {folder}")
     for p in meshes:
         level_from_name(p)  # fail on a bad name before any slow work
-    return [_mesh_case(p) for p in meshes] + [_volume_case(p) for p in volumes]
+    groups: dict[str, list[Path]] = {}
+    for p in meshes:
+        groups.setdefault(subject_key(p), []).append(p)
+    cases = []
+    for key, paths in groups.items():
+        levels = [level_from_name(p) for p in paths]
+        if not loose and len(paths) > 1 and len(set(levels)) == len(levels):
+            read = {p: read_mesh(p) for p in paths}
+            centroids = {lv: read[p][0].mean(axis=0) for lv, p in zip(levels, paths, strict=True)}
+            if in_relation(centroids):
+                cases.append(_group_case(key, sorted(paths, key=level_from_name), read))
+                continue
+        cases.extend(_mesh_case(p) for p in paths)
+    return cases + [_volume_case(p) for p in volumes]
 
 
 def real_eval_set(

@@ -10,8 +10,10 @@ whole vertebra, arch and body; mean ± std (median), per level, and Wilcoxon sig
 tests of full against each other method (Shapiro-Wilk of the differences beside them).
 
 --real: loose meshes are oriented to LPS (header axes, spinous process posterior,
-mid-sagittal symmetry, ICP onto a phantom vertebra of the same level), VerSe volumes are
-put in a spine frame; US partial and X-ray points are simulated, GT is sampled from the
+mid-sagittal symmetry, ICP onto a phantom vertebra of the same level); VerSe volumes and
+per-level meshes of one person in relation (<subject>_L1.ply .. _L5.ply, centroids 20-50 mm
+apart) are put in a spine frame and simulated with their neighbours (--real-loose: every
+mesh alone); US partial and X-ray points are simulated, GT is sampled from the
 real surface, and arch/body are the half-space split (no part labels on real meshes).
 
 --floor N (phantom --data only): also score an N-point area-uniform sample of each true
@@ -87,6 +89,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "their mean given the rest (phantom.morphometry.PARAMETER_NAMES)",
     )
     p.add_argument("--seed", type=int, default=0, help="--real: simulation seed")
+    p.add_argument(
+        "--real-loose",
+        action="store_true",
+        help="--real: simulate every mesh alone, also meshes of one person in relation",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars, no table print")
     p.set_defaults(func=_run)
 
@@ -146,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.real:
         from usx_model.evaluation.real import find_real_cases, real_eval_set
 
-        evalset = real_eval_set(find_real_cases(args.real), seed=args.seed)
+        evalset = real_eval_set(find_real_cases(args.real, args.real_loose), seed=args.seed)
         if args.limit is not None:
             evalset = _head(evalset, args.limit)
     else:

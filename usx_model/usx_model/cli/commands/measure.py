@@ -5,7 +5,9 @@
 - ``levels``: X-ray lateral placement and level split (``evaluation.levels``); ``--fit``
   refits the boundary prior table and tip offsets that ``levels`` ships;
 - ``gate``: the completion quality gate on clean and degraded inputs, phantom and real
-  vertebrae (``evaluation.gate_stress``).
+  vertebrae (``evaluation.gate_stress``);
+- ``uncertainty``: rank correlation of the per-point uncertainty with the error, and
+  interval coverage (``evaluation.uncertainty``).
 
 The bone segmentation's 3D accuracy is part of ``usx bench segmentation``; the whole chain
 is ``usx pipeline``; the completion network is ``usx evaluate``.
@@ -17,10 +19,15 @@ import argparse
 import json
 import sys
 
-from usx_model.evaluation import gate_stress, levels, registration
+from usx_model.evaluation import gate_stress, levels, registration, uncertainty
 
 #: stage name -> module with ``add_arguments(parser)`` and ``run(args) -> dict``.
-STAGES = {"registration": registration, "levels": levels, "gate": gate_stress}
+STAGES = {
+    "registration": registration,
+    "levels": levels,
+    "gate": gate_stress,
+    "uncertainty": uncertainty,
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
