@@ -293,6 +293,29 @@ def test_bad_clouds_are_counted_and_the_node_keeps_serving(graph, observations, 
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
 
 
+@pytest.mark.parametrize("topic", ["bone", "xray"])
+def test_a_cloud_over_max_points_is_rejected_before_it_is_decoded(
+    ros_context, ros_node, weights, observations, topic
+):
+    bone, _ = observations
+    g = Graph(ros_context, ros_node, weights, max_points=len(bone) - 1)
+    try:
+        header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(1))
+        if topic == "bone":
+            g.bone_pub.publish(points_mm_to_cloud(bone, header))
+        else:
+            big = np.concatenate([bone, bone])
+            g.xray_pub.publish(
+                points_mm_to_cloud(big, header, {"level": np.ones(len(big), np.uint8)})
+            )
+        assert spin_until(g.ex, lambda: g.node.health.counts["too_many_points"] == 1, 5.0)
+        assert g.node._bone_mm is None and g.node._xray is None
+        g.publish_bone(bone[::2])  # within the limit: the node keeps serving
+        assert spin_until(g.ex, lambda: g.results, timeout_s=60.0)
+    finally:
+        g.close()
+
+
 def test_xray_points_with_bad_levels_are_rejected(graph, observations):
     _, xray_points = observations
     header = Header(frame_id="lbr_link_0")

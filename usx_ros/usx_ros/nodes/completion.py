@@ -113,6 +113,13 @@ class CompletionParams:
         read_only=True,
     )
     auto_complete: bool = param(True, "complete when a sweep's bone points arrive")
+    max_points: int = param(
+        500_000,
+        "largest bone or X-ray point cloud accepted; a larger one is rejected (counted, "
+        "reason too_many_points) before it is decoded",
+        min_value=1_000,
+        max_value=50_000_000,
+    )
     patient_cranial: tuple[float, ...] = param(
         (0.0, 1.0, 0.0), "direction to the head, base frame", length=3
     )
@@ -211,9 +218,21 @@ class CompletionNode(Node):
         self.get_logger().info(f"network warmed up in {time.perf_counter() - t0:.2f} s")
 
     # --- inputs -------------------------------------------------------------------------
+    def _too_large(self, msg: PointCloud2, what: str) -> bool:
+        """Reject a cloud over ``max_points`` before any work on it (counted)."""
+        n = int(msg.width) * int(msg.height)
+        if n > self.params.max_points:
+            self.health.reject(
+                "too_many_points", f"{what}: {n} points (max_points {self.params.max_points})"
+            )
+            return True
+        return False
+
     def _on_xray_points(self, msg: PointCloud2) -> None:
         if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"X-ray points in {msg.header.frame_id!r}")
+            return
+        if self._too_large(msg, "X-ray points"):
             return
         try:
             pts = xyz_from_cloud_mm(msg)
@@ -257,6 +276,8 @@ class CompletionNode(Node):
         t_received = time.perf_counter()
         if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
+            return
+        if self._too_large(msg, "bone points"):
             return
         try:
             pts = xyz_from_cloud_mm(msg)
