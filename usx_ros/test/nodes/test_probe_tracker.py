@@ -66,6 +66,7 @@ def test_publishes_fk_times_hand_eye_in_base_frame(graph):
         (_joint_state(2, q=np.r_[Q[:3], np.nan, Q[4:]]), "invalid_joints"),
         (_joint_state(2, q=np.r_[Q[:1], np.deg2rad(150.0), Q[2:]]), "invalid_joints"),
         (_joint_state(0), "out_of_order"),
+        (_joint_state(3600), "stamp_jump"),  # an hour ahead: rejected, not adopted
     ],
 )
 def test_bad_joint_states_are_counted_and_node_keeps_serving(graph, bad, reason):
@@ -81,3 +82,30 @@ def test_bad_joint_states_are_counted_and_node_keeps_serving(graph, bad, reason)
 def test_invalid_parameter_fails_at_startup(ros_context):
     with pytest.raises(ParameterError, match="'input': expected one of"):
         ProbeTracker(context=ros_context, parameter_overrides=[Parameter("input", value="tf")])
+
+
+def test_one_future_stamp_does_not_stop_tracking(graph):
+    # A single joint state stamped an hour ahead once made every later real one
+    # "out_of_order" for good (issue 26). It is rejected and the stream goes on.
+    tracker, pub, received, executor = graph
+    pub.publish(_joint_state(1))
+    assert spin_until(executor, lambda: len(received) == 1, timeout_s=5.0)
+    pub.publish(_joint_state(3600))
+    assert spin_until(executor, lambda: tracker.health.counts["stamp_jump"] == 1, 5.0)
+    for sec in (2, 3, 4):
+        pub.publish(_joint_state(sec))
+    assert spin_until(executor, lambda: len(received) == 4, timeout_s=5.0)
+    assert [m.header.stamp.sec for m in received] == [1, 2, 3, 4]
+    assert tracker.health.counts["out_of_order"] == 0
+
+
+def test_a_source_whose_clock_stepped_is_followed_after_a_few_stamps(graph):
+    tracker, pub, received, executor = graph
+    pub.publish(_joint_state(1))
+    assert spin_until(executor, lambda: len(received) == 1, timeout_s=5.0)
+    for sec in range(7200, 7210):  # the controller's clock stepped two hours ahead
+        pub.publish(_joint_state(sec))
+    # the first four are rejected, from the fifth on the new timeline is followed
+    assert spin_until(executor, lambda: len(received) == 7, timeout_s=5.0)
+    assert tracker.health.counts["stamp_jump"] == 4 and tracker.stamps.rebased == 1
+    assert [m.header.stamp.sec for m in received[1:]] == list(range(7204, 7210))

@@ -18,6 +18,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
+from usx_model.tracking.stamps import StampGuard
 from usx_ros.conversions import pose_to_transform_mm, stamp_to_ns, transform_mm_to_pose
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
@@ -43,6 +44,22 @@ class TrackerParams:
     )
     probe_calibration: str = param("", PROBE_CALIBRATION_DOC, read_only=True)
     check_joint_limits: bool = param(True, "reject joint states beyond the iiwa limits")
+    max_stamp_step_s: float = param(
+        5.0,
+        "largest step of an input stamp after the last accepted one; a stamp beyond it is "
+        "rejected (stamp_jump) and not adopted, s",
+        min_value=0.001,
+        max_value=3600.0,
+        read_only=True,
+    )
+    stamp_recover_count: int = param(
+        5,
+        "consecutive consistent stamps, all rejected against the old reference, after which "
+        "the tracker follows the source's new timeline (a clock step, a looped bag)",
+        min_value=2,
+        max_value=1000,
+        read_only=True,
+    )
 
 
 #: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
@@ -78,7 +95,7 @@ class ProbeTracker(Node):
         self.calibration = load_calibration(p.probe_calibration)
         self.health = InputHealth(self.get_logger())
         self._joint_names = [f"{p.robot_name}_{j.split('_', 1)[1]}" for j in JOINT_NAMES]
-        self._last_stamp_ns = -1
+        self.stamps = StampGuard(int(p.max_stamp_step_s * 1e9), p.stamp_recover_count)
         self.pub = self.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
         if p.input == "joint_states":
             self.create_subscription(
@@ -127,12 +144,15 @@ class ProbeTracker(Node):
 
     def _publish(self, stamp, T_base_ee: np.ndarray) -> None:
         ns = stamp_to_ns(stamp)
-        if ns <= self._last_stamp_ns:
-            self.health.reject(
-                "out_of_order", f"stamp {ns} ns not after the previous {self._last_stamp_ns} ns"
-            )
+        last, rebased = self.stamps.last_ns, self.stamps.rebased
+        reason = self.stamps.check(ns)
+        if reason is not None:
+            self.health.reject(reason, f"stamp {ns} ns against the last accepted {last} ns")
             return
-        self._last_stamp_ns = ns
+        if self.stamps.rebased != rebased:
+            self.get_logger().warning(
+                f"input stamps moved from {last} ns to {ns} ns and stayed there: following them"
+            )
         out = PoseStamped()
         out.header.stamp = stamp
         out.header.frame_id = self.params.base_frame
