@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from usx_model.compounding.bone_sweep import FrameReport
-from usx_model.compounding.session import Closing, SessionTiming, SweepSession
+from usx_model.compounding.session import Closing, SessionTiming, StampRejected, SweepSession
 
 MS = 1_000_000  # ns
 TIMING = SessionTiming(stop_settle_s=0.05, stop_grace_s=1.0, stop_timeout_s=10.0)
 IMAGE = np.zeros((4, 4), np.uint8)
+HOUR_NS = 3600 * 10**9
 
 
 class FakePoses:
@@ -166,14 +167,31 @@ def test_the_arrival_clock_is_read_after_the_frame_is_in():
     assert log == [("frame", 5), "clock"] and session.last_image_at_ns == 42
 
 
-@pytest.mark.parametrize("stamp", [5, 4])
-def test_out_of_order_frames_raise_and_change_nothing(stamp):
+@pytest.mark.parametrize(
+    ("stamp", "reason"), [(5, "out_of_order"), (4, "out_of_order"), (5 + HOUR_NS, "stamp_jump")]
+)
+def test_refused_frame_stamps_raise_and_change_nothing(stamp, reason):
     session, _, log = _session()
     session.start()
     session.add_frame(5, IMAGE, lambda: 1)
-    with pytest.raises(ValueError, match="not after"):
+    with pytest.raises(StampRejected, match="against the last 5 ns") as exc:
         session.add_frame(stamp, IMAGE, lambda: 2)
+    assert exc.value.reason == reason
     assert session.last_image_ns == 5 and session.last_image_at_ns == 1 and len(log) == 1
+
+
+def test_one_future_stamped_frame_does_not_block_the_sweep():
+    # Issue 26: one image stamped an hour ahead made every later frame "out of order".
+    session, _, log = _session()
+    session.start()
+    session.add_frame(5, IMAGE, lambda: 1)
+    with pytest.raises(StampRejected):
+        session.add_frame(5 + HOUR_NS, IMAGE, lambda: 2)
+    session.add_frame(6, IMAGE, lambda: 3)
+    assert session.last_image_ns == 6 and [e for e in log if e[0] == "frame"] == [
+        ("frame", 5),
+        ("frame", 6),
+    ]
 
 
 def test_an_invalid_frame_raises_and_changes_nothing():

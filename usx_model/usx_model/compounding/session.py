@@ -24,6 +24,7 @@ import numpy as np
 
 from usx_model.compounding.bone_sweep import BoneSweep, FrameReport
 from usx_model.tracking.interpolation import PoseBuffer
+from usx_model.tracking.stamps import StampGuard
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,17 @@ class SessionTiming:
     stop_grace_s: float = 1.0
     stop_timeout_s: float = 10.0
     pose_tolerance_s: float = 0.05
+    max_stamp_step_s: float = 5.0
+    stamp_recover_count: int = 5
+
+
+class StampRejected(ValueError):
+    """A frame's stamp was refused (``reason``: ``tracking.stamps`` OUT_OF_ORDER or
+    STAMP_JUMP); the image itself may be fine."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SweepSession:
@@ -67,10 +79,15 @@ class SweepSession:
         self.closing: Closing | None = None
         self.sweeps_completed = 0
         self.last_image_ns = -1
+        self._stamps = self._new_guard()
         self.frames_after_stop = 0  # this sweep's frames that arrived after its stop
         self.frames_outside_sweeps = 0  # frames that arrived with no sweep to take them
         self.last_image_at_ns = 0  # node clock when that frame arrived
         self.last_pose_at = -math.inf  # monotonic s
+
+    def _new_guard(self) -> StampGuard:
+        t = self.timing
+        return StampGuard(int(t.max_stamp_step_s * 1e9), t.stamp_recover_count)
 
     def _renew(self) -> None:
         # The pose stream runs on between sweeps; a start that arrives after the poses
@@ -89,6 +106,7 @@ class SweepSession:
             raise RuntimeError("close the stopped sweep before starting the next one")
         self._renew()
         self.last_image_ns = -1
+        self._stamps = self._new_guard()  # each sweep's first frame sets its reference
         self.frames_after_stop = 0
         self.active = True
         return "sweep started"
@@ -173,11 +191,14 @@ class SweepSession:
                 counts from then).
 
         Raises:
-            ValueError: the stamp is not after the previous frame's ("not after" in the
-                message), or the image is invalid.
+            StampRejected: the stamp is not after the previous accepted frame's, or too far
+                after it (not adopted: one future-stamped image cannot block a sweep).
+            ValueError: the image is invalid.
         """
-        if stamp_ns <= self.last_image_ns:
-            raise ValueError(f"stamp {stamp_ns} ns not after the previous {self.last_image_ns}")
+        last = self.last_image_ns
+        reason = self._stamps.check(stamp_ns)
+        if reason is not None:
+            raise StampRejected(reason, f"frame stamp {stamp_ns} ns against the last {last} ns")
         reports = self.sweep.add_frame(stamp_ns, image)
         self.last_image_ns = stamp_ns
         self.last_image_at_ns = clock_ns()

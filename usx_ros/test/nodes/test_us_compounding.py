@@ -149,6 +149,7 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
         (lambda: _image_msg(25 * MS, encoding="mono16"), "invalid_image"),
         (lambda: _image_msg(25 * MS, image=np.zeros((ROWS, COLS + 2), np.uint8)), "invalid_image"),
         (lambda: _image_msg(1 * MS), "out_of_order"),
+        (lambda: _image_msg(3600 * 1000 * MS), "stamp_jump"),  # an hour ahead: not adopted
     ],
 )
 def test_bad_images_are_counted_and_the_sweep_goes_on(harness, bad, reason):

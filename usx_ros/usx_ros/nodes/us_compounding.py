@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 from usx_model.base.points import thin_points
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.nifti import save_compounding_nifti
-from usx_model.compounding.session import SessionTiming, SweepSession
+from usx_model.compounding.session import SessionTiming, StampRejected, SweepSession
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid
 from usx_model.segmentation.bone import BoneSegParams
 from usx_model.tracking.calibration import ProbeCalibration
@@ -134,6 +134,22 @@ class CompoundingParams:
         min_value=0.0,
         max_value=60.0,
     )
+    max_stamp_step_s: float = param(
+        5.0,
+        "largest step of an image stamp after the sweep's last accepted one; a frame beyond "
+        "it is rejected (stamp_jump) and its stamp not adopted, s",
+        min_value=0.001,
+        max_value=3600.0,
+        read_only=True,
+    )
+    stamp_recover_count: int = param(
+        5,
+        "consecutive consistent image stamps, all rejected against the old reference, after "
+        "which the sweep follows the new timeline",
+        min_value=2,
+        max_value=1000,
+        read_only=True,
+    )
     min_confidence: float = param(
         0.0, "bone pixels below this confidence are ignored", min_value=0.0, max_value=1.0
     )
@@ -198,6 +214,8 @@ class UsCompounding(Node):
                     stop_grace_s=p.stop_grace_s,
                     stop_timeout_s=p.stop_timeout_s,
                     pose_tolerance_s=p.pose_tolerance_s,
+                    max_stamp_step_s=p.max_stamp_step_s,
+                    stamp_recover_count=p.stamp_recover_count,
                 ),
             )
         except ValueError as exc:
@@ -345,9 +363,11 @@ class UsCompounding(Node):
         try:
             image = image_to_array(msg, ("mono8", "8UC1"))
             reports = self.session.add_frame(stamp, image, self._clock_ns)
+        except StampRejected as exc:
+            self.health.reject(exc.reason, str(exc))
+            return
         except ValueError as exc:
-            reason = "out_of_order" if "not after" in str(exc) else "invalid_image"
-            self.health.reject(reason, str(exc))
+            self.health.reject("invalid_image", str(exc))
             return
         self._account(reports)
 
