@@ -41,8 +41,17 @@ def test_a_replayed_demo_places_the_same_frames_and_reproduces(tmp_path):
     cfg = tmp_path / "phantom.yaml"
     cfg.write_text(yaml.safe_dump(params))
     out = tmp_path / "demo"
-    live = _demo("--out", str(out), "--config", str(cfg))
-    assert live.returncode == 0, live.stdout[-3000:] + live.stderr[-3000:]
+    for _attempt in range(2):
+        live = _demo("--out", str(out), "--config", str(cfg))
+        assert live.returncode == 0, live.stdout[-3000:] + live.stderr[-3000:]
+        graph = json.loads((out / "report.json").read_text())["graph"]
+        # The sweep closes stop_settle_s (50 ms) after its stop: on a loaded machine the
+        # last image can arrive later and is then counted outside any sweep (seen once in
+        # a CI run, 0.24 s late), while the bag, which keeps the send order, replays it
+        # inside. That live run cannot be the reference; one retry, then the strict check.
+        # (Issue 24's sweep ids replace this timing with a count.)
+        if graph["frames_outside_sweeps"] == 0:
+            break
     replay = _demo("--out", str(out), "--config", str(cfg), "--replay", str(out / "bag"), "--check")
     assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
     report = json.loads((out / "replay_report.json").read_text())
