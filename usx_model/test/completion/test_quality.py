@@ -126,12 +126,22 @@ def test_confidence_is_the_weakest_ramp():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: quality_features(np.zeros((5, 2)), np.zeros((9, 3)), np.eye(3)), "us_mm"),
+        (
+            lambda: quality_features(np.zeros((5, 2)), np.zeros((9, 3)), np.eye(3)),
+            "expected us_mm as (N, 3) float points, got (5, 2)",
+        ),
         (
             lambda: quality_features(np.full((5, 3), np.nan), np.zeros((9, 3)), np.eye(3)),
-            "us_mm: expected finite (N, 3)",
+            "us_mm contains non-finite values",
         ),
-        (lambda: quality_features(np.zeros((5, 3)), np.zeros(9), np.eye(3)), "pred_mm"),
+        (
+            lambda: quality_features(np.zeros((5, 3)), np.zeros(9), np.eye(3)),
+            "expected pred_mm as (N, 3) float points, got (9,)",
+        ),
+        (
+            lambda: quality_features(np.zeros((5, 3)), np.zeros((9, 3)), np.eye(3), np.ones(3)),
+            "expected xray_mm as (N, 3) float points",
+        ),
         (
             lambda: quality_features(np.zeros((5, 3)), np.zeros((9, 3)), 2 * np.eye(3)),
             "R_lps: expected a (3, 3) rotation",

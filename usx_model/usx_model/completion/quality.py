@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from usx_model.base.points import check_points
+
 #: Statuses a completed vertebra can carry (``usx_msgs/VertebraCompletion`` mirrors them).
 OK = "ok"
 US_ONLY_FALLBACK = "us_only_fallback"
@@ -64,7 +66,7 @@ class GateThresholds:
     """Ramp anchors (fail, pass) per feature; a value at or beyond ``fail`` scores 0.
 
     Defaults were set on phantom validation spines and the real validation vertebrae
-    (``usx measure quality``; the procedure and the held-out vertebrae are in
+    (``usx measure gate``; the procedure and the held-out vertebrae are in
     ``docs/results.md``).
     """
 
@@ -112,15 +114,6 @@ class VertebraQuality:
     features: dict[str, float]
 
 
-def _cloud(name: str, a: np.ndarray | None, allow_none: bool = False) -> np.ndarray | None:
-    if a is None and allow_none:
-        return None
-    p = np.asarray(a, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != 3 or not np.isfinite(p).all():
-        raise ValueError(f"{name}: expected finite (N, 3) points in mm, got shape {p.shape}")
-    return p
-
-
 def _ramp(x: float, fail: float, good: float) -> float:
     """0 at ``fail``, 1 at ``good`` (either order), linear between, clipped."""
     if not np.isfinite(x):
@@ -148,8 +141,8 @@ def quality_features(
         dict with us_points, xray_points, arch_coverage, lateral_balance, lateral_extent,
         us_fit_mm, xray_depth_mm, xray_cranial_mm, spread_mm (NaN where not measurable).
     """
-    us, pred = _cloud("us_mm", us_mm), _cloud("pred_mm", pred_mm)
-    xr = _cloud("xray_mm", xray_mm, allow_none=True)
+    us, pred = check_points(us_mm, "us_mm"), check_points(pred_mm, "pred_mm")
+    xr = None if xray_mm is None else check_points(xray_mm, "xray_mm")
     R = np.asarray(R_lps, dtype=np.float64)
     if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6):
         raise ValueError(f"R_lps: expected a (3, 3) rotation (rows L, P, S), got {R.shape}")

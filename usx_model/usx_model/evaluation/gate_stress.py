@@ -17,14 +17,12 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from usx_model.completion.quality import FEATURES, OK, assess, quality_features
-from usx_model.evaluation.methods import load_methods
-from usx_model.evaluation.pipeline import EvalSet, dataset_eval_set
-from usx_model.evaluation.real import find_real_cases, real_eval_set
+from usx_model.evaluation.pipeline import EvalSet
+from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
+from usx_model.metrics.vertebra import vertebra_metrics
 from usx_model.network.inference import complete
-from usx_model.weights import shipped_weights
 
 #: CD-L1 above which a completion counts as failed, mm (issue target: none of them ok).
 FAILED_MM = 3.0
@@ -33,24 +31,19 @@ _P = np.array([0.0, 1.0, 0.0])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="H5", help="phantom dataset (usx dataset build)")
-    p.add_argument("--split", default="all", help="--data split (default: all)")
-    p.add_argument("--real", metavar="DIR", help="folder of real vertebrae (usx evaluate --real)")
+    add_set_arguments(p)
     p.add_argument(
         "--hold-out",
         default="",
         metavar="NAMES",
         help="comma-separated real vertebra names reported as the set 'real_test'",
     )
-    p.add_argument(
-        "--loose", action="store_true", help="--real: every mesh alone (no relation kept)"
-    )
-    p.add_argument("--limit", type=int, default=None, help="first N vertebrae of each set")
     p.add_argument("--seed", type=int, default=0, help="seed of the degradations")
 
 
-def _cd(pred: np.ndarray, gt: np.ndarray) -> float:
-    return 0.5 * float(cKDTree(gt).query(pred)[0].mean() + cKDTree(pred).query(gt)[0].mean())
+def _cd_l1_mm(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Whole-vertebra CD-L1, as ``usx evaluate`` scores it."""
+    return vertebra_metrics(pred, gt, 1.0, emd_points=None)["cd_l1_mm"]
 
 
 def variants(
@@ -70,9 +63,9 @@ def variants(
     yield "xray_anterior20", us, xray - 20.0 * _P
 
 
-def _rows(name: str, evalset: EvalSet, model, rng, limit) -> list[dict]:
+def _rows(name: str, evalset: EvalSet, model, rng) -> list[dict]:
     rows = []
-    for k in range(len(evalset) if limit is None else min(limit, len(evalset))):
+    for k in range(len(evalset)):
         for variant, us, xray in variants(evalset.us[k], evalset.xray[k], rng):
             out = complete([us], [xray], [evalset.names[k]], model, n_samples=0)
             pred = out.points_mm[0]
@@ -82,7 +75,7 @@ def _rows(name: str, evalset: EvalSet, model, rng, limit) -> list[dict]:
                     "set": name,
                     "name": evalset.names[k],
                     "variant": variant,
-                    "cd_l1_mm": _cd(pred, evalset.gt[k]),
+                    "cd_l1_mm": _cd_l1_mm(pred, evalset.gt[k]),
                     "status": q.status,
                     **q.features,
                 }
@@ -113,19 +106,15 @@ def summarise_rows(rows: list[dict]) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    if not args.data and not args.real:
-        raise SystemExit("usx measure gate: give --data H5 and/or --real DIR")
-    weights = shipped_weights("full")
-    model = load_methods([(weights, "full")])[0].model
+    sets = load_sets(args, "usx measure gate")
+    model, weights = shipped_full_model()
     rng = np.random.default_rng(args.seed)
     held = sorted(n for n in args.hold_out.split(",") if n)
     rows: list[dict] = []
-    if args.data:
-        rows += _rows("phantom", dataset_eval_set(args.data, args.split), model, rng, args.limit)
-    if args.real:
-        real = real_eval_set(find_real_cases(args.real, args.loose))
-        for r in _rows("real", real, model, rng, args.limit):
-            r["set"] = "real_test" if r["name"] in held else "real_val"
+    for name, evalset in sets.items():
+        for r in _rows(name, evalset, model, rng):
+            if name == "real":
+                r["set"] = "real_test" if r["name"] in held else "real_val"
             rows.append(r)
     return {
         "failed_mm": FAILED_MM,

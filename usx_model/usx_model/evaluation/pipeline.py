@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -61,6 +61,22 @@ class EvalSet:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def head(self, n: int) -> EvalSet:
+        """The first ``n`` vertebrae (per-vertebra ``meta["real_cases"]`` cut alike)."""
+        meta = dict(self.meta)
+        if "real_cases" in meta:
+            meta["real_cases"] = meta["real_cases"][:n]
+        return replace(
+            self,
+            names=self.names[:n],
+            levels=self.levels[:n],
+            us=self.us[:n],
+            xray=self.xray[:n],
+            gt=self.gt[:n],
+            gt_part=None if self.gt_part is None else self.gt_part[:n],
+            meta=meta,
+        )
 
 
 @dataclass

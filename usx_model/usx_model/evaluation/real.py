@@ -233,8 +233,8 @@ def orient_loose_mesh(
     that level (:func:`template_rotation`).
     """
     note = []
+    v = to_lps(v, space)
     if space == "RAS":
-        v = v * np.array([-1.0, -1.0, 1.0])
         note.append("RAS header converted to LPS")
     elif space == "LPS":
         note.append("LPS header")
@@ -299,11 +299,20 @@ def _volume_case(mask: Path) -> RealCase:
     return RealCase(prefix, Spine(prefix, verts), str(mask), note, len(verts) > 1)
 
 
-def _mesh_case(path: Path) -> RealCase:
+def _header_space(path: Path) -> str | None:
+    """A mesh file's declared space (PLY header); None for STL or no header."""
+    return ply_space(path) if path.suffix.lower() == ".ply" else None
+
+
+def to_lps(v: np.ndarray, space: str | None) -> np.ndarray:
+    """(V, 3) vertices in the header's space -> LPS (RAS flips x and y; else unchanged)."""
+    return v * np.array([-1.0, -1.0, 1.0]) if space == "RAS" else v
+
+
+def _mesh_case(path: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None) -> RealCase:
     level = level_from_name(path)
-    v, f = read_mesh(path)
-    space = ply_space(path) if path.suffix.lower() == ".ply" else None
-    v, note = orient_loose_mesh(v, f, space, level)
+    v, f = read_mesh(path) if mesh is None else mesh
+    v, note = orient_loose_mesh(v, f, _header_space(path), level)
     name = path.name.split(".")[0]
     spine = Spine(name, {level: _make_vertebra(level, v, f)})
     return RealCase(name, spine, str(path), note, False)
@@ -335,11 +344,9 @@ def _group_case(name: str, paths: list[Path], meshes: dict) -> RealCase:
     for path in paths:
         lv = level_from_name(path)
         v, f = meshes[path]
-        space = ply_space(path) if path.suffix.lower() == ".ply" else None
-        if space == "RAS":
-            v = v * np.array([-1.0, -1.0, 1.0])
+        space = _header_space(path)
         notes.add(space or "none")
-        world[lv] = _make_vertebra(lv, v, f)
+        world[lv] = _make_vertebra(lv, to_lps(v, space), f)
     t = spine_frame(Spine(name, world))
     verts = {
         lv: _make_vertebra(lv, vm.vertices_mm @ t[:3, :3].T + t[:3, 3], vm.faces)
@@ -379,13 +386,14 @@ def find_real_cases(folder: str | Path, loose: bool = False) -> list[RealCase]:
     cases = []
     for key, paths in groups.items():
         levels = [level_from_name(p) for p in paths]
+        read: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
         if not loose and len(paths) > 1 and len(set(levels)) == len(levels):
             read = {p: read_mesh(p) for p in paths}
             centroids = {lv: read[p][0].mean(axis=0) for lv, p in zip(levels, paths, strict=True)}
             if in_relation(centroids):
                 cases.append(_group_case(key, sorted(paths, key=level_from_name), read))
                 continue
-        cases.extend(_mesh_case(p) for p in paths)
+        cases.extend(_mesh_case(p, read.get(p)) for p in paths)
     return cases + [_volume_case(p) for p in volumes]
 
 

@@ -21,25 +21,17 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.stats import norm, spearmanr
 
-from usx_model.evaluation.methods import load_methods
-from usx_model.evaluation.pipeline import EvalSet, dataset_eval_set
-from usx_model.evaluation.real import find_real_cases, real_eval_set
+from usx_model.evaluation.pipeline import EvalSet
+from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
 from usx_model.network.inference import complete
-from usx_model.weights import shipped_weights
 
 #: Nominal interval rates reported.
 NOMINAL = (0.5, 0.68, 0.9, 0.95)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="H5", help="phantom dataset (usx dataset build)")
-    p.add_argument("--split", default="all", help="--data split (default: all)")
-    p.add_argument("--real", metavar="DIR", help="folder of real vertebrae (usx evaluate --real)")
+    add_set_arguments(p)
     p.add_argument("--samples", type=int, default=4, help="posterior samples (default 4)")
-    p.add_argument(
-        "--loose", action="store_true", help="--real: every mesh alone (no relation kept)"
-    )
-    p.add_argument("--limit", type=int, default=None, help="first N vertebrae of each set")
     p.add_argument("--plot", metavar="PNG", help="write the calibration plot here")
 
 
@@ -76,9 +68,9 @@ def rank_stats(predictor: Sequence[np.ndarray], error: Sequence[np.ndarray]) -> 
     }
 
 
-def _points(evalset: EvalSet, model, n_samples: int, limit: int | None) -> dict:
+def _points(evalset: EvalSet, model, n_samples: int) -> dict:
     u, e, d_us = [], [], []
-    for k in range(len(evalset) if limit is None else min(limit, len(evalset))):
+    for k in range(len(evalset)):
         out = complete(
             [evalset.us[k]], [evalset.xray[k]], [evalset.names[k]], model, n_samples=n_samples
         )
@@ -121,20 +113,11 @@ def _plot(path: str, sets: dict, scale: float) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    if not args.data and not args.real:
-        raise SystemExit("usx measure uncertainty: give --data H5 and/or --real DIR")
     if args.samples < 1:
         raise SystemExit(f"--samples: expected >= 1, got {args.samples}")
-    weights = shipped_weights("full")
-    model = load_methods([(weights, "full")])[0].model
-    sets: dict[str, dict] = {}
-    if args.data:
-        sets["phantom"] = _points(
-            dataset_eval_set(args.data, args.split), model, args.samples, args.limit
-        )
-    if args.real:
-        real = real_eval_set(find_real_cases(args.real, args.loose))
-        sets["real"] = _points(real, model, args.samples, args.limit)
+    evalsets = load_sets(args, "usx measure uncertainty")
+    model, weights = shipped_full_model()
+    sets = {name: _points(es, model, args.samples) for name, es in evalsets.items()}
     first = next(iter(sets.values()))
     scale = fit_scale(np.concatenate(first["u"]), np.concatenate(first["e"]))
     out: dict = {

@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
 
         evalset = real_eval_set(find_real_cases(args.real, args.real_loose), seed=args.seed)
         if args.limit is not None:
-            evalset = _head(evalset, args.limit)
+            evalset = evalset.head(args.limit)
     else:
         evalset = dataset_eval_set(args.data, args.split, args.limit)
         if args.floor is not None:
@@ -214,18 +214,3 @@ def _run(args: argparse.Namespace) -> int:
         print(full_markdown(results))
         print(f"wrote {out} and {args.report}/ (table.md, results.json, PNGs)", file=sys.stderr)
     return 0
-
-
-def _head(evalset, n: int):
-    """The first ``n`` vertebrae of an evaluation set."""
-    from dataclasses import replace
-
-    return replace(
-        evalset,
-        names=evalset.names[:n],
-        levels=evalset.levels[:n],
-        us=evalset.us[:n],
-        xray=evalset.xray[:n],
-        gt=evalset.gt[:n],
-        meta={**evalset.meta, "real_cases": evalset.meta["real_cases"][:n]},
-    )
