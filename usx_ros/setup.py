@@ -40,6 +40,7 @@ setup(
             "launch = usx_ros.tools.cli_launch",
             "demo = usx_ros.tools.cli_demo",
             "params = usx_ros.tools.param_docs",
+            "calibrate = usx_ros.tools.cli_calibrate",
         ],
         "usx.bench": [
             "graph = usx_ros.tools.bench_graph",

@@ -23,6 +23,7 @@ RUNTIME_STAGES = (
     "ops",
     "tracking",
     "segmentation",
+    "calibration",
     "compounding",
     "registration",
     "ingest",

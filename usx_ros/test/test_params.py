@@ -106,6 +106,10 @@ def test_a_default_that_breaks_its_own_schema_is_refused():
         ("probe_calibration: [1, 2", r"probe.yaml: not valid YAML"),
         ("probe_calibration: {image: {spacing_mm: [0.1]}}", r"needs spacing_mm and origin_px"),
         ("probe_calibration: {image: {spacing_mm: [0.1, 0.1], width_px: 8}, x: 1}", r"unknown"),
+        (
+            "probe_calibration: {image: {spacing_mm: [150, 150], width_px: 8}}",
+            r"implausible lateral pixel spacing 150.0 mm/px",
+        ),
     ],
 )
 def test_bad_calibration_file_fails_with_one_line(tmp_path, text, message):

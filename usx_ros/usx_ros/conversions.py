@@ -368,4 +368,13 @@ def xray_view_from_msg(msg):
         parallel=bool(msg.parallel_beam),
     )
     plane = point_msg_to_mm(msg.lateral_plane_point) if msg.depth_registered else None
-    return XrayObservation(label=label.astype(np.int64), geometry=geometry, plane_point_mm=plane)
+    image = None
+    if msg.image.height and msg.image.width:
+        image = image_to_array(msg.image, ("mono16", "mono8", "16UC1", "8UC1"))
+        if image.shape != label.shape:
+            raise ValueError(
+                f"X-ray image {image.shape} and label image {label.shape} differ in size"
+            )
+    return XrayObservation(
+        label=label.astype(np.int64), geometry=geometry, plane_point_mm=plane, image=image
+    )

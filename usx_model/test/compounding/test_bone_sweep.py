@@ -111,3 +111,39 @@ def test_coverage_points_lie_in_the_imaged_slab():
     cov = sweep.coverage_points_mm(stride_vox=2)
     assert len(cov) > 0
     assert np.abs(cov[:, 1]).max() <= 1.0  # the image plane is x-z (elevation is probe y)
+
+
+def _air(frame: np.ndarray, columns: slice) -> np.ndarray:
+    """Air under ``columns``: a reverberation line near the face over the noise floor."""
+    img = frame.copy()
+    img[:, columns] = 1
+    img[2:3, columns] = 200
+    return img
+
+
+def test_frames_off_the_skin_are_dropped_and_air_columns_give_no_bone():
+    sweep = _sweep()
+    for i in range(4):
+        sweep.add_pose(i * 10 * MS, _pose(0.0))
+    (off,) = sweep.add_frame(5 * MS, _air(_frame(), slice(0, COLS)))
+    assert not off.placed and off.reason == "no_contact"
+    (half,) = sweep.add_frame(15 * MS, _air(_frame(), slice(COLS - 20, COLS)))
+    assert half.placed and sweep.partial_contact == 1
+    pts = sweep.bone_points_mm()
+    # lateral x of column c is (c - (COLS - 1) / 2) * PX: nothing from the 20 air columns
+    assert pts[:, 0].max() < (COLS - 20 - (COLS - 1) / 2) * PX
+    assert sweep.dropped == {"no_contact": 1} and sweep.frames_placed == 1
+
+
+def test_point_stamps_and_beam_direction():
+    sweep = _sweep()
+    for i in range(4):
+        sweep.add_pose(i * 10 * MS, _pose(0.0))
+    sweep.add_frame(5 * MS, _frame())
+    sweep.add_frame(15 * MS, _frame())
+    stamps = sweep.bone_point_stamps_ns()
+    assert stamps.shape == (len(sweep.bone_points_mm()),)
+    assert set(stamps.tolist()) == {5 * MS, 15 * MS}
+    # default T_probe_image: image depth runs along probe (= base, here) z
+    np.testing.assert_allclose(sweep.mean_beam_direction(), [0.0, 0.0, 1.0], atol=1e-12)
+    assert _sweep().mean_beam_direction() is None

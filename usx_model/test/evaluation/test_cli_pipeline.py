@@ -38,8 +38,13 @@ def _ctd(tmp_path: Path, direction) -> str:
 )
 def test_bad_verse_input_is_one_line(tmp_path, make, message):
     mask, ctd = make(tmp_path)
+    _assert_one_line_error(tmp_path, message, "--verse", mask, ctd)
+
+
+def _assert_one_line_error(tmp_path: Path, message: str, *args: str) -> None:
+    """``usx pipeline ARGS --json ...`` exits 2 with ``message`` on one stderr line."""
     out = subprocess.run(
-        [str(USX), "pipeline", "--verse", mask, ctd, "--json", str(tmp_path / "o.json")],
+        [str(USX), "pipeline", *args, "--json", str(tmp_path / "o.json")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -48,3 +53,16 @@ def test_bad_verse_input_is_one_line(tmp_path, make, message):
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--contact-loss-frac", "0.95"], "contact_loss_frac must lie in [0, 0.9]"),
+        (["--breathing-mm", "-1"], "breathing_mm must be >= 0"),
+        (["--breathing-hz", "5"], "breathing_hz must lie in [0.05, 2]"),
+        (["--xray-shift-mm", "nan"], "xray_shift_mm must be finite"),
+    ],
+)
+def test_bad_condition_is_one_line(tmp_path, flags, message):
+    _assert_one_line_error(tmp_path, message, "--phantom-seed", "1", *flags)

@@ -9,6 +9,7 @@ import torch
 from usx_model.evaluation.offline import run_offline
 from usx_model.network.config import tiny_config
 from usx_model.network.model import USXComplete
+from usx_model.sim.conditions import ChainConditions
 from usx_model.sim.phantom.spine import generate_spine
 
 pytestmark = pytest.mark.slow
@@ -32,3 +33,30 @@ def test_stages_meet_their_bounds_and_the_contract_holds():
         r["completion_ideal"]["cd_l1_mm"]
     )
     assert set(res.completed_base_mm) == {1, 2, 3, 4, 5}
+
+
+def test_lab_conditions_are_simulated_detected_and_reported():
+    torch.manual_seed(0)
+    models = [USXComplete(tiny_config(v)) for v in ("full", "us_only")]
+    # 0.3 Hz: at 40 mm/s a pass and the move to the next take about 4 s, one breath at
+    # 0.25 Hz, which would show every place at the same phase (compounding.breathing)
+    cond = ChainConditions(
+        breathing_mm=3.0, breathing_hz=0.3, contact_loss_frac=0.1, xray_shift_mm=2.0
+    )
+    r = run_offline(
+        generate_spine(31337), *models, seed=1, sweep_speed_mm_s=40.0, conditions=cond
+    ).report
+    bp, c = r["bone_points"], r["conditions"]
+    # every frame with air under the probe is dropped or has its air columns masked
+    assert c["frames_with_air"] > 0
+    assert (
+        bp["frames_dropped"].get("no_contact", 0) + bp["frames_partial_contact"]
+        == (c["frames_with_air"])
+    )
+    assert bp["frames_dropped"]["no_contact"] >= c["frames_off_skin"]
+    # the breathing is found and removed: the bone points lie on the still bone again
+    assert bp["breathing"]["compensated"]
+    assert bp["breathing"]["freq_hz"] == pytest.approx(0.3, abs=0.01)
+    assert bp["breathing"]["rms_error_mm"] < 0.1
+    assert bp["median_mm"] <= 0.5 and bp["within_1mm"] >= 0.9
+    assert c["breathing_mm"] == 3.0 and c["xray_shift_mm"] == 2.0

@@ -8,9 +8,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from usx_model.base.parts import Part
-from usx_model.base.transforms import apply_transform, make_transform
+from usx_model.base.transforms import apply_transform, make_transform, perturbation
 from usx_model.evaluation.cases import make_sweep_case
-from usx_model.evaluation.registration import perturbation, synthetic_cbct, transform_errors
+from usx_model.evaluation.registration import synthetic_cbct, transform_errors
 from usx_model.ingest.cbct import bone_surface
 from usx_model.sim.phantom.types import Spine, VertebraMesh
 from usx_model.sim.us_partial import UsPartialConfig

@@ -47,6 +47,25 @@ def test_symmetry_planes_per_level():
         assert planes[lv].point_mm @ planes[lv].normal == pytest.approx(s, abs=0.2)
 
 
+@pytest.mark.parametrize(("shift_mm", "tilt_deg"), [(12.0, 0.0), (0.0, 35.0)])
+def test_a_plane_that_runs_off_keeps_its_start(shift_mm, tilt_deg):
+    """One level's fit lands 12 mm from its start or tilted 35 deg (as a slab with one
+    side of the arch would): not trusted, the starting plane stays; the other level is
+    refined."""
+    rng = np.random.default_rng(1)
+    shifts = {1: shift_mm, 2: -2.0}
+    R = Rotation.from_euler("z", tilt_deg, degrees=True).as_matrix()
+    clouds = {1: _mirror_cloud(rng, 1500) @ R.T, 2: _mirror_cloud(rng, 1500)}
+    pts = np.vstack([clouds[lv] + [s, 0, -40.0 * (lv - 1)] for lv, s in shifts.items()])
+    cen = {lv: np.array([0.0, 0.0, -40.0 * (lv - 1)]) for lv in shifts}
+    init = {
+        lv: LateralPlane(np.zeros(3), np.array([1.0, 0, 0]), np.eye(3), np.ones(3)) for lv in shifts
+    }
+    planes = symmetry_planes(pts, cen, init, half_slab_mm=16.0, max_move_mm=8.0)
+    assert planes[1] is init[1]
+    assert planes[2].point_mm @ planes[2].normal == pytest.approx(-2.0, abs=0.2)
+
+
 INIT = LateralPlane(np.zeros(3), np.array([1.0, 0, 0]), np.eye(3), np.ones(3))
 
 

@@ -7,8 +7,13 @@ import open3d as o3d
 import pytest
 from scipy.spatial.transform import Rotation
 
-from usx_model.base.transforms import apply_transform, invert_transform, make_transform
-from usx_model.evaluation.registration import perturbation, transform_errors
+from usx_model.base.transforms import (
+    apply_transform,
+    invert_transform,
+    make_transform,
+    perturbation,
+)
+from usx_model.evaluation.registration import transform_errors
 from usx_model.registration.icp import register_cbct_to_us, register_point_to_plane
 
 

@@ -139,3 +139,20 @@ def test_plan_sweep_uses_the_config(toy_spine, toy_scenario):
     plan = plan_sweep(toy_spine, replace(SMALL, n_frames=7))
     assert plan.n_frames == 7 and plan.path_length_mm == toy_scenario.plan.path_length_mm
     assert toy_scenario.plan.speed_mm_s == pytest.approx(20.0, rel=0.05)
+
+
+def test_lab_conditions_move_the_spine_and_lift_the_probe(toy_spine, toy_scenario, monkeypatch):
+    monkeypatch.setattr(scenario_mod, "load_spine", lambda cfg: toy_spine)
+    cfg = replace(SMALL, breathing_mm=3.0, contact_loss_frac=0.3)
+    sc = build_scenario(cfg, probe_model(cfg))
+    assert np.ptp(sc.breathing_mm) <= 3.0 + 1e-9 and np.ptp(sc.breathing_mm) > 1.0
+    lost = np.flatnonzero(sc.air_share)
+    assert len(lost) == round(0.3 * sc.plan.n_frames)
+    # a frame off the skin is the air pattern, unlike the still frame of the same pose
+    off = lost[np.abs(sc.air_share[lost]) == 1.0]
+    if len(off):
+        assert not np.array_equal(sc.render(off[0]), toy_scenario.render(off[0]))
+    # the defaults leave the frames as they were
+    assert toy_scenario.breathing_mm is None and toy_scenario.air_share is None
+    with pytest.raises(ValueError, match="contact_loss_frac must lie in"):
+        build_scenario(replace(SMALL, contact_loss_frac=0.95), probe_model(SMALL))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.tracking.calibration import (
     ImageCalibration,
     ProbeCalibration,
@@ -139,3 +140,40 @@ def test_invalid_calibration(spec, match):
 def test_invalid_pixels(uv, T, match):
     with pytest.raises(ValueError, match=match):
         pixels_to_base(uv, T)
+
+
+def test_save_then_load_is_exact(tmp_path):
+    from usx_model.tracking.calibration import load_probe_calibration, save_probe_calibration
+
+    cal = ProbeCalibration(
+        ImageCalibration((0.1513, 0.1497), (255.5, -0.5)),
+        transform_from_xyz_rpy([1.25, -0.5, 149.75], [0.3, -1.1, 2.0]),
+    )
+    path = tmp_path / "probe.yaml"
+    save_probe_calibration(cal, path, "estimated\nfrom a test")
+    assert path.read_text().startswith("# estimated\n# from a test\nprobe_calibration:")
+    back = load_probe_calibration(path)
+    np.testing.assert_array_equal(back.T_ee_probe, cal.T_ee_probe)
+    assert back.image == cal.image
+
+
+@pytest.mark.parametrize(
+    ("spacing", "xyz", "message"),
+    [
+        ((150.0, 150.0), (0, 0, 150), "implausible lateral pixel spacing 150.0"),
+        ((0.15, 0.00015), (0, 0, 150), "implausible depth pixel spacing"),
+        ((0.15, 0.15), (0, 0, 150000.0), "implausible image origin 150000 mm from the flange"),
+    ],
+)
+def test_implausible_file_is_one_line(tmp_path, spacing, xyz, message):
+    from usx_model.tracking.calibration import load_probe_calibration
+
+    path = tmp_path / "probe.yaml"
+    path.write_text(
+        "probe_calibration:\n"
+        f"  image: {{spacing_mm: {list(spacing)}, width_px: 512}}\n"
+        f"  T_ee_probe: {{xyz_mm: {list(xyz)}, rpy_deg: [0, 0, 0]}}\n"
+    )
+    with pytest.raises(ValueError, match=message) as exc:
+        load_probe_calibration(path)
+    assert "\n" not in str(exc.value) and str(path) in str(exc.value)

@@ -87,3 +87,16 @@ def apply_transform(T: np.ndarray, points: np.ndarray) -> np.ndarray:
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"expected (N, 3) points, got {points.shape}")
     return points @ T[:3, :3].T + T[:3, 3]
+
+
+def perturbation(
+    rng: np.random.Generator, centre_mm: np.ndarray, rot_deg: float, trans_mm: float
+) -> np.ndarray:
+    """(4, 4) rotation of exactly ``rot_deg`` about a random axis through ``centre_mm``,
+    then a translation of exactly ``trans_mm`` in a random direction (both uniform on the
+    sphere)."""
+    axis, direc = rng.normal(size=3), rng.normal(size=3)
+    R = Rotation.from_rotvec(np.radians(rot_deg) * axis / np.linalg.norm(axis)).as_matrix()
+    centre_mm = np.asarray(centre_mm, dtype=np.float64)
+    t = centre_mm - R @ centre_mm + trans_mm * direc / np.linalg.norm(direc)
+    return make_transform(R, t)

@@ -20,6 +20,7 @@ The stages, each a core function of its own module:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from usx_model.base.crop import CROP_SIZE_MM
 from usx_model.base.points import thin_points
-from usx_model.base.xray_geometry import XrayGeometry
+from usx_model.base.xray_geometry import XrayGeometry, transform_geometry
 from usx_model.completion.quality import assess, quality_features
 from usx_model.ingest.placement import place_without_cbct
 from usx_model.ingest.xray_points import (
@@ -41,6 +42,7 @@ from usx_model.levels.us_only import split_levels_us_only
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete
 from usx_model.network.prepare import MIN_POINTS
+from usx_model.registration.xray_us import register_xray_to_us
 
 #: Vertebra centroid lies this far anterior of the US-visible arch points (phantom mean).
 ARCH_TO_CENTROID_MM = 20.0
@@ -72,12 +74,15 @@ class XrayObservation:
             already expressed in the base frame).
         plane_point_mm: (3,) a point of the body mid-plane in the base frame when the
             depth along the beam is registered (CBCT); None: use the US heuristic.
+        image: (rows, cols) the X-ray's intensity (bone bright), for re-registering it
+            to the US bone points; None: not available.
     """
 
     label: np.ndarray
     geometry: XrayGeometry
     T_base_xray: np.ndarray = field(default_factory=lambda: np.eye(4))
     plane_point_mm: np.ndarray | None = None
+    image: np.ndarray | None = None
 
 
 @dataclass
@@ -135,8 +140,16 @@ def estimate_anatomical_frame(bone_points_mm: np.ndarray, prior: PatientPrior) -
     return np.stack([np.cross(post, s), post, s])
 
 
-def place_xray(bone_points_mm: np.ndarray, xray: XrayObservation) -> dict[int, np.ndarray]:
+def place_xray(
+    bone_points_mm: np.ndarray,
+    xray: XrayObservation,
+    posterior: np.ndarray | None = None,
+) -> dict[int, np.ndarray]:
     """Per-level X-ray body points in the base frame (stage 2).
+
+    With the X-ray's image and the patient's ``posterior`` direction (base frame), the
+    shot is first re-registered in its plane to the US bone points
+    (``registration.xray_us``), undoing a patient's motion since the shot.
 
     With a registered depth (``plane_point_mm``) the label rays are cut with the plane
     through that point normal to the beam; otherwise with each vertebra's mid-sagittal
@@ -146,6 +159,11 @@ def place_xray(bone_points_mm: np.ndarray, xray: XrayObservation) -> dict[int, n
     Raises:
         ValueError: empty labels, bad geometry, rays parallel to the plane.
     """
+    if xray.image is not None and posterior is not None:
+        geometry_base = transform_geometry(xray.geometry, xray.T_base_xray)
+        reg = register_xray_to_us(xray.image, geometry_base, bone_points_mm, posterior)
+        if reg.applied:
+            xray = dataclasses.replace(xray, T_base_xray=reg.T_correction @ xray.T_base_xray)
     if xray.plane_point_mm is None:
         # Per-vertebra mid-sagittal symmetry planes, started from the paper's plane; on
         # points thinned to PLACEMENT_VOXEL_MM (phantom: within 0.05 mm of the planes of

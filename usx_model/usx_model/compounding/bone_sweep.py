@@ -7,6 +7,11 @@ frames, the oldest dropped first), then placed by interpolation between its brac
 poses, so a live stream loses no frame to message ordering or transport lag. Each placed
 frame is inserted into the volume and its bone surface (``segmentation.segment_bone``)
 becomes 3D points in the base frame.
+
+Before placement every frame passes the probe-contact test (``segmentation.contact``): a
+frame that images mostly air is dropped (``no_contact``), never compounded nor segmented;
+in a kept frame the uncoupled columns yield no bone points (counted in
+``partial_contact``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from usx_model.compounding.volume import (
     VolumeGrid,
 )
 from usx_model.segmentation.bone import BoneSegParams, segment_bone
+from usx_model.segmentation.contact import ContactParams, probe_contact
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
 
@@ -52,6 +58,8 @@ class BoneSweep:
         pose_buffer: pose buffer (tolerance, temporal offset).
         max_pending: frames held while waiting for their bracketing pose.
         min_confidence: bone pixels below this confidence are not turned into points.
+        contact: probe-contact test settings (depth spacing from the calibration when
+            None); ``min_contact_fraction=0`` keeps every frame.
     """
 
     def __init__(
@@ -66,8 +74,11 @@ class BoneSweep:
         pose_buffer: PoseBuffer | None = None,
         max_pending: int = 90,
         min_confidence: float = 0.0,
+        contact: ContactParams | None = None,
     ) -> None:
         su, sv = calibration.image.spacing_mm
+        self.contact = contact or ContactParams(depth_mm_per_px=sv)
+        self.contact.validate()
         self.seg_params = seg_params or BoneSegParams(pixel_mm=(su, sv))
         self.seg_params.validate()
         self.image_shape = tuple(int(s) for s in image_shape)
@@ -78,8 +89,12 @@ class BoneSweep:
         self.min_confidence = float(min_confidence)
         self._pending: deque[tuple[int, np.ndarray]] = deque()
         self._points: list[np.ndarray] = []
+        self._point_stamps: list[np.ndarray] = []
+        self._beam_sum = np.zeros(3)
         self.frames_placed = 0
         self.dropped: Counter[str] = Counter()
+        #: kept frames with uncoupled columns (their bone points there were discarded)
+        self.partial_contact = 0
         self._placed_stamps = hashlib.sha256()
 
     def add_pose(self, stamp_ns: int, T_base_probe: np.ndarray) -> tuple[str | None, list]:
@@ -134,15 +149,27 @@ class BoneSweep:
         return reports
 
     def _place(self, stamp_ns: int, image: np.ndarray) -> FrameReport:
+        contact = probe_contact(image, self.contact)
+        if not contact.ok:
+            self.dropped["no_contact"] += 1
+            return FrameReport(stamp_ns, False, reason="no_contact")
         outcome = self.sweep.add_frame(stamp_ns, image)
         if not outcome.inserted:
             reason = outcome.reason.value if outcome.reason is not None else "not_inserted"
             self.dropped[reason] += 1
             return FrameReport(stamp_ns, False, reason=reason)
         seg = segment_bone(image, self.seg_params)
-        pts = seg.to_base(outcome.T_base_pixel, self.min_confidence)
+        columns = None
+        if not contact.columns[contact.sector].all():
+            self.partial_contact += 1
+            columns = contact.columns
+        pts = seg.to_base(outcome.T_base_pixel, self.min_confidence, columns)
         if len(pts):
             self._points.append(pts)
+            self._point_stamps.append(np.full(len(pts), stamp_ns, dtype=np.int64))
+        # image rows grow with depth: the pixel map's second column is the beam direction
+        beam = outcome.T_base_pixel[:3, 1]
+        self._beam_sum += beam / np.linalg.norm(beam)
         self.frames_placed += 1
         self._placed_stamps.update(np.int64(stamp_ns).tobytes())
         return FrameReport(stamp_ns, True, bone_points=len(pts))
@@ -159,6 +186,15 @@ class BoneSweep:
     def bone_points_mm(self) -> np.ndarray:
         """(N, 3) bone surface points of every placed frame, base frame, mm."""
         return np.concatenate(self._points) if self._points else np.zeros((0, 3))
+
+    def bone_point_stamps_ns(self) -> np.ndarray:
+        """(N,) int64 stamp of the frame of each point of ``bone_points_mm``."""
+        return np.concatenate(self._point_stamps) if self._point_stamps else np.zeros(0, np.int64)
+
+    def mean_beam_direction(self) -> np.ndarray | None:
+        """(3,) unit mean beam direction of the placed frames, base frame (None: none)."""
+        n = np.linalg.norm(self._beam_sum)
+        return None if n == 0 else self._beam_sum / n
 
     def coverage_points_mm(self, stride_vox: int = 4) -> np.ndarray:
         """(M, 3) centres of covered voxels on a coarser lattice (every ``stride_vox``)."""

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from usx_model.base.parts import Part
-from usx_model.base.transforms import invert_transform, make_transform
+from usx_model.base.transforms import invert_transform, make_transform, perturbation
 from usx_model.evaluation.cases import SweepCase, make_sweep_case
-from usx_model.evaluation.registration import perturbation, synthetic_cbct
+from usx_model.evaluation.registration import synthetic_cbct
 from usx_model.ingest.cbct import bone_surface
 from usx_model.ingest.placement import place_with_cbct
 from usx_model.ingest.symmetry import symmetry_planes

@@ -14,13 +14,14 @@ simulator's ideal per-level partials of the same spine, for comparison.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from usx_model.base.points import thin_points
-from usx_model.base.transforms import apply_transform, invert_transform
+from usx_model.base.transforms import apply_transform, invert_transform, perturbation
 from usx_model.base.xray_geometry import transform_geometry
 from usx_model.completion.spine import (
     PatientPrior,
@@ -29,9 +30,10 @@ from usx_model.completion.spine import (
     place_xray,
 )
 from usx_model.compounding.bone_sweep import BoneSweep
+from usx_model.compounding.breathing import estimate_breathing
 from usx_model.compounding.points import mask_to_base_points
 from usx_model.compounding.volume import VolumeGrid
-from usx_model.evaluation.registration import perturbation, synthetic_cbct, transform_errors
+from usx_model.evaluation.registration import synthetic_cbct, transform_errors
 from usx_model.evaluation.segmentation import (
     simulator_calibration,
     spine_distance_scene,
@@ -44,6 +46,14 @@ from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete
 from usx_model.registration.icp import register_cbct_to_us
 from usx_model.sim.bmode import BModeSimulator
+from usx_model.sim.conditions import (
+    ChainConditions,
+    breathing_displacement_mm,
+    calibration_error,
+    condition_rng,
+    translation,
+)
+from usx_model.sim.contact_loss import air_columns, apply_air_gap, contact_loss_schedule
 from usx_model.sim.phantom.types import Spine
 from usx_model.sim.probe import ProbeModel
 from usx_model.sim.robot_sweep import (
@@ -53,10 +63,18 @@ from usx_model.sim.robot_sweep import (
 )
 from usx_model.sim.scene import sample_surface
 from usx_model.sim.us_partial import simulate_us_partials
-from usx_model.sim.xray import lateral_geometry, render_lateral_xray, xray_points_25d
-from usx_model.tracking.calibration import load_probe_calibration
+from usx_model.sim.xray import (
+    body_midplane_point_mm,
+    lateral_geometry,
+    render_lateral_xray,
+    xray_points_25d,
+)
+from usx_model.tracking.calibration import ProbeCalibration, load_probe_calibration
 from usx_model.tracking.iiwa import forward_kinematics
 from usx_model.tracking.interpolation import PoseBuffer
+
+#: stamps start here, so that images stamped early by a clock offset stay positive, ns
+EPOCH_NS = 1_000_000_000
 
 
 @dataclass
@@ -83,17 +101,38 @@ def run_offline(
     n_samples: int = 0,
     lateral_offsets_mm: tuple[float, ...] = SERPENTINE_OFFSETS_MM,
     probe_calibration: str | Path | None = None,
+    conditions: ChainConditions | None = None,
+    calibration: str | Path | None = None,
+    breathing_compensation: bool = True,
+    xray_shifts: Sequence[tuple[float, float]] = (),
+    xray_registration: bool = True,
 ) -> OfflineResult:
     """Run every stage on ``spine`` and score it; see the module docstring.
 
     ``probe_calibration``: the calibration YAML whose hand-eye ``T_ee_probe`` mounts the
     probe (None = the shipped config/probe.yaml, as the ROS nodes use); the image side
-    is the simulated probe's own.
+    is the simulated probe's own. This is the truth the simulator renders with.
+
+    ``conditions``: disturbances of the chain (``sim.conditions``); None = an ideal lab.
+    ``calibration``: a calibration YAML the compounding uses instead of the truth (an
+    estimated one, e.g. from ``usx calibrate``); otherwise it uses the truth, perturbed by
+    ``conditions.calib_error_*``.
+
+    ``breathing_compensation``: fit the breathing motion to the bone points and remove
+    it (``compounding.breathing``; a still patient's points stay as they are).
+
+    ``xray_registration``: re-register the X-ray to the US bone points before placing it
+    (``registration.xray_us``; the patient's posterior direction is the phantom's).
+
+    ``xray_shifts``: extra (mm, deg) patient shifts between X-ray and sweep to complete
+    the same bone points with (the same random direction and axis for every size);
+    reported under ``xray_shift_curve``.
 
     ``lateral_offsets_mm``: one pass per offset (``simulate.robot_sweep``); the default
     three-pass serpentine sees what the network's training partials see (a single
     midline pass gave 1.7x the ideal completion error, three passes 1.2x).
     """
+    cond = conditions or ChainConditions()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     T_ee_probe = load_probe_calibration(probe_calibration).T_ee_probe
@@ -109,27 +148,44 @@ def run_offline(
     T_base_spine = plan.T_base_spine
     probe = ProbeModel()
     sim = BModeSimulator(spine, probe, seed=seed)
+    truth = ProbeCalibration(simulator_calibration(probe).image, T_ee_probe)
+    used = _used_calibration(truth, cond, seed, calibration)
     timings["plan_s"] = time.perf_counter() - t0
 
     # --- tracking, compounding, segmentation ---------------------------------------------
     t = time.perf_counter()
-    T_base_probe = forward_kinematics(plan.joint_positions_rad) @ T_ee_probe
-    calibration = simulator_calibration(probe)
+    T_base_ee = forward_kinematics(plan.joint_positions_rad)
     lo = T_base_spine[:3, 3] - 200.0
     grid = VolumeGrid.from_bounds(lo, lo + 400.0, 2.0)
-    sweep = BoneSweep(grid, calibration, probe.shape, pose_buffer=PoseBuffer(capacity=100000))
-    for stamp, T in zip(plan.joint_times_ns, T_base_probe, strict=True):
-        sweep.add_pose(int(stamp), T)
+    poses = PoseBuffer(capacity=100000, temporal_offset_s=used.temporal_offset_ms * 1e-3)
+    sweep = BoneSweep(grid, used, probe.shape, pose_buffer=poses)
+    for stamp, T in zip(plan.joint_times_ns, T_base_ee, strict=True):
+        sweep.add_pose(EPOCH_NS + int(stamp), T)
+    frames = _disturbed_frames(plan, cond, seed)
     gt_visible = []
-    for stamp, T_sp in zip(plan.frame_times_ns, plan.T_spine_probe, strict=True):
+    for k, T_sp in enumerate(frames.T_spine_probe):
         frame = sim.render(T_sp)
-        sweep.add_frame(int(stamp), frame.image)
-        T_base_pixel = (
-            T_base_spine @ T_sp @ calibration.T_probe_image @ (calibration.image.T_image_pixel())
-        )
-        gt_visible.append(mask_to_base_points(frame.bone_mask, T_base_pixel))
+        image, bone_mask = frame.image, frame.bone_mask
+        if frames.air_share[k] != 0:
+            air = air_columns(frames.air_share[k], image.max(axis=0) > 0)
+            image = apply_air_gap(image, air, probe.pixel_mm, frames.rng)
+            bone_mask = bone_mask & ~air[None, :]
+        sweep.add_frame(int(frames.stamps_ns[k]), image)
+        T_base_pixel = T_base_spine @ T_sp @ truth.T_probe_image @ truth.image.T_image_pixel()
+        gt_visible.append(mask_to_base_points(bone_mask, T_base_pixel))
     sweep.flush()
     bone = sweep.bone_points_mm()
+    stamps = sweep.bone_point_stamps_ns()
+    fit = estimate_breathing(bone, stamps, sweep.mean_beam_direction())
+    if breathing_compensation:
+        bone = fit.correct(bone, stamps)
+    # how far the fitted motion is from the true one, at the frames' true times
+    d_true = frames.breathing_mm
+    d_fit = fit.displacement_mm(frames.stamps_ns) * (fit.axis @ T_base_spine[:3, 1])
+    breathing = fit.as_dict() | {
+        "compensated": bool(breathing_compensation and fit.applied),
+        "rms_error_mm": float(np.sqrt(np.mean((d_fit - d_true) ** 2))),
+    }
     gt_visible = np.vstack(gt_visible)
     timings["sweep_s"] = time.perf_counter() - t
 
@@ -142,8 +198,15 @@ def run_offline(
     t = time.perf_counter()
     geometry = lateral_geometry(spine)
     shot = render_lateral_xray(spine, geometry, scene=sim.scene)
-    obs = XrayObservation(shot.label.astype(np.int64), transform_geometry(geometry, T_base_spine))
-    xray_base = place_xray(bone, obs)
+
+    def shifted_xray(mm: float, deg: float) -> dict[int, np.ndarray]:
+        centre = body_midplane_point_mm(spine)
+        T_shift = perturbation(condition_rng(seed, "xray_shift"), centre, deg, mm)
+        geometry_base = transform_geometry(geometry, T_base_spine @ T_shift)
+        obs = XrayObservation(shot.label.astype(np.int64), geometry_base, image=shot.image)
+        return place_xray(bone, obs, posterior=T_base_spine[:3, 1] if xray_registration else None)
+
+    xray_base = shifted_xray(cond.xray_shift_mm, cond.xray_shift_deg)
     lateral_err = [
         abs(
             float(np.mean(apply_transform(T_spine_base, pts)[:, 0]))
@@ -180,6 +243,21 @@ def run_offline(
     completed = {lc.level: lc.points_mm for lc in result.levels if len(lc.points_mm)}
     scores = score_levels(completed, gt_base, gt_part)
 
+    curve = []
+    for mm, deg in xray_shifts:
+        res = completer.complete(bone, prior, shifted_xray(mm, deg))
+        sc = score_levels(
+            {lc.level: lc.points_mm for lc in res.levels if len(lc.points_mm)}, gt_base, gt_part
+        )
+        curve.append(
+            {
+                "xray_shift_mm": mm,
+                "xray_shift_deg": deg,
+                "cd_l1_mm": float(np.mean([v["cd_l1_mm"] for v in sc.values()])),
+                "status": {f"L{lc.level}": lc.status for lc in res.levels},
+            }
+        )
+
     ideal = _ideal_completion(spine, model_full, seed)
     ideal_scores = score_levels(ideal, {lv: g[0] for lv, g in gt_spine.items()}, gt_part)
 
@@ -196,6 +274,14 @@ def run_offline(
             "recall_1mm": recall,
             "frames_placed": sweep.frames_placed,
             "frames_dropped": dict(sweep.dropped),
+            "frames_partial_contact": sweep.partial_contact,
+            "breathing": breathing,
+        },
+        "conditions": cond.as_dict()
+        | {
+            "frames_with_air": int(np.count_nonzero(frames.air_share)),
+            "frames_off_skin": int(np.count_nonzero(np.abs(frames.air_share) >= 1.0)),
+            "calibration": None if calibration is None else str(calibration),
         },
         "registration": {
             "cbct_us": {
@@ -224,7 +310,49 @@ def run_offline(
         },
         "timings_s": timings,
     }
+    if curve:
+        report["xray_shift_curve"] = curve
     return OfflineResult(report, bone, completed, gt_base, result.R_base_lps)
+
+
+def _used_calibration(
+    truth: ProbeCalibration, cond: ChainConditions, seed: int, path: str | Path | None
+) -> ProbeCalibration:
+    """The calibration the compounding believes: a file, or the truth with the error."""
+    if path is not None:
+        return load_probe_calibration(path)
+    error = calibration_error(
+        condition_rng(seed, "calib_error"), cond.calib_error_mm, cond.calib_error_deg
+    )
+    return ProbeCalibration(truth.image, truth.T_ee_probe @ error, truth.T_probe_image)
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """The frames as acquired: true probe poses, stamps as sent, air per frame."""
+
+    T_spine_probe: np.ndarray
+    breathing_mm: np.ndarray  # (F,) spine displacement along its posterior axis
+    stamps_ns: np.ndarray
+    air_share: np.ndarray
+    rng: np.random.Generator
+
+
+def _disturbed_frames(plan, cond: ChainConditions, seed: int) -> _Frames:
+    """Breathing moves the spine under the planned probe; the clock offset moves stamps."""
+    t_s = plan.frame_times_ns * 1e-9
+    rng = condition_rng(seed, "breathing")
+    d = breathing_displacement_mm(
+        t_s, cond.breathing_mm, cond.breathing_hz, rng.uniform(0, 2 * np.pi)
+    )
+    # the spine rises by d along its posterior axis (y): the probe sits d lower in it
+    T_sp = np.stack(
+        [translation([0.0, -dk, 0.0]) @ T for dk, T in zip(d, plan.T_spine_probe, strict=True)]
+    )
+    stamps = EPOCH_NS + plan.frame_times_ns - round(cond.time_offset_ms * 1e6)
+    rng = condition_rng(seed, "contact_loss")
+    share = contact_loss_schedule(plan.n_frames, cond.contact_loss_frac, rng)
+    return _Frames(T_sp, d, stamps, share, rng)
 
 
 def _recall(gt_points: np.ndarray, found: np.ndarray, tol_mm: float) -> float:

@@ -24,7 +24,12 @@ import open3d as o3d
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from usx_model.base.transforms import apply_transform, invert_transform, make_transform
+from usx_model.base.transforms import (
+    apply_transform,
+    invert_transform,
+    make_transform,
+    perturbation,
+)
 from usx_model.evaluation.cases import make_sweep_case, phantom_spine
 from usx_model.ingest.cbct import BoneSurface, CbctVolume, bone_surface
 from usx_model.registration.icp import register_cbct_to_us
@@ -67,17 +72,6 @@ def synthetic_cbct(
     hu = ndimage.gaussian_filter(hu, 0.6)
     hu += np.random.default_rng(seed).normal(0.0, noise_hu, hu.shape).astype(np.float32)
     return CbctVolume(hu, make_transform(np.eye(3) * spacing_mm, lo), is_label=False)
-
-
-def perturbation(
-    rng: np.random.Generator, centre_mm: np.ndarray, rot_deg: float, trans_mm: float
-) -> np.ndarray:
-    """(4, 4) rotation of ``rot_deg`` about a random axis through ``centre_mm``, then a
-    translation of ``trans_mm`` in a random direction."""
-    axis, direc = rng.normal(size=3), rng.normal(size=3)
-    R = Rotation.from_rotvec(np.radians(rot_deg) * axis / np.linalg.norm(axis)).as_matrix()
-    t = centre_mm - R @ centre_mm + trans_mm * direc / np.linalg.norm(direc)
-    return make_transform(R, t)
 
 
 def transform_errors(

@@ -81,6 +81,8 @@ def symmetry_planes(
     centroids_mm: dict[int, np.ndarray],
     planes: dict[int, LateralPlane],
     half_slab_mm: float = 18.0,
+    max_move_mm: float = 8.0,
+    max_tilt_deg: float = 20.0,
 ) -> dict[int, LateralPlane]:
     """:func:`symmetry_plane` of every level, on the US points of its slab.
 
@@ -91,9 +93,13 @@ def symmetry_planes(
         half_slab_mm: half thickness of a level's slab along its cranio-caudal axis
             (about half a vertebral pitch: neighbours' processes stay out).
 
+        max_move_mm, max_tilt_deg: a fitted plane that moved further than this from the
+            starting plane (at the level's centroid) or tilted further from it (a slab
+            with one side of the arch only, another vertebra's processes) is not trusted.
+
     Returns:
-        level -> LateralPlane; a level whose slab holds fewer than 20 points keeps its
-        starting plane.
+        level -> LateralPlane; a level whose slab holds fewer than 20 points, whose fit
+        fails, moves or tilts too far keeps its starting plane.
     """
     p = np.asarray(us_points_base_mm, dtype=np.float64)
     levels = sorted(centroids_mm)
@@ -107,5 +113,19 @@ def symmetry_planes(
         a -= (a @ n) * n
         a /= np.linalg.norm(a)
         slab = p[np.abs((p - c[i]) @ a) < half_slab_mm]
-        out[lv] = symmetry_plane(slab, planes[lv]) if len(slab) >= 20 else planes[lv]
+        out[lv] = planes[lv]
+        if len(slab) < 20:
+            continue
+        try:
+            fitted = symmetry_plane(slab, planes[lv])
+        except ValueError:  # e.g. no overlap between the slab and its mirror image
+            continue
+        # where the fitted plane crosses the level's lateral line, against the start
+        fn = np.asarray(fitted.normal, dtype=np.float64)
+        cos = abs(float(fn @ n))
+        tilt = np.degrees(np.arccos(min(1.0, cos)))
+        start = c[i] + ((planes[lv].point_mm - c[i]) @ n) * n
+        move = abs(float((fitted.point_mm - start) @ fn)) / max(cos, 1e-9)
+        if move <= max_move_mm and tilt <= max_tilt_deg:
+            out[lv] = fitted
     return out

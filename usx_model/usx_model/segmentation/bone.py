@@ -147,15 +147,28 @@ class BoneSegmentation:
         mask[v, self.u_px.astype(np.int64)] = True
         return mask
 
-    def to_base(self, T_base_pixel: np.ndarray, min_confidence: float = 0.0) -> np.ndarray:
+    def to_base(
+        self,
+        T_base_pixel: np.ndarray,
+        min_confidence: float = 0.0,
+        columns: np.ndarray | None = None,
+    ) -> np.ndarray:
         """(K', 3) float64 base-frame points (mm) of the bone pixels at or above a confidence.
 
         Args:
             T_base_pixel: (4, 4) pixel -> base affine of this frame
                 (``tracking.calibration.base_pixel_transform``).
             min_confidence: keep only points with at least this confidence.
+            columns: (cols,) bool, keep only points in these columns (None: all).
         """
         keep = self.confidence >= min_confidence
+        if columns is not None:
+            columns = np.asarray(columns, dtype=bool)
+            if columns.shape != (self.shape[1],):
+                raise ValueError(
+                    f"expected a ({self.shape[1]},) bool column mask, got {columns.shape}"
+                )
+            keep &= columns[self.u_px.astype(np.int64)]
         return pixels_to_base(self.uv_px[keep], T_base_pixel)
 
 

@@ -101,13 +101,20 @@ class ProbeCalibration:
         image: pixel spacing and origin.
         T_ee_probe: (4, 4) rigid, probe frame in the flange frame ``lbr_link_ee``, mm.
         T_probe_image: (4, 4) rigid, image frame in the probe frame, mm.
+        temporal_offset_ms: added to an image stamp to get the joint-state time of its
+            acquisition (``usx calibrate temporal``).
     """
 
     image: ImageCalibration
     T_ee_probe: np.ndarray = field(default_factory=lambda: np.eye(4))
     T_probe_image: np.ndarray = field(default_factory=_default_T_probe_image)
+    temporal_offset_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        offset = float(self.temporal_offset_ms)
+        if not np.isfinite(offset):
+            raise ValueError(f"temporal_offset_ms must be finite, got {self.temporal_offset_ms}")
+        object.__setattr__(self, "temporal_offset_ms", offset)
         object.__setattr__(self, "T_ee_probe", validate_transform(self.T_ee_probe, "T_ee_probe"))
         object.__setattr__(
             self, "T_probe_image", validate_transform(self.T_probe_image, "T_probe_image")
@@ -129,11 +136,12 @@ class ProbeCalibration:
 
         Keys: ``image`` (``spacing_mm``, ``origin_px``; or ``width_px`` instead of
         ``origin_px`` for the face-centre default), optional ``T_ee_probe`` and
-        ``T_probe_image``, each ``{xyz_mm, rpy_deg}`` or ``{matrix}``.
+        ``T_probe_image``, each ``{xyz_mm, rpy_deg}`` or ``{matrix}``, optional
+        ``temporal_offset_ms``.
         """
         if not isinstance(spec, dict) or "image" not in spec:
             raise ValueError(f"expected a dict with an 'image' entry, got {spec!r:.80}")
-        unknown = set(spec) - {"image", "T_ee_probe", "T_probe_image"}
+        unknown = set(spec) - {"image", "T_ee_probe", "T_probe_image", "temporal_offset_ms"}
         if unknown:
             raise ValueError(f"unknown probe calibration keys: {sorted(unknown)}")
         img = spec["image"]
@@ -148,7 +156,10 @@ class ProbeCalibration:
             for key in ("T_ee_probe", "T_probe_image")
             if key in spec
         }
-        return cls(image=image, **kwargs)
+        offset = spec.get("temporal_offset_ms", 0.0)
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            raise ValueError(f"temporal_offset_ms: expected a number, got {offset!r}")
+        return cls(image=image, temporal_offset_ms=offset, **kwargs)
 
     def to_dict(self) -> dict:
         """Inverse of ``from_dict`` (matrices written out in full)."""
@@ -159,6 +170,7 @@ class ProbeCalibration:
             },
             "T_ee_probe": {"matrix": self.T_ee_probe.tolist()},
             "T_probe_image": {"matrix": self.T_probe_image.tolist()},
+            "temporal_offset_ms": self.temporal_offset_ms,
         }
 
 
@@ -197,9 +209,65 @@ def load_probe_calibration(path: str | Path | None = None) -> ProbeCalibration:
     if isinstance(spec, dict) and "probe_calibration" in spec:
         spec = spec["probe_calibration"]
     try:
-        return ProbeCalibration.from_dict(spec)
+        calibration = ProbeCalibration.from_dict(spec)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed probe calibration: {type(exc).__name__} {exc}") from exc
+    check_plausible(calibration, str(path))
+    return calibration
+
+
+#: plausible ranges of a probe calibration: pixel spacing (mm/px), probe face distance
+#: from the flange (mm), image origin (px), clock offset (ms)
+SPACING_RANGE_MM = (0.01, 2.0)
+MAX_FLANGE_DISTANCE_MM = 1000.0
+MAX_ORIGIN_PX = 10000.0
+MAX_TEMPORAL_OFFSET_MS = 1000.0
+
+
+def check_plausible(calibration: ProbeCalibration, source: str = "probe calibration") -> None:
+    """Refuse a calibration no probe can have (a unit slip, a pasted wrong matrix).
+
+    Raises:
+        ValueError: one line naming ``source``, the value and the plausible range.
+    """
+    lo, hi = SPACING_RANGE_MM
+    for name, value in zip(("lateral", "depth"), calibration.image.spacing_mm, strict=True):
+        if not lo <= value <= hi:
+            raise ValueError(
+                f"{source}: implausible {name} pixel spacing {value} mm/px, expected "
+                f"{lo}-{hi} (metres or micrometres instead of mm?)"
+            )
+    reach = float(np.linalg.norm(calibration.T_ee_image[:3, 3]))
+    if reach > MAX_FLANGE_DISTANCE_MM:
+        raise ValueError(
+            f"{source}: implausible image origin {reach:.0f} mm from the flange, expected "
+            f"<= {MAX_FLANGE_DISTANCE_MM:.0f} mm (a translation in metres read as mm?)"
+        )
+    if abs(calibration.temporal_offset_ms) > MAX_TEMPORAL_OFFSET_MS:
+        raise ValueError(
+            f"{source}: implausible temporal_offset_ms {calibration.temporal_offset_ms}, "
+            f"expected within +-{MAX_TEMPORAL_OFFSET_MS:.0f} ms (seconds written as ms?)"
+        )
+    if np.max(np.abs(calibration.image.origin_px)) > MAX_ORIGIN_PX:
+        raise ValueError(
+            f"{source}: implausible image origin_px {list(calibration.image.origin_px)}, "
+            f"expected within +-{MAX_ORIGIN_PX:.0f} px"
+        )
+
+
+def save_probe_calibration(
+    calibration: ProbeCalibration, path: str | Path, comment: str = ""
+) -> None:
+    """Write ``calibration`` as a YAML file ``load_probe_calibration`` reads back exactly.
+
+    ``comment``: lines written as a YAML comment at the top (provenance).
+    """
+    import yaml
+
+    check_plausible(calibration)
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    body = yaml.safe_dump({"probe_calibration": calibration.to_dict()}, sort_keys=False)
+    Path(path).write_text(head + body, encoding="utf-8")
 
 
 def base_pixel_transform(T_base_ee: np.ndarray, calibration: ProbeCalibration) -> np.ndarray:

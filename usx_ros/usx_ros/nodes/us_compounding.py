@@ -36,10 +36,12 @@ from threadpoolctl import threadpool_limits
 
 from usx_model.base.points import thin_points
 from usx_model.compounding.bone_sweep import BoneSweep
+from usx_model.compounding.breathing import estimate_breathing
 from usx_model.compounding.nifti import save_compounding_nifti
 from usx_model.compounding.session import SessionTiming, StampRejected, SweepSession
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid
 from usx_model.segmentation.bone import BoneSegParams
+from usx_model.segmentation.contact import ContactParams
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
 from usx_ros.conversions import (
@@ -91,13 +93,6 @@ class CompoundingParams:
     )
     pose_tolerance_s: float = param(
         0.05, "largest gap to a bracketing pose", min_value=1e-4, max_value=1.0, read_only=True
-    )
-    temporal_offset_s: float = param(
-        0.0,
-        "added to image stamps (image vs robot clock)",
-        min_value=-1.0,
-        max_value=1.0,
-        read_only=True,
     )
     max_pending: int = param(
         90,
@@ -152,6 +147,21 @@ class CompoundingParams:
     )
     min_confidence: float = param(
         0.0, "bone pixels below this confidence are ignored", min_value=0.0, max_value=1.0
+    )
+    min_contact_fraction: float = param(
+        0.5,
+        "a frame whose share of coupled (tissue-imaging) columns is below this has lost "
+        "probe contact and is dropped (no_contact); in kept frames uncoupled columns give no "
+        "bone points (0 = keep every frame)",
+        min_value=0.0,
+        max_value=1.0,
+        read_only=True,
+    )
+    breathing_compensation: bool = param(
+        True,
+        "fit the patient's breathing to the sweep's bone surface (passes that image the same "
+        "bone at different times) and remove it from the bone points; applied only when "
+        "significant, so a still patient's points stay as they are",
     )
     save_volume_dir: str = param("", "write volume.nii.gz + coverage.nii.gz at stop ('' = no)")
     bone_points_voxel_mm: float = param(
@@ -222,6 +232,7 @@ class UsCompounding(Node):
             raise ParameterError(f"compounding volume: {exc}") from exc
         self.health = InputHealth(self.get_logger())
         self._last_points_mm = np.zeros((0, 3))
+        self._breathing = None
         # rclpy's executor serves ready subscriptions in creation order: a sweep start
         # that arrives together with the first frame is handled before it.
         if p.sweep_source == "topic":
@@ -245,7 +256,8 @@ class UsCompounding(Node):
         p = self.params
         if poses is None:
             poses = PoseBuffer(
-                tolerance_s=p.pose_tolerance_s, temporal_offset_s=p.temporal_offset_s
+                tolerance_s=p.pose_tolerance_s,
+                temporal_offset_s=self._calibration.temporal_offset_ms * 1e-3,
             )
         return BoneSweep(
             self.grid,
@@ -257,6 +269,10 @@ class UsCompounding(Node):
             pose_buffer=poses,
             max_pending=p.max_pending,
             min_confidence=p.min_confidence,
+            contact=ContactParams(
+                depth_mm_per_px=self._calibration.image.spacing_mm[1],
+                min_contact_fraction=p.min_contact_fraction,
+            ),
         )
 
     # --- read-only state for tests and monitoring ---------------------------------------
@@ -387,6 +403,16 @@ class UsCompounding(Node):
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()
         self._last_points_mm = self.sweep.bone_points_mm()
+        self._breathing = None
+        beam = self.sweep.mean_beam_direction()
+        if self.params.breathing_compensation and beam is not None:
+            stamps = self.sweep.bone_point_stamps_ns()
+            try:
+                self._breathing = estimate_breathing(self._last_points_mm, stamps, beam)
+            except ValueError as exc:  # the sweep's points stay as compounded
+                self.get_logger().warning(f"breathing fit failed: {exc}")
+            else:
+                self._last_points_mm = self._breathing.correct(self._last_points_mm, stamps)
         voxel_mm = self.params.bone_points_voxel_mm
         if voxel_mm > 0:
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)
@@ -411,6 +437,8 @@ class UsCompounding(Node):
             "frames_outside_sweeps": s.frames_outside_sweeps,
             "frames_dropped": int(sum(self.sweep.dropped.values())),
             "drops_by_reason": dict(self.sweep.dropped),
+            "partial_contact_frames": self.sweep.partial_contact,
+            "breathing": None if self._breathing is None else self._breathing.as_dict(),
             "rejected_input": dict(self.health.counts),
             "bone_points": len(self._last_points_mm),
             "sweeps_completed": s.sweeps_completed,

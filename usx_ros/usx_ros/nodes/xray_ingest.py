@@ -53,6 +53,16 @@ class XrayIngestParams:
     xray_rpy_deg: tuple[float, ...] = param(
         (0.0, 0.0, 0.0), "T_base_xray rotation, URDF rpy, degrees", length=3, read_only=True
     )
+    reregister: bool = param(
+        True,
+        "re-register the X-ray in its plane to the US bone points before placing it (a "
+        "patient who moved after the shot); needs the X-ray's image",
+    )
+    patient_posterior: tuple[float, ...] = param(
+        (0.0, 0.0, 1.0),
+        "direction from the spine to the probe side (posterior), base frame",
+        length=3,
+    )
 
 
 #: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
@@ -111,7 +121,7 @@ class XrayIngest(Node):
         except (OSError, ValueError) as exc:
             raise ParameterError(f"parameter 'xray_file': {exc}") from exc
         self.get_logger().info(f"X-ray loaded ({shot.spacing_source.value})")
-        return XrayObservation(label=label, geometry=shot.geometry, T_base_xray=T)
+        return XrayObservation(label=label, geometry=shot.geometry, T_base_xray=T, image=shot.image)
 
     def _on_xray(self, msg: XrayView) -> None:
         if msg.header.frame_id not in ("", self.params.base_frame):
@@ -145,7 +155,8 @@ class XrayIngest(Node):
             return
         t0 = time.perf_counter()
         try:
-            by_level = place_xray(self._bone_mm, self.xray)
+            posterior = np.array(self.params.patient_posterior) if self.params.reregister else None
+            by_level = place_xray(self._bone_mm, self.xray, posterior)
         except ValueError as exc:
             self.health.reject("placement_failed", str(exc))
             return

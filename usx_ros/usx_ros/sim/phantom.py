@@ -111,6 +111,13 @@ class PhantomParams:
     radius_mm: float = _ro(50.0, "curvilinear face radius, mm", 5.0, 200.0)
     fan_angle_deg: float = _ro(60.0, "curvilinear fan opening, deg", 5.0, 170.0)
     seed: int = _ro(0, "speckle seed", 0, 2**31 - 1)
+    breathing_mm: float = _ro(
+        0.0, "peak-to-peak antero-posterior breathing motion of the spine, mm", 0.0, 20.0
+    )
+    breathing_hz: float = _ro(0.25, "breathing rate, Hz", 0.05, 2.0)
+    contact_loss_frac: float = _ro(
+        0.0, "share of frames with the probe partly or wholly off the skin", 0.0, 0.9
+    )
     start_delay_s: float = _ro(3.0, "wait before the first pass (the graph connects)", 0.0, 600.0)
     loop: bool = _ro(False, "sweep back and forth until shut down")
     loop_pause_s: float = _ro(1.0, "pause between passes, s", 0.0, 600.0)

@@ -6,6 +6,9 @@
   refits the boundary prior table and tip offsets that ``levels`` ships;
 - ``gate``: the completion quality gate on clean and degraded inputs, phantom and real
   vertebrae (``evaluation.gate_stress``);
+- ``chain``: the end-to-end completion under lab conditions (breathing, lost probe
+  contact, a patient shifted after the X-ray) over unseen phantom seeds
+  (``evaluation.chain``);
 - ``uncertainty``: rank correlation of the per-point uncertainty with the error, and
   interval coverage (``evaluation.uncertainty``).
 
@@ -19,7 +22,7 @@ import argparse
 import json
 import sys
 
-from usx_model.evaluation import gate_stress, levels, registration, uncertainty
+from usx_model.evaluation import chain, gate_stress, levels, registration, uncertainty
 
 #: stage name -> module with ``add_arguments(parser)`` and ``run(args) -> dict``.
 STAGES = {
@@ -27,6 +30,7 @@ STAGES = {
     "levels": levels,
     "gate": gate_stress,
     "uncertainty": uncertainty,
+    "chain": chain,
 }
 
 

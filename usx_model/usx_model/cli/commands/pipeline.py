@@ -40,7 +40,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="YAML",
         help="probe calibration whose hand-eye mounts the probe (default: config/probe.yaml)",
     )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="YAML",
+        help="the probe calibration the compounding uses (e.g. from `usx calibrate`); "
+        "default: the truth, perturbed by --calib-error-*",
+    )
+    p.add_argument(
+        "--no-xray-registration",
+        action="store_true",
+        help="place the X-ray as given (default: first re-register it to the US bone points)",
+    )
+    p.add_argument(
+        "--no-breathing-compensation",
+        action="store_true",
+        help="keep the bone points as compounded (default: fit and remove breathing)",
+    )
+    cond = p.add_argument_group("lab conditions (default: none)")
+    for flag, metavar, text in _CONDITIONS:
+        cond.add_argument(flag, type=float, default=None, metavar=metavar, help=text)
     p.set_defaults(func=_run)
+
+
+#: (flag, metavar, help) of each ``ChainConditions`` field
+_CONDITIONS = (
+    ("--breathing-mm", "MM", "peak-to-peak antero-posterior breathing excursion"),
+    ("--breathing-hz", "HZ", "breathing rate (default 0.25)"),
+    ("--xray-shift-mm", "MM", "patient translation between X-ray and sweep (random direction)"),
+    ("--xray-shift-deg", "DEG", "patient rotation between X-ray and sweep (random axis)"),
+    ("--calib-error-mm", "MM", "probe calibration translation error"),
+    ("--calib-error-deg", "DEG", "probe calibration rotation error"),
+    ("--time-offset-ms", "MS", "images stamped this much before they were acquired"),
+    ("--contact-loss-frac", "P", "share of frames with the probe partly or wholly off the skin"),
+)
+
+
+def _conditions(args: argparse.Namespace):
+    from usx_model.sim.conditions import ChainConditions
+
+    given = {
+        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+        for flag, _, _ in _CONDITIONS
+    }
+    return ChainConditions(**{k: v for k, v in given.items() if v is not None})
 
 
 def _offsets(text: str) -> tuple[float, ...]:
@@ -67,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
         from usx_model.sim.phantom.spine import generate_spine
 
         spine = generate_spine(args.phantom_seed)
+    conditions = _conditions(args)
     full = load_weights(args.weights_full or shipped_weights("full"))
     us_only = load_weights(args.weights_us_only or shipped_weights("us_only"))
     offsets = {} if args.lateral_offsets is None else {"lateral_offsets_mm": args.lateral_offsets}
@@ -77,6 +121,10 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         sweep_speed_mm_s=args.speed,
         probe_calibration=args.probe_calibration,
+        conditions=conditions,
+        calibration=args.calibration,
+        breathing_compensation=not args.no_breathing_compensation,
+        xray_registration=not args.no_xray_registration,
         **offsets,
     )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     r = res.report
     print(
         json.dumps(
-            {k: r[k] for k in ("bone_points", "registration", "xray", "level_split")}
+            {k: r[k] for k in ("conditions", "bone_points", "registration", "xray", "level_split")}
             | {
                 "completion_cd_l1_mm": r["completion"]["cd_l1_mm"],
                 "completion_ideal_cd_l1_mm": r["completion_ideal"]["cd_l1_mm"],

@@ -1,0 +1,154 @@
+"""Re-register a lateral X-ray to the US bone points, for a patient who moved after the shot.
+
+The X-ray's geometry in the robot base frame comes from the C-arm's registration at the
+time of the shot. If the patient moved since, the vertebral bodies it places sit off the
+arches the sweep saw. The sweep's bone points are the posterior surfaces of the posterior
+elements (spinous processes, laminae), and in a lateral projection those surfaces form the
+posterior outline of the bone: anterior of it the image is bright (bone), posterior of it
+dark (soft tissue). The correction is the in-plane motion (two translations in the
+detector plane, a rotation about the beam) that puts the projected bone points on that
+outline: it maximises the mean intensity gradient toward anterior, sampled at the
+projected points, on the image smoothed coarse to fine.
+
+Motion along the beam does not change the projection; the placement's own symmetry plane
+of the US points takes care of it. The optimum sits a fraction of a millimetre off for an
+X-ray that did not move (the laminae project inside the outline, not on it), so a
+correction smaller than ``min_shift_mm`` and ``min_rotation_deg`` is not applied. Units mm,
+degrees in reports, base frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.optimize import minimize
+from scipy.spatial.transform import Rotation
+
+from usx_model.base.points import check_points, thin_points
+from usx_model.base.transforms import make_transform
+from usx_model.base.xray_geometry import XrayGeometry, transform_geometry
+
+#: smoothing of the image per stage, mm at the detector (coarse to fine)
+SMOOTHING_MM = (3.0, 1.5, 0.75)
+#: the bone points are thinned to this voxel per stage, mm (a coarse stage needs fewer)
+VOXEL_MM = (3.0, 2.0, 1.0)
+
+
+@dataclass(frozen=True)
+class XrayRegistration:
+    """The correction and what it changed.
+
+    Attributes:
+        T_correction: (4, 4) rigid, base frame: the corrected geometry is
+            ``transform_geometry(geometry, T_correction)``.
+        shift_mm: (2,) translation along the detector's u and v axes.
+        rotation_deg: rotation about the beam through the bone points' centroid.
+        score_before, score_after: mean anterior gradient at the projected points
+            (image units per mm, finest smoothing).
+        applied: whether ``T_correction`` is the found motion (else the identity).
+    """
+
+    T_correction: np.ndarray
+    shift_mm: np.ndarray
+    rotation_deg: float
+    score_before: float
+    score_after: float
+    applied: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "shift_mm": self.shift_mm.tolist(),
+            "rotation_deg": self.rotation_deg,
+            "score_before": self.score_before,
+            "score_after": self.score_after,
+            "applied": self.applied,
+        }
+
+
+def register_xray_to_us(
+    image: np.ndarray,
+    geometry: XrayGeometry,
+    bone_points_mm: np.ndarray,
+    posterior: np.ndarray,
+    max_shift_mm: float = 15.0,
+    max_rotation_deg: float = 8.0,
+    min_shift_mm: float = 1.5,
+    min_rotation_deg: float = 1.0,
+) -> XrayRegistration:
+    """The in-plane correction of ``geometry``; see the module docstring.
+
+    Args:
+        image: (rows, cols) X-ray intensity, bone bright (any numeric dtype).
+        geometry: the shot's geometry in the base frame, mm.
+        bone_points_mm: (N, 3) US bone points, base frame.
+        posterior: (3,) direction from the spine to the probe side, base frame.
+        max_shift_mm, max_rotation_deg: the search range of each translation and of the
+            rotation (a motion beyond it is not undone).
+        min_shift_mm, min_rotation_deg: a correction below both is not applied (the
+            identity is returned; ``applied`` False).
+
+    Raises:
+        ValueError: an image of another shape than the geometry's, too few points, a
+            posterior direction along the beam.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.shape != tuple(geometry.shape):
+        raise ValueError(f"expected an image of shape {tuple(geometry.shape)}, got {img.shape}")
+    bone = check_points(bone_points_mm, "bone_points_mm")
+    pts = thin_points(bone, VOXEL_MM[-1])
+    if len(pts) < 50:
+        raise ValueError(f"expected at least 50 bone points to register the X-ray, got {len(pts)}")
+    n = geometry.normal
+    u, v = np.asarray(geometry.u_axis), np.asarray(geometry.v_axis)
+    post = np.asarray(posterior, dtype=np.float64)
+    post_in_plane = post - (post @ n) * n
+    if np.linalg.norm(post_in_plane) < 0.5 * np.linalg.norm(post):
+        raise ValueError("the posterior direction lies along the X-ray beam: not a lateral shot")
+    # image direction (d row, d col) of anterior: rows follow v, columns u
+    anterior = -np.array([post_in_plane @ v, post_in_plane @ u])
+    anterior /= np.linalg.norm(anterior)
+    scale = img.max() - img.min()
+    img = (img - img.min()) / (scale if scale > 0 else 1.0)
+    centre = pts.mean(axis=0)
+
+    def correction(x: np.ndarray) -> np.ndarray:
+        R = Rotation.from_rotvec(np.radians(x[2]) * n).as_matrix()
+        return make_transform(R, centre - R @ centre + x[0] * u + x[1] * v)
+
+    def score(x: np.ndarray, grad: tuple[np.ndarray, np.ndarray], pts: np.ndarray) -> float:
+        rc = transform_geometry(geometry, correction(x)).project(pts).T
+        g = anterior[0] * ndimage.map_coordinates(grad[0], rc, order=1)
+        g += anterior[1] * ndimage.map_coordinates(grad[1], rc, order=1)
+        return -float(g.mean()) / geometry.pixel_mm
+
+    # The posterior outlines of neighbouring vertebrae look alike: a search wider than
+    # half a level (~18 mm) could lock on the next one.
+    bounds = [(-max_shift_mm, max_shift_mm)] * 2 + [(-max_rotation_deg, max_rotation_deg)]
+    x = np.zeros(3)
+    before = after = 0.0
+    for k, (sigma_mm, voxel_mm) in enumerate(zip(SMOOTHING_MM, VOXEL_MM, strict=True)):
+        stage_pts = pts if voxel_mm == VOXEL_MM[-1] else thin_points(bone, voxel_mm)
+        s = sigma_mm / geometry.pixel_mm
+        grad = (
+            ndimage.gaussian_filter(img, s, order=(1, 0)),
+            ndimage.gaussian_filter(img, s, order=(0, 1)),
+        )
+        if k == len(SMOOTHING_MM) - 1:
+            before = -score(np.zeros(3), grad, stage_pts)
+        x = minimize(
+            score,
+            x,
+            args=(grad, stage_pts),
+            method="Powell",
+            bounds=bounds,
+            options={"xtol": 1e-3},
+        ).x
+        if k == len(SMOOTHING_MM) - 1:
+            after = -score(x, grad, stage_pts)
+    shift = float(np.hypot(x[0], x[1]))
+    small = shift < min_shift_mm and abs(x[2]) < min_rotation_deg
+    applied = not (small or after <= before)
+    T = correction(x) if applied else np.eye(4)
+    return XrayRegistration(T, x[:2].copy(), float(x[2]), before, after, applied)
