@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--poses", type=int, default=36, help="spatial: stop-and-image poses")
     s.add_argument("--heave-s", type=float, default=8.0, help="temporal: seconds of heave")
-    s.set_defaults(func=_simulate)
+    s.set_defaults(func=run_simulate)
 
     a = sub.add_parser("accuracy", help="estimators against the truth on simulated scenes")
     a.add_argument("--seeds", default="2301-2310", help="A-B or A,B,... (default 2301-2310)")
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "spatial":
             e.add_argument("--initial", required=True, help="starting calibration YAML")
             e.add_argument("--out", required=True, help="write the estimated calibration YAML here")
-            e.set_defaults(func=_spatial)
+            e.set_defaults(func=run_spatial)
         else:
             e.add_argument(
                 "--calibration", default=None, help="calibration YAML (default: config/probe.yaml)"
@@ -86,10 +86,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 default=None,
                 help="write --calibration with the estimated temporal_offset_ms here",
             )
-            e.set_defaults(func=_temporal)
+            e.set_defaults(func=run_temporal)
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _accuracy(args: argparse.Namespace) -> int:
+    from usx_ros.tools.calibration_accuracy import run_accuracy
+
+    return run_accuracy(args)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """``usx calibrate simulate``: bag, truth.json and initial.yaml in a new folder."""
     import numpy as np
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Header
@@ -222,7 +229,8 @@ def _read(args: argparse.Namespace):
     return np.asarray(joint_t)[order], np.asarray(joint_q)[order], np.asarray(image_t), lines, shape
 
 
-def _spatial(args: argparse.Namespace) -> int:
+def run_spatial(args: argparse.Namespace) -> int:
+    """``usx calibrate spatial``: 0 and the calibration file written, or 1 (not converged)."""
     from usx_model.calibration.recording import spatial_from_recording
     from usx_model.tracking.calibration import load_probe_calibration, save_probe_calibration
 
@@ -262,7 +270,8 @@ def _spatial(args: argparse.Namespace) -> int:
     return 0
 
 
-def _temporal(args: argparse.Namespace) -> int:
+def run_temporal(args: argparse.Namespace) -> int:
+    """``usx calibrate temporal``: 0 with ``offset_ms`` in the JSON, or 1 (not converged)."""
     import dataclasses
 
     from usx_model.calibration.recording import temporal_from_recording
@@ -282,136 +291,3 @@ def _temporal(args: argparse.Namespace) -> int:
             f"correlation {result.correlation:.4f}",
         )
     return 0 if result.converged else 1
-
-
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        a, b = (int(v) for v in text.split("-"))
-        return list(range(a, b + 1))
-    return [int(v) for v in text.split(",")]
-
-
-def _accuracy(args: argparse.Namespace) -> int:
-    import shutil
-
-    import numpy as np
-    from scipy.spatial.transform import Rotation
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=False)
-    rows = []
-    for seed in _seeds(args.seeds):
-        offset = float(np.random.default_rng([seed, 23]).uniform(-80.0, 80.0))
-        d = out / str(seed)
-        common = {"robot_name": "lbr", "joint_topic": JOINT_TOPIC, "image_topic": IMAGE_TOPIC}
-        sim = {"calibration": None, "poses": 36, "heave_s": 8.0, "seed": seed}
-        _simulate(
-            argparse.Namespace(
-                kind="spatial",
-                out=d / "spatial",
-                offset_ms=offset,
-                error_mm=3.0,
-                error_deg=3.0,
-                spacing_error_pct=5.0,
-                **sim,
-            )
-        )
-        _simulate(
-            argparse.Namespace(
-                kind="temporal",
-                out=d / "temporal",
-                offset_ms=offset,
-                error_mm=0.0,
-                error_deg=0.0,
-                spacing_error_pct=0.0,
-                **sim,
-            )
-        )
-        _spatial(
-            argparse.Namespace(
-                bag=d / "spatial" / "bag",
-                initial=d / "spatial" / "initial.yaml",
-                out=d / "estimated.yaml",
-                json=d / "spatial.json",
-                **common,
-            )
-        )
-        _temporal(
-            argparse.Namespace(
-                bag=d / "temporal" / "bag",
-                json=d / "temporal.json",
-                calibration=None,
-                out=None,
-                **common,
-            )
-        )
-        truth = json.loads((d / "spatial" / "truth.json").read_text())
-        est = json.loads((d / "spatial.json").read_text())
-        tem = json.loads((d / "temporal.json").read_text())
-        A, B = np.array(truth["T_flange_image"]), np.array(est["T_flange_image"])
-        row = {
-            "seed": seed,
-            "converged": est["converged"],
-            "trans_error_mm": float(np.linalg.norm(B[:3, 3] - A[:3, 3])),
-            "rot_error_deg": float(
-                np.degrees(Rotation.from_matrix(B[:3, :3] @ A[:3, :3].T).magnitude())
-            ),
-            "spacing_error_pct": float(
-                100
-                * np.max(np.abs(np.array(est["pixel_spacing_mm"]) / truth["pixel_spacing_mm"] - 1))
-            ),
-            "residual_rms_mm": est["residual_mm"]["rms"],
-            "offset_true_ms": offset,
-            "offset_error_ms": tem["offset_ms"] - offset,
-            "temporal_converged": tem["converged"],
-        }
-        if args.end_to_end and est["converged"]:
-            row |= _end_to_end(seed, d / "estimated.yaml")
-        if not args.keep_bags:
-            shutil.rmtree(d / "spatial" / "bag")
-            shutil.rmtree(d / "temporal" / "bag")
-        print(json.dumps(row), file=sys.stderr)
-        rows.append(row)
-    summary = {}
-    for key in (
-        "trans_error_mm",
-        "rot_error_deg",
-        "spacing_error_pct",
-        "offset_error_ms",
-        "cd_ratio",
-    ):
-        v = np.abs([r[key] for r in rows if key in r])
-        if len(v):
-            summary[key] = {
-                "median": float(np.median(v)),
-                "mean": float(v.mean()),
-                "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                "max": float(v.max()),
-            }
-    summary["converged"] = sum(r["converged"] for r in rows)
-    summary["temporal_converged"] = sum(r["temporal_converged"] for r in rows)
-    report = {"seeds": _seeds(args.seeds), "per_seed": rows, "summary": summary}
-    Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(summary, indent=1))
-    return 0
-
-
-def _end_to_end(seed: int, estimated: Path) -> dict:
-    """``usx pipeline`` on the phantom of ``seed`` with the estimated and the true calibration."""
-    from usx_model.evaluation.offline import run_offline
-    from usx_model.network.weights import load_weights
-    from usx_model.sim.phantom.spine import generate_spine
-    from usx_model.weights import shipped_weights
-
-    full = load_weights(shipped_weights("full"))
-    us_only = load_weights(shipped_weights("us_only"))
-    spine = generate_spine(seed)
-    cd = {}
-    for name, cal in (("true", None), ("estimated", estimated)):
-        r = run_offline(spine, full, us_only, seed=seed, calibration=cal).report
-        cd[name] = r["completion"]["cd_l1_mm"]
-    return {
-        "cd_true_mm": cd["true"],
-        "cd_estimated_mm": cd["estimated"],
-        "cd_ratio": cd["estimated"] / cd["true"],
-    }
