@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -135,6 +136,32 @@ def test_deidentify_removes_profile_tags(tmp_path):
 def test_bad_dicom(tmp_path, tags, match):
     with pytest.raises(ValueError, match=match):
         read_xray_dicom(_dicom(tmp_path, **tags))
+
+
+@pytest.mark.parametrize(
+    ("tags", "placeholder", "keyword"),
+    [
+        ({"PixelSpacing": [1.25, 0.2]}, b"1.25\\0.2", "PixelSpacing"),
+        (
+            {
+                "ImagerPixelSpacing": [0.3, 0.3],
+                "DistanceSourceToDetector": "1100.125",
+                "DistanceSourceToPatient": 750,
+            },
+            b"1100.125",
+            "DistanceSourceToDetector",
+        ),
+    ],
+)
+def test_malformed_geometry_tag_is_named_not_quoted(tmp_path, tags, placeholder, keyword):
+    """A number tag holding text (here a name) fails naming the tag, never its text."""
+    path = Path(_dicom(tmp_path, **tags))
+    data = path.read_bytes()
+    assert data.count(placeholder) == 1
+    path.write_bytes(data.replace(placeholder, b"DOE^JOHN"))  # same length, raw header text
+    with pytest.raises(ValueError) as exc:
+        read_xray_dicom(str(path))
+    assert str(exc.value) == f"{keyword} is not a number"
 
 
 def test_missing_dicom_file(tmp_path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
 import torch
 
 from usx_model.network.model import USXComplete
-from usx_model.network.weights import load_weights, provenance_path, save_weights
+from usx_model.network.weights import load_weights, provenance_path, save_weights, sha256_file
 
 
 @pytest.fixture
@@ -42,11 +43,31 @@ def test_checksum_mismatch(saved) -> None:
         load_weights(path)
 
 
-def test_corrupted_file_without_verification(saved) -> None:
+def _reseal(path) -> None:
+    """Record the file's new digest in its provenance, as a careless edit would."""
+    prov = json.loads(provenance_path(path).read_text())
+    prov["sha256"] = sha256_file(path)
+    provenance_path(path).write_text(json.dumps(prov))
+
+
+def test_corrupted_file(saved) -> None:
     _, path, _ = saved
     path.write_bytes(path.read_bytes()[:100])
+    _reseal(path)
     with pytest.raises(ValueError, match="corrupted or not a torch file"):
-        load_weights(path, verify=False)
+        load_weights(path)
+
+
+def test_a_tampered_model_is_never_loaded(saved) -> None:
+    """Weights changed and saved as a valid file are refused, and no switch skips the check."""
+    _, path, _ = saved
+    blob = torch.load(path, weights_only=True)
+    name = next(iter(blob["state_dict"]))
+    blob["state_dict"][name] = blob["state_dict"][name] + 1.0
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_weights(path)
+    assert set(inspect.signature(load_weights).parameters) == {"path", "device", "provenance"}
 
 
 def test_missing_files(saved, tmp_path) -> None:
@@ -70,5 +91,6 @@ def test_wrong_format(saved, fmt, match) -> None:
     blob = torch.load(path, weights_only=True)
     blob["format"] = fmt
     torch.save(blob, path)
+    _reseal(path)
     with pytest.raises(ValueError, match=match):
-        load_weights(path, verify=False)
+        load_weights(path)

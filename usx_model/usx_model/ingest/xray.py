@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pydicom
+from pydicom.multival import MultiValue
 
 from usx_model.base.transforms import validate_transform
 from usx_model.base.xray_geometry import XrayGeometry
@@ -60,17 +61,33 @@ class XrayShot:
     pseudonym: str | None = None
 
 
+def _numbers(ds: pydicom.Dataset, keyword: str) -> list[float] | None:
+    """The tag's numbers (None when absent or empty). The error names the tag but never
+    quotes its text: a malformed header field could hold an identifier."""
+    try:
+        if keyword not in ds or ds[keyword].value in (None, ""):
+            return None
+        value = ds[keyword].value
+        items = value if isinstance(value, list | tuple | MultiValue) else [value]
+        return [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"{keyword} is not a number") from None
+
+
 def _pair(ds: pydicom.Dataset, keyword: str) -> tuple[float, float]:
-    vals = [float(v) for v in ds[keyword].value]
+    vals = _numbers(ds, keyword) or []
     if len(vals) != 2 or min(vals) <= 0 or not np.all(np.isfinite(vals)):
         raise ValueError(f"expected {keyword} as two positive numbers, got {len(vals)} values")
     return vals[0], vals[1]
 
 
 def _distance(ds: pydicom.Dataset, keyword: str) -> float | None:
-    if keyword not in ds or ds[keyword].value in (None, ""):
+    vals = _numbers(ds, keyword)
+    if vals is None:
         return None
-    val = float(ds[keyword].value)
+    if len(vals) != 1:
+        raise ValueError(f"expected {keyword} as one number, got {len(vals)} values")
+    val = vals[0]
     if not (np.isfinite(val) and val > 0):
         raise ValueError(f"expected {keyword} > 0 mm, got {val}")
     return val

@@ -73,15 +73,16 @@ def load_weights(
     path: str | Path,
     device: str | torch.device = "cpu",
     provenance: str | Path | None = None,
-    verify: bool = True,
 ) -> USXComplete:
     """Build the network from a weights file, after checking its sha256.
+
+    There is no way around the check: a file whose digest disagrees with its provenance
+    is never loaded (a model that changed without its record is not the measured one).
 
     Args:
         path: weights file written by :func:`save_weights`.
         device: where to put the model.
         provenance: provenance JSON (default ``<path>.json``).
-        verify: check the sha256 (turn off only for files you made yourself).
 
     Returns:
         The model in eval mode.
@@ -93,17 +94,16 @@ def load_weights(
     path = Path(path)
     if not path.is_file():
         raise OSError(f"weights file not found: {path}")
-    if verify:
-        prov_path = Path(provenance) if provenance else provenance_path(path)
-        if not prov_path.is_file():
-            raise OSError(f"provenance JSON not found: {prov_path} (needed to verify {path})")
-        try:
-            prov = json.loads(prov_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"provenance JSON {prov_path} is not valid JSON: {exc}") from exc
-        want, got = prov.get("sha256"), sha256_file(path)
-        if want != got:
-            raise ValueError(f"checksum mismatch for {path}: expected sha256 {want}, got {got}")
+    prov_path = Path(provenance) if provenance else provenance_path(path)
+    if not prov_path.is_file():
+        raise OSError(f"provenance JSON not found: {prov_path} (needed to verify {path})")
+    try:
+        prov = json.loads(prov_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"provenance JSON {prov_path} is not valid JSON: {exc}") from exc
+    want, got = prov.get("sha256"), sha256_file(path)
+    if want != got:
+        raise ValueError(f"checksum mismatch for {path}: expected sha256 {want}, got {got}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged archive
@@ -113,7 +113,7 @@ def load_weights(
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"weights file {path}: expected format {FORMAT!r}")
     cfg = CompletionConfig.from_dict(blob["config"])
-    if verify and prov.get("config") not in (None, blob["config"]):
+    if prov.get("config") not in (None, blob["config"]):
         raise ValueError(f"weights file {path}: config differs from its provenance JSON")
     model = USXComplete(cfg)
     try:
