@@ -7,8 +7,10 @@ reason, then the callback returns and the node carries on.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from collections.abc import Callable
 
 
 class InputHealth:
@@ -46,3 +48,37 @@ class InputHealth:
 
     def summary(self) -> dict[str, int]:
         return {"accepted": self.accepted, **dict(self.counts)}
+
+
+def publish_status(
+    node,
+    health: InputHealth,
+    state: Callable[[], dict] | None = None,
+    period_s: float = 1.0,
+):
+    """Publish the node's counters on ``~/status`` (std_msgs/String, one JSON object).
+
+    Every ``period_s`` while something changed since the last one: ``accepted``,
+    ``rejected`` (count by reason) and the keys of ``state()``. Reliable, transient-local,
+    so a monitor that connects late gets the latest. Returns the publisher.
+    """
+    from std_msgs.msg import String
+
+    from usx_ros.qos import RESULT_QOS
+
+    pub = node.create_publisher(String, "~/status", RESULT_QOS)
+    last: list[str] = [""]
+
+    def tick() -> None:
+        text = json.dumps(
+            {"accepted": health.accepted, "rejected": dict(health.counts)}
+            | (state() if state else {}),
+            sort_keys=True,
+        )
+        if text != last[0]:
+            last[0] = text
+            pub.publish(String(data=text))
+
+    node.create_timer(period_s, tick)
+    tick()
+    return pub

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 
 from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.tracking.iiwa import forward_kinematics
 from usx_ros.conversions import pose_to_transform_mm
 from usx_ros.nodes.probe_tracker import ProbeTracker
 from usx_ros.params import ParameterError
-from usx_ros.qos import STATE_QOS
+from usx_ros.qos import RESULT_QOS, STATE_QOS
 from usx_ros.testing import spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
@@ -109,3 +112,22 @@ def test_a_source_whose_clock_stepped_is_followed_after_a_few_stamps(graph):
     assert spin_until(executor, lambda: len(received) == 7, timeout_s=5.0)
     assert tracker.health.counts["stamp_jump"] == 4 and tracker.stamps.rebased == 1
     assert [m.header.stamp.sec for m in received[1:]] == list(range(7204, 7210))
+
+
+def test_status_reports_the_counters_by_reason(graph, ros_node):
+    _, pub, _, executor = graph
+    statuses: list[dict] = []
+    ros_node.create_subscription(
+        String, "/probe_tracker/status", lambda m: statuses.append(json.loads(m.data)), RESULT_QOS
+    )
+    pub.publish(_joint_state(1))
+    pub.publish(_joint_state(2, names=NAMES[:6], q=Q[:6]))
+    assert spin_until(
+        executor,
+        lambda: (
+            statuses
+            and statuses[-1]["rejected"].get("missing_joints") == 1
+            and statuses[-1]["poses_published"] == 1
+        ),
+        timeout_s=5.0,
+    ), statuses

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
@@ -31,7 +34,11 @@ def scene():
 
 @pytest.fixture
 def graph(ros_context, ros_node):
-    node = XrayIngest(context=ros_context)
+    # the phantom's spine frame (LPS) is the base frame here: posterior is +y
+    node = XrayIngest(
+        context=ros_context,
+        parameter_overrides=[Parameter("patient_posterior", value=[0.0, 1.0, 0.0])],
+    )
     got: list[PointCloud2] = []
     ros_node.create_subscription(PointCloud2, "/usx/xray_points", got.append, RESULT_QOS)
     xray_pub = ros_node.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
@@ -73,3 +80,28 @@ def test_empty_labels_are_rejected_and_nothing_is_published(graph, scene):
     bone_pub.publish(points_mm_to_cloud(bone, header))
     spin_until(ex, lambda: False, timeout_s=0.5)  # bounded: give a wrong publication a chance
     assert not got and node.last_place_s is None
+
+
+def test_status_reports_placements_and_rejects(graph, scene, ros_node):
+    node, _, xray_pub, bone_pub, ex = graph
+    _, bone, geometry, shot = scene
+    statuses: list[dict] = []
+    ros_node.create_subscription(
+        String, "/xray_ingest/status", lambda m: statuses.append(json.loads(m.data)), RESULT_QOS
+    )
+    header = Header(frame_id="lbr_link_0")
+    xray_pub.publish(xray_view_to_msg(geometry, shot.image, np.zeros_like(shot.label), header))
+    # results are keep-last 1: the next X-ray would replace this one before delivery
+    assert spin_until(ex, lambda: node.health.counts["invalid_xray"] == 1, 5.0)
+    xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
+    bone_pub.publish(points_mm_to_cloud(bone, header))
+    assert spin_until(
+        ex,
+        lambda: (
+            statuses
+            and statuses[-1]["placements"] == 1
+            and statuses[-1]["rejected"] == {"invalid_xray": 1}
+        ),
+        timeout_s=15.0,
+    ), statuses
+    assert statuses[-1]["xray"] and statuses[-1]["last_place_s"] > 0

@@ -20,7 +20,7 @@ from sensor_msgs.msg import JointState
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
 from usx_model.tracking.stamps import StampGuard
 from usx_ros.conversions import pose_to_transform_mm, stamp_to_ns, transform_mm_to_pose
-from usx_ros.health import InputHealth
+from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
 from usx_ros.params import declare_params, param
@@ -81,6 +81,7 @@ ENDPOINTS = (
         "input: flange_pose",
     ),
     Endpoint("publishes", "/usx/probe_pose", "geometry_msgs/msg/PoseStamped", "STATE_QOS"),
+    Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "counters, JSON"),
 )
 
 
@@ -97,6 +98,8 @@ class ProbeTracker(Node):
         self._joint_names = [f"{p.robot_name}_{j.split('_', 1)[1]}" for j in JOINT_NAMES]
         self.stamps = StampGuard(int(p.max_stamp_step_s * 1e9), p.stamp_recover_count)
         self.pub = self.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
+        self.published = 0
+        publish_status(self, self.health, lambda: {"poses_published": self.published})
         if p.input == "joint_states":
             self.create_subscription(
                 JointState, "/lbr/joint_states", self._on_joint_state, STATE_QOS
@@ -158,6 +161,7 @@ class ProbeTracker(Node):
         out.header.frame_id = self.params.base_frame
         out.pose = transform_mm_to_pose(T_base_ee @ self.T_ee_probe())
         self.pub.publish(out)
+        self.published += 1
         self.health.accept()
 
 

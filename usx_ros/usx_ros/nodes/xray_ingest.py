@@ -25,7 +25,7 @@ from usx_model.completion.spine import XrayObservation, place_xray
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
-from usx_ros.health import InputHealth
+from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
 from usx_ros.params import ParameterError, declare_params, param
@@ -72,6 +72,7 @@ ENDPOINTS = (
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "counters, JSON"),
 )
 
 
@@ -102,6 +103,15 @@ class XrayIngest(Node):
         if p.xray_file:
             self.xray = self._load_files()
         self.pub = self.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
+        publish_status(
+            self,
+            self.health,
+            lambda: {
+                "xray": self.xray is not None,
+                "placements": self.published,
+                "last_place_s": self.last_place_s,
+            },
+        )
         self.create_subscription(XrayView, "/usx/xray", self._on_xray, RESULT_QOS)
         self.create_subscription(PointCloud2, "/usx/bone_points", self._on_bone, RESULT_QOS)
 
