@@ -145,14 +145,15 @@ def test_lab_conditions_move_the_spine_and_lift_the_probe(toy_spine, toy_scenari
     monkeypatch.setattr(scenario_mod, "load_spine", lambda cfg: toy_spine)
     cfg = replace(SMALL, breathing_mm=3.0, contact_loss_frac=0.3)
     sc = build_scenario(cfg, probe_model(cfg))
-    assert np.ptp(sc.breathing_mm) <= 3.0 + 1e-9 and np.ptp(sc.breathing_mm) > 1.0
-    lost = np.flatnonzero(sc.air_share)
+    d, share = sc.disturbed.breathing_mm, sc.disturbed.air_share
+    assert np.ptp(d) <= 3.0 + 1e-9 and np.ptp(d) > 1.0
+    lost = np.flatnonzero(share)
     assert len(lost) == round(0.3 * sc.plan.n_frames)
     # a frame off the skin is the air pattern, unlike the still frame of the same pose
-    off = lost[np.abs(sc.air_share[lost]) == 1.0]
+    off = lost[np.abs(share[lost]) == 1.0]
     if len(off):
         assert not np.array_equal(sc.render(off[0]), toy_scenario.render(off[0]))
     # the defaults leave the frames as they were
-    assert toy_scenario.breathing_mm is None and toy_scenario.air_share is None
+    assert toy_scenario.disturbed is None
     with pytest.raises(ValueError, match="contact_loss_frac must lie in"):
         build_scenario(replace(SMALL, contact_loss_frac=0.95), probe_model(SMALL))

@@ -48,12 +48,11 @@ from usx_model.registration.icp import register_cbct_to_us
 from usx_model.sim.bmode import BModeSimulator
 from usx_model.sim.conditions import (
     ChainConditions,
-    breathing_displacement_mm,
-    calibration_error,
+    FrameDisturbances,
     condition_rng,
-    translation,
+    frame_disturbances,
+    perturbed_calibration,
 )
-from usx_model.sim.contact_loss import air_columns, apply_air_gap, contact_loss_schedule
 from usx_model.sim.phantom.types import Spine
 from usx_model.sim.probe import ProbeModel
 from usx_model.sim.robot_sweep import (
@@ -163,12 +162,14 @@ def run_offline(
         sweep.add_pose(EPOCH_NS + int(stamp), T)
     frames = _disturbed_frames(plan, cond, seed)
     gt_visible = []
-    for k, T_sp in enumerate(frames.T_spine_probe):
+    for k, T_planned in enumerate(plan.T_spine_probe):
+        T_sp = frames.disturbed.probe_pose(k, T_planned)
         frame = sim.render(T_sp)
-        image, bone_mask = frame.image, frame.bone_mask
-        if frames.air_share[k] != 0:
-            air = air_columns(frames.air_share[k], image.max(axis=0) > 0)
-            image = apply_air_gap(image, air, probe.pixel_mm, frames.rng)
+        bone_mask = frame.bone_mask
+        image, air = frames.disturbed.lift_probe(
+            k, frame.image, probe.pixel_mm, frames.disturbed.rng
+        )
+        if air is not None:
             bone_mask = bone_mask & ~air[None, :]
         sweep.add_frame(int(frames.stamps_ns[k]), image)
         T_base_pixel = T_base_spine @ T_sp @ truth.T_probe_image @ truth.image.T_image_pixel()
@@ -180,7 +181,7 @@ def run_offline(
     if breathing_compensation:
         bone = fit.correct(bone, stamps)
     # how far the fitted motion is from the true one, at the frames' true times
-    d_true = frames.breathing_mm
+    d_true = frames.disturbed.breathing_mm
     d_fit = fit.displacement_mm(frames.stamps_ns) * (fit.axis @ T_base_spine[:3, 1])
     breathing = fit.as_dict() | {
         "compensated": bool(breathing_compensation and fit.applied),
@@ -279,8 +280,8 @@ def run_offline(
         },
         "conditions": cond.as_dict()
         | {
-            "frames_with_air": int(np.count_nonzero(frames.air_share)),
-            "frames_off_skin": int(np.count_nonzero(np.abs(frames.air_share) >= 1.0)),
+            "frames_with_air": int(np.count_nonzero(frames.disturbed.air_share)),
+            "frames_off_skin": int(np.count_nonzero(np.abs(frames.disturbed.air_share) >= 1.0)),
             "calibration": None if calibration is None else str(calibration),
         },
         "registration": {
@@ -321,38 +322,22 @@ def _used_calibration(
     """The calibration the compounding believes: a file, or the truth with the error."""
     if path is not None:
         return load_probe_calibration(path)
-    error = calibration_error(
-        condition_rng(seed, "calib_error"), cond.calib_error_mm, cond.calib_error_deg
-    )
-    return ProbeCalibration(truth.image, truth.T_ee_probe @ error, truth.T_probe_image)
+    rng = condition_rng(seed, "calib_error")
+    return perturbed_calibration(truth, rng, cond.calib_error_mm, cond.calib_error_deg)
 
 
 @dataclass(frozen=True)
 class _Frames:
-    """The frames as acquired: true probe poses, stamps as sent, air per frame."""
+    """The frames as acquired: breathing and air per frame, stamps as sent."""
 
-    T_spine_probe: np.ndarray
-    breathing_mm: np.ndarray  # (F,) spine displacement along its posterior axis
+    disturbed: FrameDisturbances
     stamps_ns: np.ndarray
-    air_share: np.ndarray
-    rng: np.random.Generator
 
 
 def _disturbed_frames(plan, cond: ChainConditions, seed: int) -> _Frames:
-    """Breathing moves the spine under the planned probe; the clock offset moves stamps."""
-    t_s = plan.frame_times_ns * 1e-9
-    rng = condition_rng(seed, "breathing")
-    d = breathing_displacement_mm(
-        t_s, cond.breathing_mm, cond.breathing_hz, rng.uniform(0, 2 * np.pi)
-    )
-    # the spine rises by d along its posterior axis (y): the probe sits d lower in it
-    T_sp = np.stack(
-        [translation([0.0, -dk, 0.0]) @ T for dk, T in zip(d, plan.T_spine_probe, strict=True)]
-    )
+    """Breathing and lost contact (``sim.conditions``); the clock offset moves stamps."""
     stamps = EPOCH_NS + plan.frame_times_ns - round(cond.time_offset_ms * 1e6)
-    rng = condition_rng(seed, "contact_loss")
-    share = contact_loss_schedule(plan.n_frames, cond.contact_loss_frac, rng)
-    return _Frames(T_sp, d, stamps, share, rng)
+    return _Frames(frame_disturbances(plan.frame_times_ns, cond, seed), stamps)
 
 
 def _recall(gt_points: np.ndarray, found: np.ndarray, tol_mm: float) -> float:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from usx_model.base.transforms import make_transform, perturbation
+from usx_model.sim.contact_loss import air_columns, apply_air_gap, contact_loss_schedule
+from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,66 @@ def translation(offset_mm: np.ndarray) -> np.ndarray:
 def calibration_error(rng: np.random.Generator, trans_mm: float, rot_deg: float) -> np.ndarray:
     """(4, 4) rigid error about the probe-frame origin: ``T_ee_probe_used = T_ee_probe @ E``."""
     return perturbation(rng, np.zeros(3), rot_deg, trans_mm)
+
+
+def perturbed_calibration(
+    truth: ProbeCalibration,
+    rng: np.random.Generator,
+    trans_mm: float,
+    rot_deg: float,
+    spacing_pct: float = 0.0,
+) -> ProbeCalibration:
+    """``truth`` with a hand-eye error (``calibration_error``) and each pixel spacing off
+    by ``spacing_pct`` with a random sign; origin, ``T_probe_image`` and clock offset kept."""
+    error = calibration_error(rng, trans_mm, rot_deg)
+    signs = rng.choice([-1.0, 1.0], 2)
+    spacing = np.asarray(truth.image.spacing_mm) * (1 + signs * spacing_pct / 100)
+    return ProbeCalibration(
+        ImageCalibration(tuple(float(v) for v in spacing), truth.image.origin_px),
+        truth.T_ee_probe @ error,
+        truth.T_probe_image,
+        truth.temporal_offset_ms,
+    )
+
+
+@dataclass(frozen=True)
+class FrameDisturbances:
+    """Per-frame breathing and lost contact of one sweep.
+
+    Attributes:
+        breathing_mm: (F,) spine displacement along its posterior axis (zeros: still).
+        air_share: (F,) signed uncoupled share of the aperture (``contact_loss``).
+        rng: the contact-loss stream after the schedule was drawn (for the air noise).
+    """
+
+    breathing_mm: np.ndarray
+    air_share: np.ndarray
+    rng: np.random.Generator
+
+    def probe_pose(self, k: int, T_spine_probe: np.ndarray) -> np.ndarray:
+        """(4, 4) the probe of frame ``k`` in the breathing spine: the spine rises by d
+        along its posterior axis (y), so the planned probe sits d lower in it."""
+        d = float(self.breathing_mm[k])
+        return T_spine_probe if d == 0 else translation([0.0, -d, 0.0]) @ T_spine_probe
+
+    def lift_probe(
+        self, k: int, image: np.ndarray, depth_mm_per_px: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame ``k``'s image with its air columns, and those columns (None: coupled)."""
+        share = self.air_share[k]
+        if share == 0:
+            return image, None
+        air = air_columns(share, image.max(axis=0) > 0)
+        return apply_air_gap(image, air, depth_mm_per_px, rng), air
+
+
+def frame_disturbances(
+    frame_times_ns: np.ndarray, cond: ChainConditions, seed: int
+) -> FrameDisturbances:
+    """The breathing (random phase) and lost-contact schedule of a sweep's frames."""
+    t_s = np.asarray(frame_times_ns) * 1e-9
+    phase = condition_rng(seed, "breathing").uniform(0, 2 * np.pi)
+    d = breathing_displacement_mm(t_s, cond.breathing_mm, cond.breathing_hz, phase)
+    rng = condition_rng(seed, "contact_loss")
+    share = contact_loss_schedule(len(t_s), cond.contact_loss_frac, rng)
+    return FrameDisturbances(d, share, rng)

@@ -15,13 +15,7 @@ import numpy as np
 from usx_model.base.transforms import apply_transform, transform_from_xyz_rpy
 from usx_model.base.xray_geometry import XrayGeometry, transform_geometry
 from usx_model.sim.bmode import BModeSimulator
-from usx_model.sim.conditions import (
-    ChainConditions,
-    breathing_displacement_mm,
-    condition_rng,
-    translation,
-)
-from usx_model.sim.contact_loss import air_columns, apply_air_gap, contact_loss_schedule
+from usx_model.sim.conditions import ChainConditions, FrameDisturbances, frame_disturbances
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.phantom.types import Spine
 from usx_model.sim.phantom.verse import load_verse_spine
@@ -182,23 +176,19 @@ class Scenario:
     sim: BModeSimulator
     xray: LateralXray | None
     truth: GroundTruth
-    breathing_mm: np.ndarray | None = None
-    air_share: np.ndarray | None = None
-    air_seed: int = 0
+    disturbed: FrameDisturbances | None = None
+    seed: int = 0
 
     def render(self, k: int) -> np.ndarray:
         """(rows, cols) uint8 B-mode image of plan frame ``k`` (breathing and lost contact
         applied when the scenario has them)."""
         T = self.plan.T_spine_probe[k]
-        if self.breathing_mm is not None:
-            # the spine rises by d along its posterior axis (y): the probe sits d lower
-            T = translation([0.0, -float(self.breathing_mm[k]), 0.0]) @ T
-        image = self.sim.render(T).image
-        if self.air_share is not None and self.air_share[k] != 0:
-            air = air_columns(self.air_share[k], image.max(axis=0) > 0)
-            rng = np.random.default_rng([self.air_seed, k])
-            image = apply_air_gap(image, air, self.sim.probe.pixel_mm, rng)
-        return image
+        if self.disturbed is None:
+            return self.sim.render(T).image
+        image = self.sim.render(self.disturbed.probe_pose(k, T)).image
+        # frames render ahead on another thread, in any order: a stream per frame
+        rng = np.random.default_rng([self.seed, k])
+        return self.disturbed.lift_probe(k, image, self.sim.probe.pixel_mm, rng)[0]
 
 
 def load_spine(cfg: ScenarioConfig) -> Spine:
@@ -255,22 +245,17 @@ def build_scenario(cfg: ScenarioConfig, probe: ProbeModel) -> Scenario:
         ValueError, OSError, RuntimeError: the spine cannot be loaded or the sweep planned
             (e.g. unreachable for the arm).
     """
-    ChainConditions(
+    cond = ChainConditions(
         breathing_mm=cfg.breathing_mm,
         breathing_hz=cfg.breathing_hz,
         contact_loss_frac=cfg.contact_loss_frac,
-    )  # validates them
+    )
     spine = load_spine(cfg)
     plan = plan_sweep(spine, cfg)
     sim = BModeSimulator(spine, probe, seed=cfg.seed)
     xray = lateral_xray(spine, plan, sim, cfg) if cfg.publish_xray else None
     truth = ground_truth(spine, plan, cfg.ground_truth_points_per_level)
-    breathing = share = None
-    if cfg.breathing_mm > 0:
-        phase = condition_rng(cfg.seed, "breathing").uniform(0, 2 * np.pi)
-        t_s = plan.frame_times_ns * 1e-9
-        breathing = breathing_displacement_mm(t_s, cfg.breathing_mm, cfg.breathing_hz, phase)
-    if cfg.contact_loss_frac > 0:
-        rng = condition_rng(cfg.seed, "contact_loss")
-        share = contact_loss_schedule(plan.n_frames, cfg.contact_loss_frac, rng)
-    return Scenario(spine, plan, sim, xray, truth, breathing, share, cfg.seed)
+    disturbed = None
+    if cfg.breathing_mm > 0 or cfg.contact_loss_frac > 0:
+        disturbed = frame_disturbances(plan.frame_times_ns, cond, cfg.seed)
+    return Scenario(spine, plan, sim, xray, truth, disturbed, cfg.seed)

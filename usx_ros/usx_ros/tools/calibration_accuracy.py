@@ -39,29 +39,20 @@ def run_accuracy(args: argparse.Namespace) -> int:
         offset = float(np.random.default_rng([seed, 23]).uniform(-80.0, 80.0))
         d = out / str(seed)
         common = {"robot_name": "lbr", "joint_topic": JOINT_TOPIC, "image_topic": IMAGE_TOPIC}
-        sim = {"calibration": None, "poses": 36, "heave_s": 8.0, "seed": seed}
-        run_simulate(
-            argparse.Namespace(
-                kind="spatial",
-                out=d / "spatial",
-                offset_ms=offset,
-                error_mm=3.0,
-                error_deg=3.0,
-                spacing_error_pct=5.0,
-                **sim,
+        sim = {"calibration": None, "poses": 36, "heave_s": 8.0, "seed": seed, "offset_ms": offset}
+        # the spatial scene starts 3 mm / 3 deg / 5 % off; the temporal one needs no start
+        for kind, error in (("spatial", (3.0, 3.0, 5.0)), ("temporal", (0.0, 0.0, 0.0))):
+            mm, deg, pct = error
+            run_simulate(
+                argparse.Namespace(
+                    kind=kind,
+                    out=d / kind,
+                    error_mm=mm,
+                    error_deg=deg,
+                    spacing_error_pct=pct,
+                    **sim,
+                )
             )
-        )
-        run_simulate(
-            argparse.Namespace(
-                kind="temporal",
-                out=d / "temporal",
-                offset_ms=offset,
-                error_mm=0.0,
-                error_deg=0.0,
-                spacing_error_pct=0.0,
-                **sim,
-            )
-        )
         run_spatial(
             argparse.Namespace(
                 bag=d / "spatial" / "bag",

@@ -97,17 +97,15 @@ def _accuracy(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """``usx calibrate simulate``: bag, truth.json and initial.yaml in a new folder."""
-    import numpy as np
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Header
 
     from usx_model.sim.calibration_scene import plan_calibration_scene
-    from usx_model.sim.conditions import calibration_error, condition_rng
+    from usx_model.sim.conditions import condition_rng, perturbed_calibration
     from usx_model.sim.plate import PlateScene
     from usx_model.sim.probe import ProbeModel
     from usx_model.tracking.calibration import (
         ImageCalibration,
-        ProbeCalibration,
         load_probe_calibration,
         save_probe_calibration,
     )
@@ -158,16 +156,8 @@ def run_simulate(args: argparse.Namespace) -> int:
                 EPOCH_NS + int(t),
             )
     rng = condition_rng(args.seed, "initial_calibration")
-    error = calibration_error(rng, args.error_mm, args.error_deg)
-    signs = rng.choice([-1.0, 1.0], 2)
-    spacing = tuple(
-        float(s)
-        for s in np.asarray(truth.image.spacing_mm) * (1 + signs * args.spacing_error_pct / 100)
-    )
-    initial = ProbeCalibration(
-        ImageCalibration(spacing, truth.image.origin_px),
-        truth.T_ee_probe @ error,
-        truth.T_probe_image,
+    initial = perturbed_calibration(
+        truth, rng, args.error_mm, args.error_deg, args.spacing_error_pct
     )
     save_probe_calibration(
         initial,
