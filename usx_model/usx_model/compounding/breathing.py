@@ -154,7 +154,7 @@ def estimate_breathing(
         raise ValueError(f"expected a finite non-zero (3,) axis, got {axis}")
     axis = axis / np.linalg.norm(axis)
     t0 = int(stamps.min()) if len(stamps) else 0
-    rows = _cell_frame_heights(pts, stamps, axis, p)
+    rows = _visit_heights(pts, stamps, axis, p)
     if rows is None:
         return _none(axis, t0, 0)
     cell, t_s, h, w = rows
@@ -206,7 +206,7 @@ def estimate_breathing(
     return BreathingFit(axis, float(f), coef, t0, ptp, float(drop), n_cells, applied, observability)
 
 
-def _cell_frame_heights(
+def _visit_heights(
     pts: np.ndarray, stamps: np.ndarray, axis: np.ndarray, p: BreathingParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Mean height and time per visit of a cell (median per frame first), for cells whose
