@@ -182,6 +182,7 @@ def test_cli_adds_the_floor_row(phantom_h5, module_dir, tiny_saver, at_mean, lab
             ["--floor", "64", "--floor-at-mean", "body_width_mm,girth"],
             "--floor-at-mean: unknown parameters ['girth']; expected names from body_width_mm,",
         ),
+        (["--real-alone"], "--real-alone: expected with --real and without --real-loose"),
     ],
 )
 def test_cli_bad_floor_is_one_line_exit_2(

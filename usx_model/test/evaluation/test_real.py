@@ -14,6 +14,7 @@ from scipy.spatial.transform import Rotation
 from usx_model.cli.main import main
 from usx_model.evaluation.real import (
     REAL_ROOT,
+    alone_in_place,
     find_real_cases,
     in_relation,
     level_from_name,
@@ -252,3 +253,12 @@ def test_meshes_of_one_person_in_relation_become_one_spine(tmp_path):
     loose = find_real_cases(tmp_path, loose=True)
     assert [c.name for c in loose] == ["pat_L1", "pat_L2", "pat_L3"]
     assert not any(c.neighbours for c in loose)
+    # alone in place: one case per level, no neighbours, the spine frame's rotation kept
+    alone = alone_in_place([case])
+    assert [c.name for c in alone] == ["pat-L1", "pat-L2", "pat-L3"]
+    assert not any(c.neighbours for c in alone)
+    for c, lv in zip(alone, (1, 2, 3), strict=True):
+        v = c.spine.vertebrae[lv].vertices_mm
+        ref = case.spine.vertebrae[lv].vertices_mm
+        np.testing.assert_allclose(v.mean(0), 0.0, atol=1e-9)
+        np.testing.assert_allclose(v, ref - ref.mean(0), atol=1e-9)

@@ -397,6 +397,33 @@ def find_real_cases(folder: str | Path, loose: bool = False) -> list[RealCase]:
     return cases + [_volume_case(p) for p in volumes]
 
 
+def alone_in_place(cases: list[RealCase]) -> list[RealCase]:
+    """Each vertebra of every case as a case of its own, kept in the pose it has in its
+    case's frame (a spine's lordotic tilt stays) and centred at its vertex centroid.
+
+    Against the same vertebrae in relation this isolates what the neighbours do to the
+    simulated views; against :func:`find_real_cases` ``(loose=True)`` what the loose path's
+    re-orientation does.
+    """
+    out = []
+    for case in cases:
+        for lv in case.spine.levels:
+            vm = case.spine.vertebrae[lv]
+            v = vm.vertices_mm - vm.vertices_mm.mean(axis=0)
+            name = f"{case.name}-L{lv}" if case.neighbours else case.name
+            note = f"{case.frame_note}; alone, pose kept, centred"
+            out.append(
+                RealCase(
+                    name,
+                    Spine(name, {lv: _make_vertebra(lv, v, vm.faces)}),
+                    case.source,
+                    note,
+                    False,
+                )
+            )
+    return out
+
+
 def real_eval_set(
     cases: list[RealCase],
     n_gt: int = 8192,

@@ -13,8 +13,10 @@ tests of full against each other method (Shapiro-Wilk of the differences beside 
 mid-sagittal symmetry, ICP onto a phantom vertebra of the same level); VerSe volumes and
 per-level meshes of one person in relation (<subject>_L1.ply .. _L5.ply, centroids 20-50 mm
 apart) are put in a spine frame and simulated with their neighbours (--real-loose: every
-mesh alone); US partial and X-ray points are simulated, GT is sampled from the
-real surface, and arch/body are the half-space split (no part labels on real meshes).
+mesh alone and re-oriented; --real-alone: every vertebra alone in its pose in the spine
+frame, the neighbours' effect without the re-orientation); US partial and X-ray points
+are simulated, GT is sampled from the real surface, and arch/body are the half-space
+split (no part labels on real meshes).
 
 --floor N (phantom --data only): also score an N-point area-uniform sample of each true
 surface against the same GT, the figure a prediction without any shape error would get
@@ -94,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="--real: simulate every mesh alone, also meshes of one person in relation",
     )
+    p.add_argument(
+        "--real-alone",
+        action="store_true",
+        help="--real: simulate every vertebra alone but in its pose in the spine frame "
+        "(VerSe volumes and meshes in relation keep their lordotic tilt)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars, no table print")
     p.set_defaults(func=_run)
 
@@ -134,6 +142,8 @@ def _run(args: argparse.Namespace) -> int:
     from usx_model.evaluation.pipeline import dataset_eval_set, evaluate, save_predictions
     from usx_model.evaluation.report import full_markdown, render_cases, write_reports
 
+    if args.real_alone and (not args.real or args.real_loose):
+        raise ValueError("--real-alone: expected with --real and without --real-loose")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit: expected >= 1, got {args.limit}")
     if args.floor is not None and (args.real or args.floor < 1):
@@ -151,9 +161,12 @@ def _run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     specs = _weight_specs(args)
     if args.real:
-        from usx_model.evaluation.real import find_real_cases, real_eval_set
+        from usx_model.evaluation.real import alone_in_place, find_real_cases, real_eval_set
 
-        evalset = real_eval_set(find_real_cases(args.real, args.real_loose), seed=args.seed)
+        cases = find_real_cases(args.real, args.real_loose)
+        if args.real_alone:
+            cases = alone_in_place(cases)
+        evalset = real_eval_set(cases, seed=args.seed)
         if args.limit is not None:
             evalset = evalset.head(args.limit)
     else:
