@@ -378,3 +378,39 @@ def xray_view_from_msg(msg):
     return XrayObservation(
         label=label.astype(np.int64), geometry=geometry, plane_point_mm=plane, image=image
     )
+
+
+def sweep_report_msg(loss, header: Header):
+    """usx_msgs/SweepReport from a core ``compounding.frame_loss.FrameLoss``."""
+    from usx_msgs.msg import SweepReport
+
+    return SweepReport(
+        header=header,
+        frames_expected=int(loss.expected),
+        frames_placed=int(loss.placed),
+        frames_no_contact=int(loss.no_contact),
+        frames_lost=int(loss.lost),
+        lost_fraction=float(loss.fraction),
+    )
+
+
+def sweep_report_fraction(msg) -> float:
+    """The lost fraction of a usx_msgs/SweepReport, checked against its counts.
+
+    Raises:
+        ValueError: counts that do not add up, or a fraction that disagrees with them.
+    """
+    expected, lost = int(msg.frames_expected), int(msg.frames_lost)
+    accounted = int(msg.frames_placed) + int(msg.frames_no_contact) + lost
+    if accounted != expected:
+        raise ValueError(
+            f"expected placed + no_contact + lost == expected, got {msg.frames_placed} + "
+            f"{msg.frames_no_contact} + {lost} != {expected}"
+        )
+    fraction = lost / expected if expected else 0.0
+    if not abs(float(msg.lost_fraction) - fraction) <= 1e-3:
+        raise ValueError(
+            f"expected lost_fraction {fraction:.4f} (frames_lost / frames_expected), "
+            f"got {msg.lost_fraction}"
+        )
+    return fraction

@@ -26,6 +26,8 @@ class InputHealth:
         self._period_s = period_s
         self.counts: Counter[str] = Counter()
         self.accepted = 0
+        #: the latest detail of each reason (what a status or a test can show)
+        self.last_detail: dict[str, str] = {}
         self._last_log: dict[str, float] = {}
 
     def accept(self) -> None:
@@ -34,6 +36,7 @@ class InputHealth:
     def reject(self, reason: str, detail: str) -> None:
         """Count one rejected message and log (throttled) why."""
         self.counts[reason] += 1
+        self.last_detail[reason] = detail
         now = time.monotonic()
         # Throttled per reason (rclpy's own throttle is per call site, shared by all reasons).
         if now - self._last_log.get(reason, -float("inf")) >= self._period_s:

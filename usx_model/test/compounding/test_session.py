@@ -33,7 +33,12 @@ class FakeSweep:
         self.log = log
         self.held: list[int] = []
         self.frames_placed = 0
+        self.dropped = {"no_contact": 0}
         self.pose_reason: str | None = None
+
+    @property
+    def received_stamps_ns(self) -> np.ndarray:
+        return np.array([s for kind, s in self.log if kind == "frame"], dtype=np.int64)
 
     @property
     def pending(self) -> int:
@@ -256,3 +261,22 @@ def test_close_flushes_held_frames_and_counts_the_sweep():
     reports = session.close()
     assert [(r.stamp_ns, r.placed, r.reason) for r in reports] == [(3, False, "no_pose")]
     assert session.closing is None and session.sweeps_completed == 1 and not session.active
+
+
+def test_refused_frames_count_toward_the_sweeps_frame_loss():
+    session, _, _ = _session()
+    session.start()
+    period = 16_666_667  # 60 Hz
+    for k in range(10):
+        session.add_frame(k * period, IMAGE, lambda: 0)
+    with pytest.raises(ValueError, match="2D image"):
+        session.add_frame(10 * period, np.zeros((2, 2, 2), np.uint8), lambda: 0)
+    with pytest.raises(StampRejected):
+        session.add_frame(10 * period + HOUR_NS, IMAGE, lambda: 0)
+    session.reject_frame()  # a message that did not even convert to an image
+    loss = session.frame_loss()
+    assert session.frames_rejected == 3
+    # 10 taken + 3 refused; none placed by the fake sweep, so all 13 are lost
+    assert (loss.expected, loss.placed, loss.lost) == (13, 0, 13)
+    session.reset()
+    assert session.frames_rejected == 0

@@ -64,3 +64,24 @@ def test_best_of_n_finds_the_matching_shape(meshes):
         sample_surface(target.vertices_mm, target.faces, 2048, seed=9),
     )
     assert cd < floor + 0.1
+
+
+def test_report_scores_reals_and_unseen_phantom_controls(monkeypatch):
+    """A "real" vertebra that is pool member 1 is found at its seed; controls come from
+    seeds the pool never used and are scored against the same pool."""
+    from usx_model.evaluation import realism
+
+    pool = realism.generated_vertebrae(2, 2, first_seed=5)
+    copy = RealVertebra("copy", 2, pool[1].vertices_mm + 40.0, pool[1].faces)
+    monkeypatch.setattr(realism, "load_real_vertebrae", lambda root: [copy])
+    rep = realism.realism_report(n=2, first_seed=5, root="unused", control=1)
+    (row,) = rep["per_vertebra"]
+    floor = chamfer_l1(
+        sample_surface(copy.vertices_mm, copy.faces, 4096, seed=1),
+        sample_surface(copy.vertices_mm, copy.faces, 4096, seed=3),
+    )
+    assert row["best_seed"] == 6 and row["best_chamfer_mm"] < floor + 0.1
+    (ctrl,) = rep["control"]["per_vertebra"]
+    assert ctrl["name"] == f"phantom-s{5 + realism.CONTROL_SEED_OFFSET}-L2"
+    assert ctrl["best_chamfer_mm"] > row["best_chamfer_mm"]
+    assert rep["median_mm"] == row["best_chamfer_mm"] and rep["deform_mm"] == 0.0

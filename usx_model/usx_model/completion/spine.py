@@ -369,3 +369,45 @@ def _gate(lc: LevelCompletion, own_us: np.ndarray, xray: np.ndarray | None, R: n
     q = assess(feats, lc.used_xray)
     lc.status, lc.confidence, lc.quality = q.status, q.confidence, q.features
     lc.message = f"L{lc.level}: {q.message}" if q.message else ""
+
+
+#: Statuses of a level that may be used as published (the others already say why not).
+USABLE_STATUSES = ("ok", "us_only_fallback")
+
+
+def cap_for_frame_loss(
+    result: SpineCompletionResult, lost_fraction: float, max_lost_fraction: float
+) -> list[int]:
+    """Mark every usable level ``insufficient_us`` when the sweep lost too many frames.
+
+    A sweep that lost frames can still hold enough points to complete every level, and
+    the gate, which sees only the points, would pass it; the frame count says the
+    anatomy was not swept as planned (``compounding.frame_loss``). In place.
+
+    Args:
+        result: the completion of the sweep's bone points.
+        lost_fraction: the sweep's ``FrameLoss.fraction`` (0..1).
+        max_lost_fraction: the largest fraction that leaves the statuses alone (0..1).
+
+    Returns:
+        The levels whose status changed.
+
+    Raises:
+        ValueError: a fraction outside 0..1 or not finite.
+    """
+    for name, value in (("lost_fraction", lost_fraction), ("max_lost_fraction", max_lost_fraction)):
+        if not (0.0 <= value <= 1.0):
+            raise ValueError(f"{name}: expected a fraction in 0..1, got {value}")
+    if lost_fraction <= max_lost_fraction:
+        return []
+    changed = []
+    message = (
+        f"the sweep lost {100 * lost_fraction:.1f} % of its frames "
+        f"(more than {100 * max_lost_fraction:.1f} %)"
+    )
+    for lc in result.levels:
+        if lc.status in USABLE_STATUSES:
+            lc.status = "insufficient_us"
+            lc.message = message if not lc.message else f"{message}; {lc.message}"
+            changed.append(lc.level)
+    return changed

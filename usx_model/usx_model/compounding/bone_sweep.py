@@ -96,6 +96,7 @@ class BoneSweep:
         #: kept frames with uncoupled columns (their bone points there were discarded)
         self.partial_contact = 0
         self._placed_stamps = hashlib.sha256()
+        self._received: list[int] = []
 
     def add_pose(self, stamp_ns: int, T_base_probe: np.ndarray) -> tuple[str | None, list]:
         """Buffer a pose; returns (rejection reason or None, reports of frames it released)."""
@@ -115,12 +116,18 @@ class BoneSweep:
                 f"expected a {self.image_shape} uint8 frame, got {image.shape} {image.dtype}"
             )
         self._pending.append((int(stamp_ns), image))
+        self._received.append(int(stamp_ns))
         reports = self._release()
         while len(self._pending) > self.max_pending:
             stamp, _ = self._pending.popleft()
             self.dropped["pending_overflow"] += 1
             reports.append(FrameReport(stamp, False, reason="pending_overflow"))
         return reports
+
+    @property
+    def received_stamps_ns(self) -> np.ndarray:
+        """(N,) int64 stamps of every frame this sweep took (placed, dropped or held)."""
+        return np.array(self._received, dtype=np.int64)
 
     @property
     def pending(self) -> int:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from usx_model.compounding.bone_sweep import BoneSweep, FrameReport
+from usx_model.compounding.frame_loss import FrameLoss, count_frame_loss
 from usx_model.tracking.interpolation import PoseBuffer
 from usx_model.tracking.stamps import StampGuard
 
@@ -82,6 +83,7 @@ class SweepSession:
         self._stamps = self._new_guard()
         self.frames_after_stop = 0  # this sweep's frames that arrived after its stop
         self.frames_outside_sweeps = 0  # frames that arrived with no sweep to take them
+        self.frames_rejected = 0  # this sweep's frames refused at the input
         self.last_image_at_ns = 0  # node clock when that frame arrived
         self.last_pose_at = -math.inf  # monotonic s
 
@@ -108,6 +110,7 @@ class SweepSession:
         self.last_image_ns = -1
         self._stamps = self._new_guard()  # each sweep's first frame sets its reference
         self.frames_after_stop = 0
+        self.frames_rejected = 0
         self.active = True
         return "sweep started"
 
@@ -137,6 +140,7 @@ class SweepSession:
     def reset(self) -> str:
         """Discard the sweep, active or closing, unpublished."""
         self._renew()
+        self.frames_rejected = 0
         self.active = False
         self.closing = None
         return "sweep discarded"
@@ -198,13 +202,33 @@ class SweepSession:
         last = self.last_image_ns
         reason = self._stamps.check(stamp_ns)
         if reason is not None:
+            self.frames_rejected += 1
             raise StampRejected(reason, f"frame stamp {stamp_ns} ns against the last {last} ns")
-        reports = self.sweep.add_frame(stamp_ns, image)
+        try:
+            reports = self.sweep.add_frame(stamp_ns, image)
+        except ValueError:
+            self.frames_rejected += 1
+            raise
         self.last_image_ns = stamp_ns
         self.last_image_at_ns = clock_ns()
         if not self.active:
             self.frames_after_stop += 1
         return reports
+
+    def reject_frame(self) -> None:
+        """Count a frame of this sweep refused before :meth:`add_frame` (e.g. a message
+        that did not convert to an image)."""
+        self.frames_rejected += 1
+
+    def frame_loss(self) -> FrameLoss:
+        """The current (or last closed) sweep's :class:`FrameLoss`."""
+        sweep = self.sweep
+        return count_frame_loss(
+            sweep.received_stamps_ns,
+            sweep.frames_placed,
+            sweep.dropped["no_contact"],
+            self.frames_rejected,
+        )
 
     def pose_age_s(self, now_s: float) -> float:
         """Seconds since the last accepted pose (inf: none yet)."""

@@ -39,6 +39,9 @@ class BuildOptions:
         split: None for by-fraction splits, else one of train/val/test for every spine.
         fractions: (train, val, test) fractions of spines when ``split`` is None.
         norm_points: Np of the stored reference normaliser (the compact network's).
+        deform_mm, deform_length_mm: RMS amplitude and length scale of the smooth random
+            deformation of every vertebra before its views are simulated
+            (``sim.phantom.deform``); 0 leaves the phantom as generated.
     """
 
     n_partial: int = 1024
@@ -47,8 +50,14 @@ class BuildOptions:
     split: str | None = None
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     norm_points: int = 512
+    deform_mm: float = 0.0
+    deform_length_mm: float = 12.0
 
     def __post_init__(self) -> None:
+        if not (0.0 <= self.deform_mm <= 5.0):
+            raise ValueError(f"deform_mm: expected 0..5 mm, got {self.deform_mm}")
+        if not (self.deform_length_mm > 0.0):
+            raise ValueError(f"deform_length_mm: expected > 0 mm, got {self.deform_length_mm}")
         for name in ("n_partial", "n_xray", "n_gt", "norm_points"):
             if int(getattr(self, name)) < 16:
                 raise ValueError(f"{name}: expected >= 16, got {getattr(self, name)}")
@@ -84,12 +93,13 @@ def _fps(points: np.ndarray, n: int) -> np.ndarray:
 def build_spine_samples(seed: int, split: str, options: BuildOptions) -> dict[str, np.ndarray]:
     """All samples (one per level) of the spine generated from ``seed``; arrays stacked."""
     from usx_model.network.prepare import prepare_observations
+    from usx_model.sim.phantom.deform import deform_spine
     from usx_model.sim.phantom.spine import generate_spine
     from usx_model.sim.scene import sample_surface
     from usx_model.sim.us_partial import simulate_us_partials
     from usx_model.sim.xray import xray_points_25d
 
-    spine = generate_spine(seed)
+    spine = deform_spine(generate_spine(seed), seed, options.deform_mm, options.deform_length_mm)
     partials = simulate_us_partials(spine, seed=seed)
     xrays = xray_points_25d(spine, jitter_seed=seed)
     rows: dict[str, list] = {k: [] for k in ("us_partial", "xray", "gt", "gt_part", "level")}

@@ -129,11 +129,23 @@ def load_real_vertebrae(root: str = REAL_ROOT) -> list[RealVertebra]:
     return out
 
 
-def generated_vertebrae(level: int, n: int, first_seed: int = 0, spacing_mm: float = 0.9):
-    """``n`` phantom vertebrae of one level, from spines of seeds ``first_seed ...``."""
+def generated_vertebrae(
+    level: int,
+    n: int,
+    first_seed: int = 0,
+    spacing_mm: float = 0.9,
+    deform_mm: float = 0.0,
+    deform_length_mm: float = 12.0,
+):
+    """``n`` phantom vertebrae of one level, from spines of seeds ``first_seed ...``;
+    each deformed by ``sim.phantom.deform`` when ``deform_mm`` > 0 (as the dataset
+    builder's ``--deform-mm`` does)."""
+    from usx_model.sim.phantom.deform import deform_spine
+
     out: list[VertebraMesh] = []
     for seed in range(first_seed, first_seed + n):
         spine = generate_spine(seed, levels=(level,), spacing_mm=spacing_mm)
+        spine = deform_spine(spine, seed, deform_mm, deform_length_mm)
         out.append(spine.vertebrae[level])
     return out
 
@@ -166,32 +178,88 @@ def best_of_n(
     return best, best_i
 
 
-def realism_report(n: int = 200, first_seed: int = 0, root: str = REAL_ROOT) -> dict:
+#: Control vertebrae are drawn from seeds this far above the pool's: never in the pool.
+CONTROL_SEED_OFFSET = 1_000_000
+
+
+def _stats(rows: list[dict]) -> dict:
+    v = np.array([r["best_chamfer_mm"] for r in rows])
+    return {
+        "mean_mm": round(float(v.mean()), 3),
+        "std_mm": round(float(v.std()), 3),
+        "median_mm": round(float(np.median(v)), 3),
+    }
+
+
+def realism_report(
+    n: int = 200,
+    first_seed: int = 0,
+    root: str = REAL_ROOT,
+    control: int = 0,
+    deform_mm: float = 0.0,
+    deform_length_mm: float = 12.0,
+) -> dict:
     """Best-of-``n`` Chamfer-L1 (mm) per real vertebra, their median, and the target.
+
+    Args:
+        n: generated vertebrae per level (the pool).
+        first_seed: seed of the pool's first spine.
+        root: the real vertebrae folder (:func:`load_real_vertebrae`).
+        control: also score this many phantom vertebrae per level, drawn like the pool
+            from seeds it never used: how well the pool covers its own distribution,
+            the figure a real vertebra would get if the phantom were realistic.
+        deform_mm, deform_length_mm: the pool (and controls) deformed as the dataset
+            builder's ``--deform-mm`` does.
 
     Returns:
         JSON-serialisable dict: ``per_vertebra`` (name, level, best_chamfer_mm,
-        best_seed), ``median_mm``, ``n``, ``target_median_mm``.
+        best_seed), ``median_mm``, ``mean_mm``, ``std_mm``, ``n``, ``target_median_mm``,
+        ``deform_mm``, and with ``control`` a ``control`` dict of the same statistics.
     """
     reals = load_real_vertebrae(root)
+    levels = sorted({r.level for r in reals})
     generated = {
-        level: generated_vertebrae(level, n, first_seed) for level in {r.level for r in reals}
+        level: generated_vertebrae(level, n, first_seed, 0.9, deform_mm, deform_length_mm)
+        for level in levels
     }
-    rows = []
-    for real in reals:
-        cd, i = best_of_n(real, generated[real.level])
-        rows.append(
-            {
-                "name": real.name,
-                "level": real.level,
-                "best_chamfer_mm": round(cd, 3),
-                "best_seed": first_seed + i,
-            }
-        )
-    return {
+
+    def score(vert: RealVertebra) -> dict:
+        cd, i = best_of_n(vert, generated[vert.level])
+        return {
+            "name": vert.name,
+            "level": vert.level,
+            "best_chamfer_mm": round(cd, 3),
+            "best_seed": first_seed + i,
+        }
+
+    rows = [score(r) for r in reals]
+    out = {
         "n": n,
         "first_seed": first_seed,
+        "deform_mm": deform_mm,
+        "deform_length_mm": deform_length_mm,
         "per_vertebra": rows,
-        "median_mm": round(float(np.median([r["best_chamfer_mm"] for r in rows])), 3),
+        **_stats(rows),
         "target_median_mm": 2.5,
     }
+    if control > 0:
+        start = first_seed + CONTROL_SEED_OFFSET
+        ctrl = []
+        for level in levels:
+            for k, vm in enumerate(
+                generated_vertebrae(level, control, start, 0.9, deform_mm, deform_length_mm)
+            ):
+                ctrl.append(
+                    score(
+                        RealVertebra(
+                            f"phantom-s{start + k}-L{level}", level, vm.vertices_mm, vm.faces
+                        )
+                    )
+                )
+        out["control"] = {
+            "n_per_level": control,
+            "first_seed": start,
+            "per_vertebra": ctrl,
+            **_stats(ctrl),
+        }
+    return out

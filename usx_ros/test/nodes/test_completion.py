@@ -20,7 +20,7 @@ from usx_model.network.weights import save_weights
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import lateral_geometry, render_lateral_xray
-from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
+from usx_msgs.msg import SpineCompletion, SweepReport, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud
 from usx_ros.nodes.completion import CompletionNode
@@ -88,6 +88,7 @@ class Graph:
         self.bone_pub = tester.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
         self.xray_pub = tester.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
         self.view_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
+        self.report_pub = tester.create_publisher(SweepReport, "/usx/sweep_report", RESULT_QOS)
         self.client = tester.create_client(CompleteSpine, "/usx/complete_spine")
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
@@ -105,6 +106,25 @@ class Graph:
     def publish_view(self):
         self.view_pub.publish(XrayView(header=Header(frame_id="lbr_link_0")))
         assert spin_until(self.ex, lambda: self.node.xray_view_seen, 5.0)
+
+    def publish_report(self, expected, placed, no_contact, lost, stamp_ns=1, fraction=None):
+        header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
+        self.report_pub.publish(
+            SweepReport(
+                header=header,
+                frames_expected=expected,
+                frames_placed=placed,
+                frames_no_contact=no_contact,
+                frames_lost=lost,
+                lost_fraction=lost / expected if fraction is None else fraction,
+            )
+        )
+
+        def seen() -> int:
+            return self.node.health.accepted + self.node.health.dropped
+
+        n = seen()
+        assert spin_until(self.ex, lambda: seen() > n, 5.0)
 
     def publish_bone(self, pts_mm, frame="lbr_link_0", stamp_ns=1):
         header = Header(frame_id=frame, stamp=ns_to_stamp(stamp_ns))
@@ -184,6 +204,47 @@ def test_xray_placed_too_deep_is_never_published_ok(shipped_graph, observations)
         assert v.confidence < 0.5 and v.status_message.startswith(v.level)
     status_field = cloud_to_array(graph.clouds[-1])["status"]
     assert VertebraCompletion.STATUS_OK not in set(np.unique(status_field).tolist())
+
+
+def test_a_sweep_that_lost_frames_publishes_no_usable_level(shipped_graph, observations):
+    # The bone points of a sweep that lost 40 % of its frames still complete every level
+    # (the gate, which sees only points, would pass them): none may be usable.
+    graph = shipped_graph
+    bone, xray_points = observations
+    graph.publish_report(expected=1520, placed=900, no_contact=12, lost=608)
+    graph.publish_xray(xray_points)
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    for v in graph.results[-1].vertebrae:
+        assert v.status == VertebraCompletion.STATUS_INSUFFICIENT_US, (v.level, v.status)
+        assert v.status_message.startswith("the sweep lost 40.0 % of its frames"), v.status_message
+    status_field = cloud_to_array(graph.clouds[-1])["status"]
+    assert set(np.unique(status_field).tolist()) == {VertebraCompletion.STATUS_INSUFFICIENT_US}
+
+
+def test_a_report_of_another_sweep_or_within_bounds_changes_nothing(shipped_graph, observations):
+    graph = shipped_graph
+    bone, xray_points = observations
+    graph.publish_report(expected=1520, placed=900, no_contact=12, lost=608, stamp_ns=7)
+    graph.publish_report(expected=1520, placed=1500, no_contact=10, lost=10, stamp_ns=1)
+    graph.publish_xray(xray_points)
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert all(v.status == VertebraCompletion.STATUS_OK for v in graph.results[-1].vertebrae)
+
+
+@pytest.mark.parametrize(
+    ("counts", "fraction", "message"),
+    [
+        ((100, 50, 0, 10), None, "expected placed + no_contact + lost == expected"),
+        ((100, 90, 0, 10), 0.5, "expected lost_fraction 0.1000 (frames_lost / frames_expected)"),
+    ],
+)
+def test_an_inconsistent_sweep_report_is_counted(graph, counts, fraction, message) -> None:
+    graph.publish_report(*counts, fraction=fraction)
+    assert graph.node.health.counts["invalid_sweep_report"] == 1
+    assert message in graph.node.health.last_detail["invalid_sweep_report"]
+    assert not graph.node._lost_fraction
 
 
 def test_without_xray_every_level_falls_back_to_us_only(shipped_graph, observations):

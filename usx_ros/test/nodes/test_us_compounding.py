@@ -11,6 +11,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
+from usx_msgs.msg import SweepReport
 from usx_ros.conversions import (
     array_to_image,
     ns_to_stamp,
@@ -68,9 +69,10 @@ class Harness:
         self.node = UsCompounding(context=ctx, parameter_overrides=[*params, *overrides])
         self.tester = ros_node
         self.points: list[PointCloud2] = []
-        ros_node.create_subscription(
-            PointCloud2, "/usx/bone_points", self.points.append, RESULT_QOS
-        )
+        self.reports: list[SweepReport] = []
+        self.arrivals: list[str] = []
+        ros_node.create_subscription(PointCloud2, "/usx/bone_points", self._on_points, RESULT_QOS)
+        ros_node.create_subscription(SweepReport, "/usx/sweep_report", self._on_report, RESULT_QOS)
         self.pose_pub = ros_node.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
         self.img_pub = ros_node.create_publisher(Image, "/us/image", SENSOR_QOS)
         self.start = ros_node.create_client(Trigger, "/usx/sweep/start")
@@ -83,6 +85,14 @@ class Harness:
             lambda: self.img_pub.get_subscription_count() > 0 and self.start.service_is_ready(),
             timeout_s=5.0,
         )
+
+    def _on_points(self, msg: PointCloud2) -> None:
+        self.points.append(msg)
+        self.arrivals.append("bone_points")
+
+    def _on_report(self, msg: SweepReport) -> None:
+        self.reports.append(msg)
+        self.arrivals.append("sweep_report")
 
     def call(self, client) -> Trigger.Response:
         future = client.call_async(Trigger.Request())
@@ -141,6 +151,11 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
         assert COLS * PX / voxel_mm <= len(pts) <= 3 * (COLS * PX / voxel_mm + 2)
     np.testing.assert_allclose(np.median(pts[:, 2]), (BONE_ROW + 0.5) * PX, atol=0.3 + voxel_mm)
     assert not harness.call(harness.stop).success  # nothing to stop any more
+    # the sweep's frame accounting, stamped like its bone points
+    assert sorted(harness.arrivals) == ["bone_points", "sweep_report"]
+    report = harness.reports[-1]
+    assert report.header.stamp == cloud.header.stamp
+    assert (report.frames_expected, report.frames_placed, report.frames_lost) == (5, 5, 0)
 
 
 @pytest.mark.parametrize(
@@ -159,6 +174,10 @@ def test_bad_images_are_counted_and_the_sweep_goes_on(harness, bad, reason):
     assert spin_until(harness.ex, lambda: harness.node.health.counts[reason] == 1, 5.0)
     harness.stream(3, t0_ms=100)
     assert harness.node.health.accepted == 4
+    # the refused frame counts against the sweep (so does the 90 ms gap in the stream)
+    assert harness.node.session.frames_rejected == 1
+    loss = harness.node.session.frame_loss()
+    assert loss.placed == 4 and loss.lost >= 1
 
 
 def _bad_quat_pose(t_ns):

@@ -24,6 +24,10 @@ How long a sweep waits for its X-ray points: ``xray_wait_s`` when no lateral X-r
 (``/usx/xray``) has been seen, ``xray_placement_wait_s`` once one has, since xray_ingest
 then places points for every sweep and needs the bone points to do it (on a loaded
 machine, longer than a short fixed wait: the sweep would complete US-only).
+
+A sweep that lost more than ``max_lost_fraction`` of its frames (``/usx/sweep_report``,
+stamped like its bone points) publishes no level as usable: ``ok`` and
+``us_only_fallback`` become ``insufficient_us`` with the reason.
 """
 
 from __future__ import annotations
@@ -41,10 +45,15 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from usx_model.completion.spine import PatientPrior, SpineCompleter, SpineCompletionResult
+from usx_model.completion.spine import (
+    PatientPrior,
+    SpineCompleter,
+    SpineCompletionResult,
+    cap_for_frame_loss,
+)
 from usx_model.network.weights import load_weights, sha256_file
 from usx_model.weights import shipped_weights
-from usx_msgs.msg import SpineCompletion, VertebraCompletion, XrayView
+from usx_msgs.msg import SpineCompletion, SweepReport, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import (
     cloud_to_array,
@@ -53,6 +62,7 @@ from usx_ros.conversions import (
     points_mm_to_cloud,
     seconds_to_duration,
     stamp_to_ns,
+    sweep_report_fraction,
     xyz_from_cloud_mm,
 )
 from usx_ros.health import InputHealth
@@ -120,6 +130,14 @@ class CompletionParams:
         min_value=1_000,
         max_value=50_000_000,
     )
+    max_lost_fraction: float = param(
+        0.1,
+        "largest fraction of a sweep's frames that may be lost (dropped, refused or never "
+        "arrived: /usx/sweep_report) before no level of it is published as usable "
+        "(status insufficient_us)",
+        min_value=0.0,
+        max_value=1.0,
+    )
     patient_cranial: tuple[float, ...] = param(
         (0.0, 1.0, 0.0), "direction to the head, base frame", length=3
     )
@@ -137,6 +155,9 @@ ENDPOINTS = (
     Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "only its arrival"),
+    Endpoint(
+        "subscribes", "/usx/sweep_report", "usx_msgs/msg/SweepReport", "RESULT_QOS", "frame loss"
+    ),
     Endpoint("publishes", "/usx/completed_spine", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "/usx/spine_completion", "usx_msgs/msg/SpineCompletion", "RESULT_QOS"),
     Endpoint("publishes", "/usx/level_labels", "visualization_msgs/msg/MarkerArray", "RESULT_QOS"),
@@ -181,11 +202,17 @@ class CompletionNode(Node):
         self._xray: dict[int, np.ndarray] | None = None
         self._xray_stamp_ns = -1
         self._pending_t0: float | None = None
+        self._lost_fraction: dict[int, float] = {}  # bone-cloud stamp (ns) -> its sweep's
         self.xray_view_seen = False
         self.completions = 0
         self.last_result: SpineCompletionResult | None = None
         self.last_latency_s = float("nan")
         work = MutuallyExclusiveCallbackGroup()
+        # Created first: when a sweep's report and its bone points wait together, the
+        # executor serves the report first.
+        self.create_subscription(
+            SweepReport, "/usx/sweep_report", self._on_sweep_report, RESULT_QOS, callback_group=work
+        )
         self.create_subscription(
             PointCloud2, "/usx/bone_points", self._on_bone_points, RESULT_QOS, callback_group=work
         )
@@ -248,6 +275,17 @@ class CompletionNode(Node):
         if self._pending_t0 is not None and self._xray_stamp_ns == self._bone_stamp_ns:
             t0, self._pending_t0 = self._pending_t0, None
             self.run_completion((1, 2, 3, 4, 5), True, t0)
+
+    def _on_sweep_report(self, msg: SweepReport) -> None:
+        try:
+            fraction = sweep_report_fraction(msg)
+        except ValueError as exc:
+            self.health.reject("invalid_sweep_report", str(exc))
+            return
+        self.health.accept()
+        self._lost_fraction[stamp_to_ns(msg.header.stamp)] = fraction
+        while len(self._lost_fraction) > 8:  # the sweeps that may still be completed
+            del self._lost_fraction[next(iter(self._lost_fraction))]
 
     def _on_xray_view(self, msg: XrayView) -> None:
         if not self.xray_view_seen:
@@ -328,6 +366,14 @@ class CompletionNode(Node):
             except ValueError as exc:
                 self.health.reject("completion_failed", str(exc))
                 return None
+        lost = self._lost_fraction.get(self._bone_stamp_ns)
+        if lost is not None:
+            capped = cap_for_frame_loss(result, lost, self.params.max_lost_fraction)
+            if capped:
+                self.get_logger().warning(
+                    f"the sweep lost {100 * lost:.1f} % of its frames: levels {capped} "
+                    "published as insufficient_us"
+                )
         header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
         self.last_latency_s = time.perf_counter() - t0
         msg = self._publish(result, header)
@@ -340,6 +386,8 @@ class CompletionNode(Node):
             "levels": {f"L{lc.level}": lc.status for lc in result.levels},
             "confidence": {f"L{lc.level}": round(lc.confidence, 3) for lc in result.levels},
             "device": self.device,
+            "sweep_lost_fraction": lost,
+            "rejected_input": dict(self.health.counts),
         }
         self.pub_status.publish(String(data=json.dumps(status)))
         timing = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in result.timings_s.items())

@@ -44,11 +44,13 @@ from usx_model.segmentation.bone import BoneSegParams
 from usx_model.segmentation.contact import ContactParams
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
+from usx_msgs.msg import SweepReport
 from usx_ros.conversions import (
     image_to_array,
     points_mm_to_cloud,
     pose_to_transform_mm,
     stamp_to_ns,
+    sweep_report_msg,
 )
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
@@ -186,6 +188,7 @@ ENDPOINTS = (
     Endpoint("serves", "/usx/sweep/start", "std_srvs/srv/Trigger", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/stop", "std_srvs/srv/Trigger", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/reset", "std_srvs/srv/Trigger"),
+    Endpoint("publishes", "/usx/sweep_report", "usx_msgs/msg/SweepReport", "RESULT_QOS"),
     Endpoint("publishes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "/usx/coverage", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "one JSON per sweep"),
@@ -241,6 +244,7 @@ class UsCompounding(Node):
         self._pose_sub = self.create_subscription(
             PoseStamped, "/usx/probe_pose", self._on_pose, STATE_QOS
         )
+        self.pub_report = self.create_publisher(SweepReport, "/usx/sweep_report", RESULT_QOS)
         self.pub_points = self.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
         self.pub_coverage = self.create_publisher(PointCloud2, "/usx/coverage", RESULT_QOS)
         # One JSON line per closed sweep (frames placed, drops by reason) for monitors.
@@ -378,6 +382,11 @@ class UsCompounding(Node):
             return
         try:
             image = image_to_array(msg, ("mono8", "8UC1"))
+        except ValueError as exc:
+            self.session.reject_frame()
+            self.health.reject("invalid_image", str(exc))
+            return
+        try:
             reports = self.session.add_frame(stamp, image, self._clock_ns)
         except StampRejected as exc:
             self.health.reject(exc.reason, str(exc))
@@ -416,6 +425,8 @@ class UsCompounding(Node):
         voxel_mm = self.params.bone_points_voxel_mm
         if voxel_mm > 0:
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)
+        # the report first: completion reads it when these bone points arrive
+        self.pub_report.publish(sweep_report_msg(self.session.frame_loss(), header))
         self.pub_points.publish(points_mm_to_cloud(self._last_points_mm, header))
         self.pub_coverage.publish(points_mm_to_cloud(self.sweep.coverage_points_mm(), header))
         out = self.params.save_volume_dir
@@ -438,6 +449,8 @@ class UsCompounding(Node):
             "frames_dropped": int(sum(self.sweep.dropped.values())),
             "drops_by_reason": dict(self.sweep.dropped),
             "partial_contact_frames": self.sweep.partial_contact,
+            "frames_rejected": s.frames_rejected,
+            "frame_loss": s.frame_loss().as_dict(),
             "breathing": None if self._breathing is None else self._breathing.as_dict(),
             "rejected_input": dict(self.health.counts),
             "bone_points": len(self._last_points_mm),

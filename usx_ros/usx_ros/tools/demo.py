@@ -53,6 +53,7 @@ RECORDED = [
     "/usx/xray",
     "/usx/phantom/ground_truth",
     "/usx/phantom/sweep_active",
+    "/usx/sweep_report",
     "/usx/bone_points",
     "/usx/xray_points",
     "/usx/completed_spine",

@@ -35,6 +35,8 @@ def test_generate_writes_deterministic_spine_folders(tmp_path, capsys):
         (["phantom", "generate", "--count", "0", "--out", "X"], "--count must be >= 1"),
         (["phantom", "generate", "--seed", "-3", "--out", "X"], "--seed must be >= 0"),
         (["phantom", "realism", "--n", "0"], "--n must be >= 1"),
+        (["phantom", "realism", "--control", "-1"], "--control must be >= 0, got -1"),
+        (["phantom", "realism", "--deform-mm", "7"], "--deform-mm must be 0..5 mm, got 7.0"),
         (["phantom", "realism", "--data", "/nonexistent/dir"], "real vertebrae folder not found"),
     ],
 )

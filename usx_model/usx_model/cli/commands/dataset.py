@@ -28,6 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--n-partial", type=int, default=1024, help="US points per sample")
     b.add_argument("--n-xray", type=int, default=512, help="X-ray points per sample")
     b.add_argument("--n-gt", type=int, default=8192, help="GT surface points per sample")
+    b.add_argument(
+        "--deform-mm",
+        type=float,
+        default=0.0,
+        help="RMS amplitude of a smooth random deformation of every vertebra (0..5 mm; "
+        "0: the phantom as generated)",
+    )
+    b.add_argument(
+        "--deform-length-mm",
+        type=float,
+        default=12.0,
+        help="length scale of that deformation (mm)",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_build)
 
@@ -38,7 +51,12 @@ def _build(args: argparse.Namespace) -> int:
     from usx_model.dataset.builder import BuildOptions, build_dataset
 
     options = BuildOptions(
-        n_partial=args.n_partial, n_xray=args.n_xray, n_gt=args.n_gt, split=args.split
+        n_partial=args.n_partial,
+        n_xray=args.n_xray,
+        n_gt=args.n_gt,
+        split=args.split,
+        deform_mm=args.deform_mm,
+        deform_length_mm=args.deform_length_mm,
     )
     if args.spines < 1:
         raise ValueError(f"--spines: expected >= 1, got {args.spines}")

@@ -2,8 +2,9 @@
 
 - ``usx phantom generate --seed S --count N --out DIR``: spines of seeds S..S+N-1,
   written as ``DIR/phantom-sNNNNNN/`` (see ``usx_model.sim.phantom.io``).
-- ``usx phantom realism [--n 200] [--json OUT]``: best-of-N Chamfer-L1 of the phantom
-  against each real vertebra, printed as JSON.
+- ``usx phantom realism [--n 200] [--control K] [--deform-mm A] [--json OUT]``: best-of-N
+  Chamfer-L1 of the phantom against each real vertebra (and against K unseen phantom
+  vertebrae per level: the same figure for a shape the phantom can make), as JSON.
 - ``usx phantom preview --seed S --out PNG``: three orthographic views of the meshes,
   with the simulated US partials (blue) and X-ray points (green) on top.
 """
@@ -37,6 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--n", type=int, default=200, help="generated vertebrae per level")
     r.add_argument("--first-seed", type=int, default=0, help="seed of the first generated spine")
     r.add_argument("--data", default=None, help="real_vertebrae folder (default: shared data)")
+    r.add_argument(
+        "--control",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score K unseen phantom vertebrae per level against the same pool",
+    )
+    r.add_argument(
+        "--deform-mm", type=float, default=0.0, help="deform the pool (as dataset build does)"
+    )
+    r.add_argument("--deform-length-mm", type=float, default=12.0, help="its length scale")
     r.add_argument("--json", default=None, metavar="OUT", help="also write the JSON here")
     r.set_defaults(func=_realism)
 
@@ -77,10 +89,21 @@ def _realism(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.control < 0:
+        raise ValueError(f"--control must be >= 0, got {args.control}")
+    if not 0.0 <= args.deform_mm <= 5.0:
+        raise ValueError(f"--deform-mm must be 0..5 mm, got {args.deform_mm}")
     root = args.data or REAL_ROOT
     if not os.path.isdir(root):
         raise FileNotFoundError(f"real vertebrae folder not found: {root}")
-    report = realism_report(n=args.n, first_seed=args.first_seed, root=root)
+    report = realism_report(
+        n=args.n,
+        first_seed=args.first_seed,
+        root=root,
+        control=args.control,
+        deform_mm=args.deform_mm,
+        deform_length_mm=args.deform_length_mm,
+    )
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
