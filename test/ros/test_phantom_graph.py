@@ -19,10 +19,12 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "phantom.yaml"
 
 
 def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
+    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import PointCloud2
 
     from usx_ros.conversions import cloud_to_array
-    from usx_ros.qos import RESULT_QOS
+    from usx_ros.diagnostics import DIAGNOSTICS_TOPIC
+    from usx_ros.qos import DIAGNOSTICS_QOS, RESULT_QOS
     from usx_ros.testing import spin_until
 
     params = yaml.safe_load(CONFIG.read_text())
@@ -42,9 +44,21 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
         start_new_session=True,  # its own process group: the node processes die with it
     )
     got: list[PointCloud2] = []
+    health: dict[str, dict[str, str]] = {}  # node -> its latest diagnostic values
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for st in msg.status:
+            health[st.name] = {kv.key: kv.value for kv in st.values}
+
+    nodes = {"phantom", "probe_tracker", "us_compounding", "xray_ingest", "completion"}
     try:
         ros_node.create_subscription(PointCloud2, "/usx/completed_spine", got.append, RESULT_QOS)
+        ros_node.create_subscription(
+            DiagnosticArray, DIAGNOSTICS_TOPIC, on_diagnostics, DIAGNOSTICS_QOS
+        )
         ok = spin_until(ros_node, lambda: bool(got) or proc.poll() is not None, timeout_s=240.0)
+        # every node of the graph reports on /diagnostics (once a second)
+        spin_until(ros_node, lambda: nodes <= set(health), timeout_s=10.0)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -54,6 +68,10 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate(timeout=30)
     assert ok and got, f"no completed spine; launcher output:\n{out[-4000:]}"
+    assert nodes <= set(health), f"/diagnostics from {sorted(health)}, expected {sorted(nodes)}"
+    for name in nodes:
+        assert "rejected" in health[name] and "accepted" in health[name], (name, health[name])
+    assert int(health["completion"]["completions"]) >= 1
     msg = got[0]
     assert msg.header.frame_id == "lbr_link_0"
     arr = cloud_to_array(msg, ("x", "y", "z", "level", "uncertainty", "rgb"))

@@ -99,3 +99,18 @@ def test_units_and_time():
     assert stamp_to_ns(ns_to_stamp(1_700_000_000_123_456_789)) == 1_700_000_000_123_456_789
     d = seconds_to_duration(1.25)
     assert (d.sec, d.nanosec) == (1, 250_000_000)
+
+
+def test_sweep_report_round_trip_and_bad_counts() -> None:
+    from usx_model.compounding.frame_loss import FrameLoss
+    from usx_ros.conversions import sweep_report_fraction, sweep_report_msg
+
+    msg = sweep_report_msg(FrameLoss(expected=200, placed=150, no_contact=20, lost=30), Header())
+    assert (msg.frames_expected, msg.frames_lost) == (200, 30)
+    assert sweep_report_fraction(msg) == pytest.approx(0.15)
+    msg.frames_placed = 151
+    with pytest.raises(ValueError, match=r"placed \+ no_contact \+ lost == expected, got 151"):
+        sweep_report_fraction(msg)
+    msg.frames_placed, msg.lost_fraction = 150, 0.5
+    with pytest.raises(ValueError, match="expected lost_fraction 0.1500"):
+        sweep_report_fraction(msg)

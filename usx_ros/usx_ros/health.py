@@ -59,15 +59,20 @@ def publish_status(
     state: Callable[[], dict] | None = None,
     period_s: float = 1.0,
 ):
-    """Publish the node's counters on ``~/status`` (std_msgs/String, one JSON object).
+    """Publish the node's counters on ``~/status`` (std_msgs/String, one JSON object) and
+    on ``/diagnostics`` (``usx_ros.diagnostics.NodeDiagnostics``).
 
-    Every ``period_s`` while something changed since the last one: ``accepted``,
-    ``rejected`` (count by reason) and the keys of ``state()``. Reliable, transient-local,
-    so a monitor that connects late gets the latest. Returns the publisher.
+    ``~/status``: every ``period_s`` while something changed since the last one:
+    ``accepted``, ``rejected`` (count by reason) and the keys of ``state()``. Reliable,
+    transient-local, so a monitor that connects late gets the latest. Returns the
+    publisher.
     """
     from std_msgs.msg import String
 
+    from usx_ros.diagnostics import NodeDiagnostics
     from usx_ros.qos import RESULT_QOS
+
+    node.diagnostics = NodeDiagnostics(node, health, state, period_s=period_s)
 
     pub = node.create_publisher(String, "~/status", RESULT_QOS)
     last: list[str] = [""]

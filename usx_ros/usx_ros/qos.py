@@ -30,3 +30,12 @@ RESULT_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
+
+#: /diagnostics, as ROS diagnostic tools (diagnostic_aggregator, rqt_robot_monitor) read it:
+#: reliable, volatile, a short queue; each report replaces the previous one.
+DIAGNOSTICS_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)

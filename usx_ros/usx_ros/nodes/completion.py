@@ -65,6 +65,7 @@ from usx_ros.conversions import (
     sweep_report_fraction,
     xyz_from_cloud_mm,
 )
+from usx_ros.diagnostics import WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
@@ -233,6 +234,7 @@ class CompletionNode(Node):
         self.pub_labels = self.create_publisher(MarkerArray, "/usx/level_labels", RESULT_QOS)
         # One JSON line per completion (latency, stage timings, frame) for monitors.
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
+        self.diagnostics = NodeDiagnostics(self, self.health, self._diag_values, self._diagnose)
         self.get_logger().info(f"models {self.model_id} on {self.device}")
         # The first forward pass of a process is several times slower (allocator, kernels):
         # pay it at start-up, not after the first sweep.
@@ -243,6 +245,27 @@ class CompletionNode(Node):
         t0 = time.perf_counter()
         self.completer.warm_up()
         self.get_logger().info(f"network warmed up in {time.perf_counter() - t0:.2f} s")
+
+    # --- health -------------------------------------------------------------------------
+    def _diag_values(self) -> dict:
+        levels = self.last_result.levels if self.last_result is not None else []
+        return {
+            "completions": self.completions,
+            "last_latency_s": self.last_latency_s,
+            "levels": {f"L{lc.level}": lc.status for lc in levels},
+            "model_id": " ".join(self.model_id),
+        }
+
+    def _diagnose(self) -> tuple[bytes, str] | None:
+        """WARN while a level of the last completion is not usable as published."""
+        if self.last_result is None:
+            return None
+        bad = [
+            f"L{lc.level} {lc.status}"
+            for lc in self.last_result.levels
+            if lc.status not in ("ok", "us_only_fallback")
+        ]
+        return (WARN, "last completion: " + ", ".join(bad)) if bad else None
 
     # --- inputs -------------------------------------------------------------------------
     def _too_large(self, msg: PointCloud2, what: str) -> bool:

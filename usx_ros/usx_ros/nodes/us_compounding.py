@@ -52,6 +52,7 @@ from usx_ros.conversions import (
     stamp_to_ns,
     sweep_report_msg,
 )
+from usx_ros.diagnostics import WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
@@ -249,6 +250,7 @@ class UsCompounding(Node):
         self.pub_coverage = self.create_publisher(PointCloud2, "/usx/coverage", RESULT_QOS)
         # One JSON line per closed sweep (frames placed, drops by reason) for monitors.
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
+        self.diagnostics = NodeDiagnostics(self, self.health, self.status, self._diagnose)
         if p.sweep_source == "service":
             self.create_service(Trigger, "/usx/sweep/start", self._srv_start)
             self.create_service(Trigger, "/usx/sweep/stop", self._srv_stop)
@@ -437,6 +439,15 @@ class UsCompounding(Node):
             self.get_logger().info(
                 f"volume written to {Path(out)} in {time.perf_counter() - t0:.1f} s"
             )
+
+    def _diagnose(self) -> tuple[bytes, str] | None:
+        """WARN while the last closed sweep lost more than 1 % of its frames."""
+        if self.sweeps_completed == 0:
+            return None
+        loss = self.session.frame_loss()
+        if loss.fraction > 0.01:
+            return WARN, f"the last sweep lost {loss.lost} of {loss.expected} frames"
+        return None
 
     def status(self) -> dict:
         """Counters of the last closed sweep (and totals of rejected input)."""

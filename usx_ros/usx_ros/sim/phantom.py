@@ -55,6 +55,8 @@ from usx_ros.conversions import (
     points_mm_to_cloud,
     xray_view_to_msg,
 )
+from usx_ros.diagnostics import NodeDiagnostics
+from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
 from usx_ros.params import ParameterError, declare_params, param
@@ -207,6 +209,8 @@ class PhantomNode(Node):
         self._pub_active = self.create_publisher(Bool, "/usx/phantom/sweep_active", RESULT_QOS)
         # One JSON line per pass (frames and joint states sent) for monitors.
         self._pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
+        # the phantom takes no input to reject; its counters are what it streamed
+        self.diagnostics = NodeDiagnostics(self, InputHealth(self.get_logger()), self.status)
         self._start_client = self.create_client(Trigger, "/usx/sweep/start")
         self._stop_client = self.create_client(Trigger, "/usx/sweep/stop")
         self._start_future = None

@@ -38,6 +38,8 @@ from rosbags.interfaces import (
     QosTime,
 )
 
+from usx_ros.diagnostics import NodeDiagnostics
+from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
 from usx_ros.params import ParameterError, declare_params, param
@@ -170,6 +172,11 @@ class BagRecorder(Node):
         #: topic -> type name of every topic being recorded
         self.recording: dict[str, str] = {}
         self._timer = self.create_timer(p.discovery_period_s, self._discover)
+        self.diagnostics = NodeDiagnostics(
+            self,
+            InputHealth(self.get_logger()),
+            lambda: {"messages_written": self.count, "topics": len(self.recording)},
+        )
         self._discover()
 
     @property

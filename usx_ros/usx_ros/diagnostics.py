@@ -1,0 +1,113 @@
+"""Node health on ``/diagnostics`` (diagnostic_msgs/DiagnosticArray), the topic ROS tools read.
+
+Every usx node reports one ``DiagnosticStatus`` named after itself, once per period:
+
+- level ``ERROR`` or ``WARN`` when the node's own check says so (e.g. the last sweep lost
+  too many frames, a level was not completed), else ``WARN`` when input was rejected
+  since the previous report, else ``OK``;
+- ``message``: what the level is about, in one line;
+- ``values``: ``accepted``, ``rejected`` (total) and ``rejected.<reason>`` (totals since
+  start), then the node's own counters, nested keys joined with dots.
+
+``~/status`` (one JSON object) stays as a documented extra for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from usx_ros.health import InputHealth
+from usx_ros.qos import DIAGNOSTICS_QOS
+
+DIAGNOSTICS_TOPIC = "/diagnostics"
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+#: A node check: None when all is well, else (level, one-line message).
+Check = Callable[[], tuple[bytes, str] | None]
+
+
+def key_values(values: Mapping, prefix: str = "") -> list[KeyValue]:
+    """Nested mappings -> KeyValue list, keys joined with dots, values as text.
+
+    Floats keep 6 significant digits; lists and other values are JSON; None is empty.
+    """
+    out = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.extend(key_values(value, f"{name}."))
+        elif value is None:
+            out.append(KeyValue(key=name, value=""))
+        elif isinstance(value, bool):
+            out.append(KeyValue(key=name, value=str(value).lower()))
+        elif isinstance(value, float):
+            out.append(KeyValue(key=name, value=f"{value:.6g}"))
+        elif isinstance(value, int | str):
+            out.append(KeyValue(key=name, value=str(value)))
+        else:
+            out.append(KeyValue(key=name, value=json.dumps(value)))
+    return out
+
+
+class NodeDiagnostics:
+    """Publishes ``node``'s status on ``/diagnostics`` every ``period_s``.
+
+    Args:
+        node: the rclpy node (its name names the status).
+        health: its input counters.
+        values: the node's own counters (a mapping, nested allowed), read at each report.
+        check: the node's own judgement (see :data:`Check`).
+        period_s: report period (ROS diagnostics are typically 1 Hz).
+    """
+
+    def __init__(
+        self,
+        node,
+        health: InputHealth,
+        values: Callable[[], Mapping] | None = None,
+        check: Check | None = None,
+        period_s: float = 1.0,
+    ) -> None:
+        self.node = node
+        self.health = health
+        self._values = values
+        self._check = check
+        self._seen: Counter[str] = Counter()
+        self.pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, DIAGNOSTICS_QOS)
+        self.timer = node.create_timer(period_s, self.publish)
+
+    def status(self) -> DiagnosticStatus:
+        """The node's status now (and the rejections since the previous call are seen)."""
+        counts = Counter(self.health.counts)
+        new = counts - self._seen
+        self._seen = counts
+        verdict = self._check() if self._check else None
+        if verdict is not None:
+            level, message = verdict
+        elif new:
+            level = WARN
+            message = "rejected since the last report: " + ", ".join(
+                f"{reason} ({n})" for reason, n in sorted(new.items())
+            )
+        else:
+            level, message = OK, "ok"
+        kv = key_values({"accepted": self.health.accepted, "rejected": sum(counts.values())})
+        kv += key_values({f"rejected.{r}": n for r, n in sorted(counts.items())})
+        if self._values is not None:
+            kv += key_values(self._values())
+        return DiagnosticStatus(
+            level=level,
+            name=self.node.get_name(),
+            message=message,
+            hardware_id="usx",
+            values=kv,
+        )
+
+    def publish(self) -> None:
+        msg = DiagnosticArray(status=[self.status()])
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        self.pub.publish(msg)
