@@ -57,8 +57,13 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
             DiagnosticArray, DIAGNOSTICS_TOPIC, on_diagnostics, DIAGNOSTICS_QOS
         )
         ok = spin_until(ros_node, lambda: bool(got) or proc.poll() is not None, timeout_s=240.0)
-        # every node of the graph reports on /diagnostics (once a second)
-        spin_until(ros_node, lambda: nodes <= set(health), timeout_s=10.0)
+        # every node of the graph reports on /diagnostics (once a second), the completion
+        # node with the completion just published
+        spin_until(
+            ros_node,
+            lambda: nodes <= set(health) and health["completion"].get("completions") != "0",
+            timeout_s=10.0,
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         try:
