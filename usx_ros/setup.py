@@ -30,7 +30,13 @@ setup(
         "console_scripts": [
             *(
                 f"{name} = usx_ros.nodes.{name}:main"
-                for name in ("probe_tracker", "us_compounding", "xray_ingest", "completion")
+                for name in (
+                    "probe_tracker",
+                    "us_compounding",
+                    "xray_ingest",
+                    "completion",
+                    "igtl_bridge",
+                )
             ),
             "phantom = usx_ros.sim.phantom:main",
             "bag_record = usx_ros.tools.bag_record:main",

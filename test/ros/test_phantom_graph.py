@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "phantom.yaml"
+IGTL_DEVICES = {"ProbeToBase", "USImage", *(f"Spine_L{lv}" for lv in range(1, 6))}
 
 
 def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
@@ -24,6 +26,8 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
 
     from usx_ros.conversions import cloud_to_array
     from usx_ros.diagnostics import DIAGNOSTICS_TOPIC
+    from usx_ros.igtl.client import receive
+    from usx_ros.igtl.messages import parse_polydata
     from usx_ros.qos import DIAGNOSTICS_QOS, RESULT_QOS
     from usx_ros.testing import spin_until
 
@@ -32,6 +36,9 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
     params["phantom"]["ros__parameters"].update(
         n_frames=60, start_delay_s=2.0, lateral_offsets_mm=[0.0]
     )
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a free port for OpenIGTLink
+        igtl_port = probe.getsockname()[1]
+    params["igtl_bridge"]["ros__parameters"]["port"] = igtl_port
     cfg = tmp_path / "phantom.yaml"
     cfg.write_text(yaml.safe_dump(params))
     usx = Path(sys.executable).parent / "usx"
@@ -57,6 +64,12 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
             DiagnosticArray, DIAGNOSTICS_TOPIC, on_diagnostics, DIAGNOSTICS_QOS
         )
         ok = spin_until(ros_node, lambda: bool(got) or proc.poll() is not None, timeout_s=240.0)
+        # an OpenIGTLink client in this (another) process, twice: a reconnecting client
+        # gets the scene again
+        igtl = [
+            receive("127.0.0.1", igtl_port, lambda m: IGTL_DEVICES <= set(m), timeout_s=20.0)
+            for _ in range(2)
+        ]
         # every node of the graph reports on /diagnostics (once a second), the completion
         # node with the completion just published
         spin_until(
@@ -74,6 +87,14 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
             out, _ = proc.communicate(timeout=30)
     assert ok and got, f"no completed spine; launcher output:\n{out[-4000:]}"
     assert nodes <= set(health), f"/diagnostics from {sorted(health)}, expected {sorted(nodes)}"
+    for scene in igtl:
+        assert IGTL_DEVICES <= set(scene), sorted(scene)
+        assert scene["ProbeToBase"][0] == "TRANSFORM" and scene["USImage"][0] == "IMAGE"
+        spine = cloud_to_array(got[-1], ("x", "y", "z", "level"))
+        ros_mm = 1000.0 * np.stack([spine["x"], spine["y"], spine["z"]], axis=1).astype(float)
+        for lv in range(1, 6):
+            points, _ = parse_polydata(scene[f"Spine_L{lv}"][2])
+            np.testing.assert_allclose(points, ros_mm[spine["level"] == lv], atol=0.01)
     for name in nodes:
         assert "rejected" in health[name] and "accepted" in health[name], (name, health[name])
     assert int(health["completion"]["completions"]) >= 1

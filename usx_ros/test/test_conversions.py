@@ -112,5 +112,5 @@ def test_sweep_report_round_trip_and_bad_counts() -> None:
     with pytest.raises(ValueError, match=r"placed \+ no_contact \+ lost == expected, got 151"):
         sweep_report_fraction(msg)
     msg.frames_placed, msg.lost_fraction = 150, 0.5
-    with pytest.raises(ValueError, match="expected lost_fraction 0.1500"):
+    with pytest.raises(ValueError, match=r"expected lost_fraction 0\.1500"):
         sweep_report_fraction(msg)

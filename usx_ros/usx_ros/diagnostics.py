@@ -21,9 +21,14 @@ from collections.abc import Callable, Mapping
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from usx_ros.health import InputHealth
+from usx_ros.interfaces import Endpoint
 from usx_ros.qos import DIAGNOSTICS_QOS
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
+#: Every node's ENDPOINTS lists it.
+DIAGNOSTICS_ENDPOINT = Endpoint(
+    "publishes", DIAGNOSTICS_TOPIC, "diagnostic_msgs/msg/DiagnosticArray", "DIAGNOSTICS_QOS", "1 Hz"
+)
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
 #: A node check: None when all is well, else (level, one-line message).

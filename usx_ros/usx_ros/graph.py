@@ -55,6 +55,7 @@ GRAPHS: dict[str, tuple[NodeDescription, ...]] = {
         NodeDescription("us_compounding", "us_compounding", f"{_N}.us_compounding:UsCompounding"),
         NodeDescription("xray_ingest", "xray_ingest", f"{_N}.xray_ingest:XrayIngest"),
         NodeDescription("completion", "completion", f"{_N}.completion:CompletionNode"),
+        NodeDescription("igtl_bridge", "igtl_bridge", f"{_N}.igtl_bridge:IgtlBridge"),
     ),
 }
 

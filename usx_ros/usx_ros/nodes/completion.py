@@ -65,7 +65,7 @@ from usx_ros.conversions import (
     sweep_report_fraction,
     xyz_from_cloud_mm,
 )
-from usx_ros.diagnostics import WARN, NodeDiagnostics
+from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
@@ -153,6 +153,7 @@ class CompletionParams:
 PARAMS = CompletionParams
 
 ENDPOINTS = (
+    DIAGNOSTICS_ENDPOINT,
     Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "only its arrival"),

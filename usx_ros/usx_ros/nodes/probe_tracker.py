@@ -20,6 +20,7 @@ from sensor_msgs.msg import JointState
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
 from usx_model.tracking.stamps import StampGuard
 from usx_ros.conversions import pose_to_transform_mm, stamp_to_ns, transform_mm_to_pose
+from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
 from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
@@ -66,6 +67,7 @@ class TrackerParams:
 PARAMS = TrackerParams
 
 ENDPOINTS = (
+    DIAGNOSTICS_ENDPOINT,
     Endpoint(
         "subscribes",
         "/lbr/joint_states",

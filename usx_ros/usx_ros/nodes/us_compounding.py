@@ -52,7 +52,7 @@ from usx_ros.conversions import (
     stamp_to_ns,
     sweep_report_msg,
 )
-from usx_ros.diagnostics import WARN, NodeDiagnostics
+from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
@@ -181,6 +181,7 @@ class CompoundingParams:
 PARAMS = CompoundingParams
 
 ENDPOINTS = (
+    DIAGNOSTICS_ENDPOINT,
     Endpoint("subscribes", "/us/image", "sensor_msgs/msg/Image", "SENSOR_QOS", "mono8"),
     Endpoint("subscribes", "/usx/probe_pose", "geometry_msgs/msg/PoseStamped", "STATE_QOS"),
     Endpoint(

@@ -25,6 +25,7 @@ from usx_model.completion.spine import XrayObservation, place_xray
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
+from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
 from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import run_node
@@ -69,6 +70,7 @@ class XrayIngestParams:
 PARAMS = XrayIngestParams
 
 ENDPOINTS = (
+    DIAGNOSTICS_ENDPOINT,
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),

@@ -55,7 +55,7 @@ from usx_ros.conversions import (
     points_mm_to_cloud,
     xray_view_to_msg,
 )
-from usx_ros.diagnostics import NodeDiagnostics
+from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
@@ -167,6 +167,7 @@ class PhantomParams:
 PARAMS = PhantomParams
 
 ENDPOINTS = (
+    DIAGNOSTICS_ENDPOINT,
     Endpoint("publishes", "/lbr/joint_states", "sensor_msgs/msg/JointState", "STATE_QOS"),
     Endpoint("publishes", "/us/image", "sensor_msgs/msg/Image", "SENSOR_QOS", "mono8"),
     Endpoint("publishes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "publish_xray"),
