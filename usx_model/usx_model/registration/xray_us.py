@@ -117,10 +117,9 @@ def register_xray_to_us(
         R = Rotation.from_rotvec(np.radians(x[2]) * n).as_matrix()
         return make_transform(R, centre - R @ centre + x[0] * u + x[1] * v)
 
-    def score(x: np.ndarray, grad: tuple[np.ndarray, np.ndarray], pts: np.ndarray) -> float:
+    def score(x: np.ndarray, grad_anterior: np.ndarray, pts: np.ndarray) -> float:
         rc = transform_geometry(geometry, correction(x)).project(pts).T
-        g = anterior[0] * ndimage.map_coordinates(grad[0], rc, order=1)
-        g += anterior[1] * ndimage.map_coordinates(grad[1], rc, order=1)
+        g = ndimage.map_coordinates(grad_anterior, rc, order=1)
         return -float(g.mean()) / geometry.pixel_mm
 
     # The posterior outlines of neighbouring vertebrae look alike: a search wider than
@@ -131,10 +130,10 @@ def register_xray_to_us(
     for k, (sigma_mm, voxel_mm) in enumerate(zip(SMOOTHING_MM, VOXEL_MM, strict=True)):
         stage_pts = pts if voxel_mm == VOXEL_MM[-1] else thin_points(bone, voxel_mm)
         s = sigma_mm / geometry.pixel_mm
-        grad = (
-            ndimage.gaussian_filter(img, s, order=(1, 0)),
-            ndimage.gaussian_filter(img, s, order=(0, 1)),
-        )
+        # the gradient toward anterior, as one image: bilinear interpolation is linear, so
+        # sampling it equals combining the two sampled derivatives, at half the cost
+        grad = anterior[0] * ndimage.gaussian_filter(img, s, order=(1, 0))
+        grad += anterior[1] * ndimage.gaussian_filter(img, s, order=(0, 1))
         if k == len(SMOOTHING_MM) - 1:
             before = -score(np.zeros(3), grad, stage_pts)
         x = minimize(
