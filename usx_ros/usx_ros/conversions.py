@@ -380,12 +380,14 @@ def xray_view_from_msg(msg):
     )
 
 
-def sweep_report_msg(loss, header: Header):
-    """usx_msgs/SweepReport from a core ``compounding.frame_loss.FrameLoss``."""
+def sweep_report_msg(loss, header: Header, sweep_end_ns: int = 0):
+    """usx_msgs/SweepReport from a core ``compounding.frame_loss.FrameLoss`` and the node
+    clock's time of the sweep's stop (ns)."""
     from usx_msgs.msg import SweepReport
 
     return SweepReport(
         header=header,
+        sweep_end=ns_to_stamp(max(0, int(sweep_end_ns))),
         frames_expected=int(loss.expected),
         frames_placed=int(loss.placed),
         frames_no_contact=int(loss.no_contact),

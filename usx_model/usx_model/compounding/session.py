@@ -84,6 +84,7 @@ class SweepSession:
         self.frames_after_stop = 0  # this sweep's frames that arrived after its stop
         self.frames_outside_sweeps = 0  # frames that arrived with no sweep to take them
         self.frames_rejected = 0  # this sweep's frames refused at the input
+        self.stopped_at_ns = -1  # the node's clock at the last stop (ns; -1: none yet)
         self.last_image_at_ns = 0  # node clock when that frame arrived
         self.last_pose_at = -math.inf  # monotonic s
 
@@ -130,6 +131,7 @@ class SweepSession:
         if not self.active:
             return "no active sweep"
         self.active = False
+        self.stopped_at_ns = int(clock_ns)
         last = self.last_image_ns
         self.closing = Closing(
             since=now_s,

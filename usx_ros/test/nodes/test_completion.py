@@ -107,11 +107,14 @@ class Graph:
         self.view_pub.publish(XrayView(header=Header(frame_id="lbr_link_0")))
         assert spin_until(self.ex, lambda: self.node.xray_view_seen, 5.0)
 
-    def publish_report(self, expected, placed, no_contact, lost, stamp_ns=1, fraction=None):
+    def publish_report(
+        self, expected, placed, no_contact, lost, stamp_ns=1, fraction=None, sweep_end_ns=0
+    ):
         header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
         self.report_pub.publish(
             SweepReport(
                 header=header,
+                sweep_end=ns_to_stamp(sweep_end_ns),
                 frames_expected=expected,
                 frames_placed=placed,
                 frames_no_contact=no_contact,
@@ -220,6 +223,20 @@ def test_a_sweep_that_lost_frames_publishes_no_usable_level(shipped_graph, obser
         assert v.status_message.startswith("the sweep lost 40.0 % of its frames"), v.status_message
     status_field = cloud_to_array(graph.clouds[-1])["status"]
     assert set(np.unique(status_field).tolist()) == {VertebraCompletion.STATUS_INSUFFICIENT_US}
+
+
+def test_latency_counts_from_the_sweeps_stop(graph, observations):
+    # the bone points were held up 3 s after the stop (a slow stage, a large cloud):
+    # the published latency says so
+    bone, _ = observations
+    now_ns = graph.node.get_clock().now().nanoseconds
+    graph.publish_report(1000, 1000, 0, 0, sweep_end_ns=now_ns - 3 * 10**9)
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    latency = graph.results[-1].latency
+    seconds = latency.sec + latency.nanosec * 1e-9
+    assert 3.0 <= seconds < 3.0 + 60.0
+    assert seconds >= graph.node.last_latency_s + 2.9  # the node's own time is shorter
 
 
 def test_a_report_of_another_sweep_or_within_bounds_changes_nothing(shipped_graph, observations):

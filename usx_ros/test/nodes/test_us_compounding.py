@@ -155,6 +155,7 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
     assert sorted(harness.arrivals) == ["bone_points", "sweep_report"]
     report = harness.reports[-1]
     assert report.header.stamp == cloud.header.stamp
+    assert 0 < report.sweep_end.sec <= cloud.header.stamp.sec  # stopped before it closed
     assert (report.frames_expected, report.frames_placed, report.frames_lost) == (5, 5, 0)
 
 

@@ -205,10 +205,12 @@ class CompletionNode(Node):
         self._xray_stamp_ns = -1
         self._pending_t0: float | None = None
         self._lost_fraction: dict[int, float] = {}  # bone-cloud stamp (ns) -> its sweep's
+        self._sweep_end_ns: dict[int, int] = {}  # bone-cloud stamp (ns) -> its sweep's stop
         self.xray_view_seen = False
         self.completions = 0
         self.last_result: SpineCompletionResult | None = None
         self.last_latency_s = float("nan")
+        self.last_sweep_latency_s = float("nan")
         work = MutuallyExclusiveCallbackGroup()
         # Created first: when a sweep's report and its bone points wait together, the
         # executor serves the report first.
@@ -253,6 +255,7 @@ class CompletionNode(Node):
         return {
             "completions": self.completions,
             "last_latency_s": self.last_latency_s,
+            "last_sweep_end_to_result_s": self.last_sweep_latency_s,
             "levels": {f"L{lc.level}": lc.status for lc in levels},
             "model_id": " ".join(self.model_id),
         }
@@ -307,9 +310,12 @@ class CompletionNode(Node):
             self.health.reject("invalid_sweep_report", str(exc))
             return
         self.health.accept()
-        self._lost_fraction[stamp_to_ns(msg.header.stamp)] = fraction
-        while len(self._lost_fraction) > 8:  # the sweeps that may still be completed
-            del self._lost_fraction[next(iter(self._lost_fraction))]
+        key = stamp_to_ns(msg.header.stamp)
+        self._lost_fraction[key] = fraction
+        self._sweep_end_ns[key] = stamp_to_ns(msg.sweep_end)
+        for table in (self._lost_fraction, self._sweep_end_ns):
+            while len(table) > 8:  # the sweeps that may still be completed
+                del table[next(iter(table))]
 
     def _on_xray_view(self, msg: XrayView) -> None:
         if not self.xray_view_seen:
@@ -398,13 +404,20 @@ class CompletionNode(Node):
                     f"the sweep lost {100 * lost:.1f} % of its frames: levels {capped} "
                     "published as insufficient_us"
                 )
-        header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
+        now = self.get_clock().now()
+        header = Header(frame_id=self.params.base_frame, stamp=now.to_msg())
         self.last_latency_s = time.perf_counter() - t0
+        # from the sweep's stop when its report says when, whatever held the inputs up
+        sweep_end_ns = self._sweep_end_ns.get(self._bone_stamp_ns, 0)
+        self.last_sweep_latency_s = (
+            (now.nanoseconds - sweep_end_ns) * 1e-9 if sweep_end_ns > 0 else float("nan")
+        )
         msg = self._publish(result, header)
         self.last_result = result
         self.completions += 1
         status = {
             "latency_s": self.last_latency_s,
+            "sweep_end_to_result_s": self.last_sweep_latency_s,
             "stages_s": result.timings_s,
             "R_base_lps": result.R_base_lps.tolist(),
             "levels": {f"L{lc.level}": lc.status for lc in result.levels},
@@ -422,7 +435,8 @@ class CompletionNode(Node):
 
     def _publish(self, result: SpineCompletionResult, header: Header) -> SpineCompletion:
         out = SpineCompletion(header=header, model_id=" ".join(self.model_id), device=self.device)
-        out.latency = seconds_to_duration(self.last_latency_s)
+        sweep_s = self.last_sweep_latency_s
+        out.latency = seconds_to_duration(sweep_s if np.isfinite(sweep_s) else self.last_latency_s)
         clouds, levels, statuses, unc = [], [], [], []
         for lc in result.levels:
             lv = np.full(len(lc.points_mm), lc.level, dtype=np.uint8)

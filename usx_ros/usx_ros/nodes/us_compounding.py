@@ -429,7 +429,8 @@ class UsCompounding(Node):
         if voxel_mm > 0:
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)
         # the report first: completion reads it when these bone points arrive
-        self.pub_report.publish(sweep_report_msg(self.session.frame_loss(), header))
+        report = sweep_report_msg(self.session.frame_loss(), header, self.session.stopped_at_ns)
+        self.pub_report.publish(report)
         self.pub_points.publish(points_mm_to_cloud(self._last_points_mm, header))
         self.pub_coverage.publish(points_mm_to_cloud(self.sweep.coverage_points_mm(), header))
         out = self.params.save_volume_dir

@@ -116,6 +116,7 @@ class Monitor:
         out = {**status("phantom_status"), **status("compounding_status")}
         completion = status("completion_status")
         out["completion_latency_s"] = completion.get("latency_s", float("nan"))
+        out["sweep_stop_to_result_s"] = completion.get("sweep_end_to_result_s", float("nan"))
         out["completion_stage_s"] = completion.get("stages_s", {})
         out["R_base_lps"] = completion.get("R_base_lps", np.eye(3).tolist())
         return out
@@ -293,6 +294,8 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
             "sweep_end_to_bone_points": t.get("bone_points", np.nan) - t.get("sweep_end", np.nan),
             "sweep_end_to_completed_spine": t["spine_completion"] - t["sweep_end"],
             "completion_node_total": stats["completion_latency_s"],
+            # us_compounding's stop to completion's result, in the nodes' clocks
+            "sweep_stop_to_result_nodes": stats["sweep_stop_to_result_s"],
             "completion_stages": stats["completion_stage_s"],
         },
         "levels": {},
