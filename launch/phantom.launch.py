@@ -36,6 +36,10 @@ def generate_launch_description() -> LaunchDescription:
             arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
             output="screen",
             emulate_tty=True,
+            # a node that exits is started again (usx launch --isolated does the same,
+            # and also gives up on a parameter error or a node that keeps failing)
+            respawn=True,
+            respawn_delay=1.0,
         )
         for d in graph("phantom")
     ]

@@ -22,6 +22,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path, graph
 from usx_ros.params import ParameterError
+from usx_ros.tools.respawn import RespawnPolicy
 
 
 def spin_in_background(executor) -> threading.Thread:
@@ -92,34 +93,57 @@ def launch_in_process(
 
 
 def launch_isolated(
-    name: str, params_file: str | Path | None = None, duration_s: float | None = None
+    name: str,
+    params_file: str | Path | None = None,
+    duration_s: float | None = None,
+    policy: RespawnPolicy | None = None,
 ) -> int:
-    """Run graph ``name`` with one process per node; stop all when one fails.
+    """Run graph ``name`` with one process per node, restarting nodes that exit.
+
+    Every exit while the graph runs is reported on stderr, clean or not, and the node is
+    restarted by ``policy`` (``tools.respawn``); when the policy gives up (a parameter
+    error at start-up, too many restarts) the whole graph stops.
 
     Returns:
-        0 on a clean stop, else the exit code of the first node that failed.
+        0 on a clean stop, else the exit code of the node the policy gave up on.
     """
     params = Path(params_file) if params_file else config_path(name)
-    procs = [
-        (d, subprocess.Popen([sys.executable, "-m", d.module, *d.ros_args(params)]))
-        for d in graph(name)
-    ]
+    policy = policy or RespawnPolicy()
+
+    def start(d) -> tuple[subprocess.Popen, float]:
+        return subprocess.Popen([sys.executable, "-m", d.module, *d.ros_args(params)]), (
+            time.monotonic()
+        )
+
+    running = {d.name: (d, *start(d)) for d in graph(name)}
+    due: dict[str, tuple[object, float]] = {}  # node -> (description, restart time)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     deadline = None if duration_s is None else time.monotonic() + duration_s
     code = 0
     try:
         while not stop["now"] and (deadline is None or time.monotonic() < deadline):
-            failed = [(d, p.returncode) for d, p in procs if p.poll() not in (None, 0)]
-            if failed:
-                d, code = failed[0]
-                print(f"usx launch: node {d.name} exited with {code}", file=sys.stderr)
-                break
+            now = time.monotonic()
+            for node, (d, proc, started) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[node]
+                verdict = policy.on_exit(node, proc.returncode, started, now)
+                print(f"usx launch: {verdict.message}", file=sys.stderr, flush=True)
+                if not verdict.restart:
+                    code = proc.returncode or 1
+                    stop["now"] = True
+                    break
+                due[node] = (d, now + verdict.delay_s)
+            for node, (d, at) in list(due.items()):
+                if not stop["now"] and now >= at:
+                    del due[node]
+                    running[node] = (d, *start(d))
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
-        stop_processes([p for _, p in procs])
+        stop_processes([proc for _, proc, _ in running.values()])
     return code
 
 
