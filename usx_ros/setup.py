@@ -47,6 +47,7 @@ setup(
             "demo = usx_ros.tools.cli_demo",
             "params = usx_ros.tools.param_docs",
             "calibrate = usx_ros.tools.cli_calibrate",
+            "view = usx_ros.tools.cli_view",
         ],
         "usx.bench": [
             "graph = usx_ros.tools.bench_graph",

@@ -4,7 +4,8 @@ Live: the nodes of ``usx_ros.graph`` ("phantom") run one process each, as ``ros2
 runs them (each its own Python interpreter and DDS participant); a bag recorder and a
 monitor run in this process. The phantom sweeps, the completion appears on
 ``/usx/completed_spine``; then ``OUT/`` gets the bag, ``spine.png`` (completed spine over
-the US points and the ground truth, lateral + axial) and ``report.json``/``report.md``
+the US points and the ground truth, lateral + axial), ``demo.rrd`` (the sweep as a Rerun
+recording, ``usx view``) and ``report.json``/``report.md``
 (per-level CD vs ground truth, latency per stage, frame drops from the nodes' status
 topics).
 
@@ -272,6 +273,12 @@ def run_demo(
             stats["frames_sent"] - stats["frames_placed"] - stats.get("frames_dropped", 0)
         )
     report = _report(monitor, stats, out, bag_dir, replay_bag, time.perf_counter() - t_start)
+    if replay_bag is None:
+        # the sweep for the Rerun viewer (`rerun out/demo/demo.rrd`)
+        from usx_ros.tools.view import write_recording
+
+        rrd = out / "demo.rrd"
+        report["recording"] = {"path": str(rrd), **write_recording(bag_dir, rrd)}
     (out / ("replay_report.json" if replay_bag else "report.json")).write_text(
         json.dumps(report, indent=2) + "\n"
     )
