@@ -51,6 +51,7 @@ setup(
         ],
         "usx.bench": [
             "graph = usx_ros.tools.bench_graph",
+            "fuzz = usx_ros.tools.bench_fuzz",
         ],
     },
 )
