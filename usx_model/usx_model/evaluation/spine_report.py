@@ -58,7 +58,8 @@ def render_spine(
     title: str = "",
     max_points: int = 4000,
 ) -> Path:
-    """Lateral (P-S) and axial (L-P) views of a spine into a PNG.
+    """A 3D view (shaded point splats from posterior-left) beside the lateral (P-S) and
+    axial (L-P) views of a spine, into a PNG.
 
     Args:
         path: output PNG.
@@ -78,7 +79,31 @@ def render_spine(
             p = p[rng.choice(len(p), max_points, replace=False)]
         return p @ R.T
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 7))
+    fig = plt.figure(figsize=(18, 7))
+    ax3 = fig.add_subplot(1, 3, 1, projection="3d")
+    if us_points_mm is not None and len(us_points_mm):
+        u = lps(us_points_mm)
+        ax3.scatter(u[:, 0], u[:, 1], u[:, 2], s=0.5, c="#1f77b4", alpha=0.4, depthshade=True)
+    for lv, pts in sorted(completed_mm.items()):
+        if len(pts):
+            c = lps(pts)
+            ax3.scatter(c[:, 0], c[:, 1], c[:, 2], s=2, c=LEVEL_COLOURS[lv - 1], depthshade=True)
+    # seen from posterior-left and above, the way a surgeon stands at the table
+    ax3.view_init(elev=20, azim=45)
+    ax3.set(
+        title="3D (posterior-left)",
+        xlabel="left (mm)",
+        ylabel="posterior (mm)",
+        zlabel="superior (mm)",
+    )
+    ax3.set_box_aspect(
+        np.ptp(
+            np.concatenate([lps(p) for p in completed_mm.values() if len(p)] or [np.zeros((2, 3))]),
+            axis=0,
+        )
+        + 1.0
+    )
+    axes = [fig.add_subplot(1, 3, 2), fig.add_subplot(1, 3, 3)]
     views = (
         ("lateral", 1, 2, "posterior (mm)", "superior (mm)"),
         ("axial", 0, 1, "left (mm)", "posterior (mm)"),
