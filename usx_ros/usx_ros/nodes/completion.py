@@ -46,6 +46,7 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from usx_model.completion.spine import (
+    USABLE_STATUSES,
     PatientPrior,
     SpineCompleter,
     SpineCompletionResult,
@@ -267,7 +268,7 @@ class CompletionNode(Node):
         bad = [
             f"L{lc.level} {lc.status}"
             for lc in self.last_result.levels
-            if lc.status not in ("ok", "us_only_fallback")
+            if lc.status not in USABLE_STATUSES
         ]
         return (WARN, "last completion: " + ", ".join(bad)) if bad else None
 

@@ -24,24 +24,17 @@ import numpy as np
 import rerun as rr
 from matplotlib import colormaps
 
+from usx_model.evaluation.spine_report import LEVEL_COLOURS
 from usx_model.tracking.calibration import load_probe_calibration
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
 from usx_ros.conversions import cloud_to_array, image_to_array, mm_to_m
+from usx_ros.nodes.completion import STATUS_NAME
 from usx_ros.tools.bag import read_bag
 
-#: Level colours L1..L5 (RGB), as in the demo picture and the completed cloud's rgb field.
+#: Level colours L1..L5 (RGB), the completion node's RViz palette.
 LEVEL_RGB = np.array(
-    [[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180]], np.uint8
+    [[int(c[k : k + 2], 16) for k in (1, 3, 5)] for c in LEVEL_COLOURS], dtype=np.uint8
 )
-STATUS_NAMES = {
-    0: "ok",
-    1: "us_only_fallback",
-    2: "insufficient_input",
-    3: "failed",
-    4: "insufficient_us",
-    5: "insufficient_xray",
-    6: "low_confidence",
-}
 TOPICS = (
     "/lbr/joint_states",
     "/us/image",
@@ -155,7 +148,7 @@ def write_recording(
         elif r.topic == "/usx/spine_completion":
             for v in msg.vertebrae:
                 text = (
-                    f"{v.level}: {STATUS_NAMES.get(v.status, v.status)}, confidence "
+                    f"{v.level}: {STATUS_NAME.get(v.status, v.status)}, confidence "
                     f"{v.confidence:.2f}, {v.num_us_points} US / {v.num_xray_points} X-ray points"
                     + (f" ({v.status_message})" if v.status_message else "")
                 )

@@ -1,11 +1,10 @@
 """Smooth random non-rigid deformation of phantom vertebrae (training-data randomisation).
 
 The procedural phantom builds each vertebra from a few dozen primitives, so its shapes are
-smoother and more alike than real bone: the nearest of 100 phantom L1s lies about 2 mm
-(CD-L1) from a real L1 but only about 1.2 mm from another phantom L1 (docs/results.md,
-"Where the real-anatomy gap comes from"). A smooth random displacement field applied to
-each vertebra before its views are simulated widens the shape distribution the network is
-trained on without using any real surface. Views and ground truth are simulated on the
+smoother and more alike than real bone (measured in docs/results.md, "Where the
+real-anatomy gap comes from"). A smooth random displacement field applied to each vertebra
+before its views are simulated widens the shape distribution the network is trained on
+without using any real surface. Views and ground truth are simulated on the
 deformed mesh, so they stay consistent.
 
 The field is a sum of Gaussian radial basis functions with random vector weights, centred
