@@ -4,11 +4,15 @@ Nodes, remappings and parameters come from usx_ros.graph and config/phantom.yaml
 same description that ``usx launch phantom`` uses where ``launch`` is not installed.
 Topics and services are renamed by remapping, e.g. on a single node
 ``ros2 run usx_ros us_compounding --ros-args -r /us/image:=/my/image``.
+
+``record:=DIR`` also runs bag_record (respawned like the others), which writes a new bag
+DIR/NNN_YYYYMMDDTHHMMSSZ at every start, as ``usx launch phantom --record DIR`` does.
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, NotEqualsSubstitution
 from launch_ros.actions import Node
 
 from usx_ros.graph import config_path, graph
@@ -25,6 +29,12 @@ def generate_launch_description() -> LaunchDescription:
         default_value="info",
         choices=["debug", "info", "warn", "error"],
         description="ROS log level of every node",
+    )
+    record = DeclareLaunchArgument(
+        "record",
+        default_value="",
+        description="folder for bags of the graph's streams (a new bag per recorder start); "
+        "empty: no recording",
     )
     nodes = [
         Node(
@@ -43,4 +53,16 @@ def generate_launch_description() -> LaunchDescription:
         )
         for d in graph("phantom")
     ]
-    return LaunchDescription([config, log_level, *nodes])
+    recorder = Node(
+        package="usx_ros",
+        executable="bag_record",
+        name="bag_record",
+        parameters=[LaunchConfiguration("config"), {"bag_dir": LaunchConfiguration("record")}],
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        output="screen",
+        emulate_tty=True,
+        respawn=True,
+        respawn_delay=1.0,
+        condition=IfCondition(NotEqualsSubstitution(LaunchConfiguration("record"), "")),
+    )
+    return LaunchDescription([config, log_level, record, *nodes, recorder])

@@ -48,10 +48,14 @@ setup(
             "params = usx_ros.tools.param_docs",
             "calibrate = usx_ros.tools.cli_calibrate",
             "view = usx_ros.tools.cli_view",
+            "bag = usx_ros.tools.cli_bag",
         ],
         "usx.bench": [
             "graph = usx_ros.tools.bench_graph",
             "fuzz = usx_ros.tools.bench_fuzz",
+            "faults = usx_ros.tools.bench_faults",
+            "multihost = usx_ros.tools.bench_multihost",
+            "soak = usx_ros.tools.bench_soak",
         ],
     },
 )

@@ -80,3 +80,33 @@ def test_reports_arrive_on_diagnostics(ros_context, ros_node) -> None:
     finally:
         ex.shutdown()
         node.destroy_node()
+
+
+@pytest.mark.ros
+def test_first_report_comes_before_a_whole_period(ros_context, ros_node) -> None:
+    """A restarted node is seen as back within first_s, not after its report period."""
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    got: list[float] = []
+    ros_node.create_subscription(
+        DiagnosticArray,
+        DIAGNOSTICS_TOPIC,
+        lambda m: got.extend(time.monotonic() for s in m.status if s.name == "diag_first"),
+        DIAGNOSTICS_QOS,
+    )
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(ros_node)
+    node = rclpy.create_node("diag_first", context=ros_context)
+    built = time.monotonic()
+    NodeDiagnostics(node, InputHealth(node.get_logger()), period_s=30.0, first_s=0.5)
+    ex.add_node(node)
+    try:
+        assert spin_until(ex, lambda: bool(got), 10.0)
+        assert got[0] - built < 5.0  # well before the 30 s period
+        assert not spin_until(ex, lambda: len(got) > 1, 2.0)  # one first report, not a timer
+    finally:
+        ex.shutdown()
+        node.destroy_node()

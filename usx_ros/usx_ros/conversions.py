@@ -346,7 +346,7 @@ def xray_view_from_msg(msg):
             zero-length axes, non-positive pixel spacing.
     """
     from usx_model.base.xray_geometry import XrayGeometry
-    from usx_model.completion.spine import XrayObservation
+    from usx_model.completion.xray_placement import XrayObservation
 
     label = image_to_array(msg.labels, ("mono8", "8UC1"))
     if not (label > 0).any():

@@ -61,12 +61,17 @@ def key_values(values: Mapping, prefix: str = "") -> list[KeyValue]:
 class NodeDiagnostics:
     """Publishes ``node``'s status on ``/diagnostics`` every ``period_s``.
 
+    The first report goes out ``first_s`` after the node is built, not a whole period
+    later: a monitor (or a launcher's restart check) sees a restarted node as back sooner.
+
     Args:
         node: the rclpy node (its name names the status).
         health: its input counters.
         values: the node's own counters (a mapping, nested allowed), read at each report.
         check: the node's own judgement (see :data:`Check`).
         period_s: report period (ROS diagnostics are typically 1 Hz).
+        first_s: delay of the first report (the node's subscribers are discovered by then
+            on one host; a report to no subscriber is lost, diagnostics are volatile).
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class NodeDiagnostics:
         values: Callable[[], Mapping] | None = None,
         check: Check | None = None,
         period_s: float = 1.0,
+        first_s: float = 0.25,
     ) -> None:
         self.node = node
         self.health = health
@@ -84,6 +90,11 @@ class NodeDiagnostics:
         self._seen: Counter[str] = Counter()
         self.pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, DIAGNOSTICS_QOS)
         self.timer = node.create_timer(period_s, self.publish)
+        self._first = node.create_timer(min(first_s, period_s), self._publish_first)
+
+    def _publish_first(self) -> None:
+        self._first.cancel()
+        self.publish()
 
     def status(self) -> DiagnosticStatus:
         """The node's status now (and the rejections since the previous call are seen)."""

@@ -23,12 +23,8 @@ import numpy as np
 from usx_model.base.points import thin_points
 from usx_model.base.transforms import apply_transform, invert_transform, perturbation
 from usx_model.base.xray_geometry import transform_geometry
-from usx_model.completion.spine import (
-    PatientPrior,
-    SpineCompleter,
-    XrayObservation,
-    place_xray,
-)
+from usx_model.completion.spine import PatientPrior, SpineCompleter
+from usx_model.completion.xray_placement import XrayObservation, place_xray
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.breathing import estimate_breathing
 from usx_model.compounding.points import mask_to_base_points

@@ -14,7 +14,7 @@ both; the points alone cannot tell up from down. Frames: robot base, mm.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from usx_model.ingest.xray_points import obb_axes
 from usx_model.levels.split import _unit, split_levels_xray
@@ -77,6 +77,10 @@ def spinous_peaks(
         prof[b] = np.quantile(s_post[strip][which == b], 0.95)
     filled = np.where(np.isnan(prof), np.nanmin(prof) if np.any(~np.isnan(prof)) else 0.0, prof)
     smooth = ndimage.gaussian_filter1d(filled, 1.5)
+    # imported here: scipy.signal (with scipy.stats) adds most of a second to the start of
+    # every node that imports this module, and a node restarted after a crash waits for it
+    from scipy import signal
+
     peaks, props = signal.find_peaks(
         smooth, distance=max(1, int(0.6 * TYPICAL_PITCH_MM / bin_mm)), prominence=3.0
     )

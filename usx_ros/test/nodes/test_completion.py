@@ -13,7 +13,7 @@ from std_msgs.msg import Header
 
 from usx_model.base.transforms import apply_transform, make_transform
 from usx_model.base.xray_geometry import transform_geometry
-from usx_model.completion.spine import XrayObservation, place_xray
+from usx_model.completion.xray_placement import XrayObservation, place_xray
 from usx_model.network.config import tiny_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import save_weights

@@ -69,6 +69,7 @@ from usx_ros.conversions import (
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
+from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS
@@ -432,6 +433,7 @@ class CompletionNode(Node):
         self.get_logger().info(
             f"completed {len(result.levels)} levels in {self.last_latency_s:.2f} s ({timing})"
         )
+        trim_heap()  # after the result is out: the sweep's arrays are garbage now
         return msg
 
     def _publish(self, result: SpineCompletionResult, header: Header) -> SpineCompletion:

@@ -55,6 +55,7 @@ from usx_ros.conversions import (
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
+from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
@@ -319,6 +320,7 @@ class UsCompounding(Node):
             f"sweep closed: {self.sweep.frames_placed} frames placed, "
             f"{len(self._last_points_mm)} bone points, drops {dict(self.health.counts)}"
         )
+        trim_heap()  # the closed sweep's volume is garbage now
 
     def not_ready(self) -> str | None:
         """Why a sweep started now would lose its first frames (None: it would not).

@@ -21,13 +21,14 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
 from usx_model.base.transforms import transform_from_xyz_rpy
-from usx_model.completion.spine import XrayObservation, place_xray
+from usx_model.completion.xray_placement import XrayObservation, place_xray
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
 from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
+from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS
@@ -183,6 +184,7 @@ class XrayIngest(Node):
             f"placed {len(pts)} X-ray body points of {len(levels)} levels in "
             f"{self.last_place_s:.2f} s"
         )
+        trim_heap()  # the placement's images and arrays are garbage now
 
 
 def main(args: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ real Jazzy install. The usx_msgs definitions are registered from the installed
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,57 @@ class BagWriter:
         self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self._connections: dict[str, Connection] = {}
         self.count = 0
+        #: messages in the file (complete MCAP chunks), the rest is still in memory
+        self.flushed = 0
+        #: the most messages, and the longest time (s), that were held in memory only:
+        #: what a kill at the worst moment so far would have lost
+        self.unflushed_max = 0
+        self.unflushed_max_s = 0.0
+        self._chunk = None  # rosbags' pending chunk, to see when it closes one itself
+        self._first_unflushed_s: float | None = None
 
     def __enter__(self) -> BagWriter:
         self._writer.open()
+        self._chunk = self._writer.storage.chunk
         return self
 
     def __exit__(self, *exc) -> None:
         self._writer.close()
+        self.flushed = self.count
+
+    def flush(self) -> None:
+        """Move every message written so far into the file as one complete MCAP chunk.
+
+        rosbags' MCAP storage keeps messages in an in-memory chunk until it passes 1 MiB
+        (and writes the summary and ``metadata.yaml`` only on close); a process killed in
+        between loses that chunk. After ``flush`` a kill loses nothing written before it,
+        and ``usx bag reindex`` recovers it. Uses rosbags' ``McapWriter.close_chunk`` and
+        its file object (rosbags 0.11; pinned by ``usx_ros/test/tools/test_bag_reindex.py``).
+        """
+        storage = self._writer.storage
+        if storage is None:
+            return
+        if storage.chunk.bio.tell():
+            storage.close_chunk()
+        storage.bio.flush()
+        self._chunk_closed()
+
+    def _written(self) -> None:
+        """Count one message handed to rosbags, and notice a chunk rosbags closed on its own
+        (past 1 MiB; the chunk goes to the file in one large, unbuffered write)."""
+        self.count += 1
+        if self._first_unflushed_s is None:
+            self._first_unflushed_s = time.monotonic()
+        if self._writer.storage.chunk is not self._chunk:
+            self._chunk_closed()
+
+    def _chunk_closed(self) -> None:
+        self.unflushed_max = max(self.unflushed_max, self.count - self.flushed)
+        if self._first_unflushed_s is not None:
+            held_s = time.monotonic() - self._first_unflushed_s
+            self.unflushed_max_s = max(self.unflushed_max_s, held_s)
+        self.flushed, self._first_unflushed_s = self.count, None
+        self._chunk = self._writer.storage.chunk
 
     def write(self, topic: str, msg, stamp_ns: int) -> None:
         """Serialise ``msg`` (an rclpy message) and store it under ``topic`` at ``stamp_ns``."""
@@ -104,7 +149,7 @@ class BagWriter:
         elif conn.msgtype != type_name:
             raise ValueError(f"topic {topic!r} holds {conn.msgtype}, got a {type_name}")
         self._writer.write(conn, int(stamp_ns), serialize_message(msg))
-        self.count += 1
+        self._written()
 
 
 def open_bag(path: str | Path) -> Reader:

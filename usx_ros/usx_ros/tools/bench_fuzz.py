@@ -10,7 +10,7 @@ result topics keep only their latest message. Per topic: messages sent, crashes,
 messages the subscribing nodes counted as bad (``InputHealth`` rejections, summed over
 the nodes that subscribe: two for bone points and probe poses) and as accepted, and
 ``uncounted``: messages no node counted within 3 s (lost, or ignored by design). Memory:
-this process's RSS before and after.
+this process's RSS before and after, and every 1,000 messages of each topic.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ HELP = "random/mutated messages on every node input: crashes, counted rejects, m
 
 #: Nodes of the phantom graph that take input (the phantom only publishes).
 FUZZED_NODES = ("probe_tracker", "us_compounding", "xray_ingest", "completion", "igtl_bridge")
+#: A memory sample every this many messages on a topic (``rss_mb_over_time``).
+_RSS_EVERY = 1000
 _OVERRIDES = {"completion": ["-p", "auto_complete:=false"], "igtl_bridge": ["-p", "port:=0"]}
 
 
@@ -100,6 +102,8 @@ def run(args) -> dict:
     proc = psutil.Process()
     graph = _Graph()
     rss0 = proc.memory_info().rss
+    t0 = time.monotonic()
+    series: list[list] = []  # [t_s, topic, messages sent on it so far, RSS MB]
     out: dict = {"messages_per_topic": args.messages, "crashes": 0, "topics": {}}
     try:
         for topic, (msg_type, make) in TOPICS.items():
@@ -110,7 +114,9 @@ def run(args) -> dict:
             matched = pub.get_subscription_count()
             acc0, bad0 = graph.counts()
             silent = 0
-            for _ in range(args.messages):
+            for i in range(args.messages):
+                if i % _RSS_EVERY == 0:
+                    series.append([round(time.monotonic() - t0, 1), topic, i, _mb(proc)])
                 # one at a time: result topics keep only the latest message (depth 1)
                 before = graph.counts()
                 pub.publish(make(rng))
@@ -140,4 +146,9 @@ def run(args) -> dict:
         graph.close()
     out["rss_mb_start"] = round(rss0 / 2**20, 1)
     out["rss_mb_end"] = round(rss1 / 2**20, 1)
+    out["rss_mb_over_time"] = series
     return out
+
+
+def _mb(proc) -> float:
+    return round(proc.memory_info().rss / 2**20, 1)

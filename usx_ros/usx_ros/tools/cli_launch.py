@@ -17,11 +17,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="parameter YAML (default: config/GRAPH.yaml)")
     p.add_argument("--isolated", action="store_true", help="one process per node")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--record",
+        default=None,
+        metavar="DIR",
+        help="also run bag_record (restarted like the other nodes): every start writes a new "
+        "bag DIR/NNN_YYYYMMDDTHHMMSSZ",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from usx_ros.tools.launcher import launch_in_process, launch_isolated
 
-    run = launch_isolated if args.isolated else launch_in_process
-    return run(args.graph, args.config, args.duration)
+    if args.isolated:
+        return launch_isolated(args.graph, args.config, args.duration, record_dir=args.record)
+    return launch_in_process(args.graph, args.config, args.duration, record_dir=args.record)

@@ -4,7 +4,8 @@ In one process (default): every node in one MultiThreadedExecutor; they still ta
 over DDS (intra-process), exactly as separate processes would. ``isolated=True``: one
 process per node, as ``ros2 launch`` runs them. Both read the same parameter file with
 the standard ``--ros-args --params-file`` mechanism, and the graph's remappings with
-``-r``.
+``-r``. ``record_dir``: ``bag_record`` runs as one more node of the graph (restarted like
+the others), writing a new bag in that folder at every start (``tools.bag_record``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,44 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 from usx_ros.dds import configure_dds
-from usx_ros.graph import config_path, graph
+from usx_ros.graph import NodeDescription, config_path, graph
 from usx_ros.params import ParameterError
 from usx_ros.tools.respawn import RespawnPolicy
+
+
+@dataclass(frozen=True)
+class RecorderDescription(NodeDescription):
+    """``bag_record`` as a node of a graph: a new bag in ``bag_dir`` at every start.
+
+    ``-p bag_dir:=`` follows the parameter file, so a ``bag_record`` section there sets the
+    rest (topics, flush_period_s); only a ``bag_dir`` in that section would outrank it.
+    """
+
+    bag_dir: str = ""
+
+    def ros_args(self, params_file: str | Path) -> list[str]:
+        return [*super().ros_args(params_file), "-p", f"bag_dir:={self.bag_dir}"]
+
+
+def graph_nodes(name: str, record_dir: str | Path | None = None) -> tuple[NodeDescription, ...]:
+    """The nodes of graph ``name``, plus the recorder writing into ``record_dir`` if given."""
+    nodes = graph(name)
+    if record_dir is None:
+        return nodes
+    recorder = RecorderDescription(
+        "bag_record",
+        "bag_record",
+        "usx_ros.tools.bag_record:BagRecorder",
+        bag_dir=str(Path(record_dir).resolve()),
+    )
+    return (*nodes, recorder)
 
 
 def spin_in_background(executor) -> threading.Thread:
@@ -45,7 +75,10 @@ def spin_in_background(executor) -> threading.Thread:
 
 
 def launch_in_process(
-    name: str, params_file: str | Path | None = None, duration_s: float | None = None
+    name: str,
+    params_file: str | Path | None = None,
+    duration_s: float | None = None,
+    record_dir: str | Path | None = None,
 ) -> int:
     """Run graph ``name`` in this process until Ctrl-C/SIGTERM or ``duration_s``.
 
@@ -53,7 +86,7 @@ def launch_in_process(
         0 on a clean stop, 2 when a node refuses its parameters at start-up.
     """
     params = Path(params_file) if params_file else config_path(name)
-    descriptions = graph(name)
+    descriptions = graph_nodes(name, record_dir)
     context = rclpy.context.Context()
     configure_dds()
     rclpy.init(context=context)
@@ -97,6 +130,7 @@ def launch_isolated(
     params_file: str | Path | None = None,
     duration_s: float | None = None,
     policy: RespawnPolicy | None = None,
+    record_dir: str | Path | None = None,
 ) -> int:
     """Run graph ``name`` with one process per node, restarting nodes that exit.
 
@@ -115,7 +149,7 @@ def launch_isolated(
             time.monotonic()
         )
 
-    running = {d.name: (d, *start(d)) for d in graph(name)}
+    running = {d.name: (d, *start(d)) for d in graph_nodes(name, record_dir)}
     due: dict[str, tuple[object, float]] = {}  # node -> (description, restart time)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
