@@ -1,10 +1,11 @@
 """Random and mutated messages for every input of the product nodes (``usx bench fuzz``).
 
-Each generator returns a message of the topic's type whose fields are drawn to break
-something: wrong sizes and encodings, NaN/inf, empty and oversized arrays (bounded so the
-run stays in memory), wrong frame ids, stamps far in the past or future, truncated data,
-point-field layouts that disagree with the payload. Some draws happen to be valid: the
-nodes then count them as accepted.
+Each generator returns a message (or a service request) of the topic's type whose fields
+are drawn to break something: wrong sizes and encodings, NaN/inf, empty and oversized
+arrays (bounded so the run stays in memory), wrong frame ids, stamps far in the past or
+future, truncated data, point-field layouts that disagree with the payload; for services,
+levels that do not exist and calls in any order. Some draws happen to be valid: the nodes
+then count them as accepted.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image, JointState, PointCloud2, PointField
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
 from usx_msgs.msg import SweepReport, XrayView
+from usx_msgs.srv import CompleteSpine
 
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-30, 0.5, 2.0])
 
@@ -142,4 +145,26 @@ TOPICS: dict[str, tuple[type, Callable[[np.random.Generator], object]]] = {
     "/usx/xray_points": (PointCloud2, cloud),
     "/usx/completed_spine": (PointCloud2, cloud),
     "/usx/sweep_report": (SweepReport, sweep_report),
+}
+
+
+def trigger(rng: np.random.Generator) -> Trigger.Request:
+    """Trigger has no fields: what is random is which service and when (the call order)."""
+    return Trigger.Request()
+
+
+def complete_request(rng: np.random.Generator) -> CompleteSpine.Request:
+    """Levels that exist, that do not, repeated, empty, huge and odd strings."""
+    pool = ["L1", "L2", "L3", "L4", "L5", "L0", "L6", "l3", "", " L2", "T12", "S1", "L" * 500]
+    n = int(rng.choice([0, 1, 2, 5, 50, 2000]))
+    levels = [str(rng.choice(pool)) for _ in range(n)]
+    return CompleteSpine.Request(levels=levels, use_xray=bool(rng.random() < 0.5))
+
+
+#: Services of the product nodes, called in random order (``usx bench fuzz``).
+SERVICES: dict[str, tuple[type, Callable[[np.random.Generator], object]]] = {
+    "/usx/sweep/start": (Trigger, trigger),
+    "/usx/sweep/stop": (Trigger, trigger),
+    "/usx/sweep/reset": (Trigger, trigger),
+    "/usx/complete_spine": (CompleteSpine, complete_request),
 }
