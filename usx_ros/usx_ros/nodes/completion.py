@@ -56,6 +56,7 @@ from usx_model.network.weights import load_weights, sha256_file
 from usx_model.weights import shipped_weights
 from usx_msgs.msg import SpineCompletion, SweepReport, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
+from usx_ros.completion_status import STATUS_CODE
 from usx_ros.conversions import (
     cloud_to_array,
     mm_to_m,
@@ -76,17 +77,6 @@ from usx_ros.qos import RESULT_QOS
 
 #: RViz colours of L1..L5 (0xRRGGBB).
 LEVEL_RGB = (0xE6194B, 0x3CB44B, 0xFFE119, 0x4363D8, 0xF58231)
-#: The core's status name (``completion.quality``) -> usx_msgs/VertebraCompletion code.
-STATUS_CODE = {
-    "ok": VertebraCompletion.STATUS_OK,
-    "us_only_fallback": VertebraCompletion.STATUS_US_ONLY_FALLBACK,
-    "insufficient_input": VertebraCompletion.STATUS_INSUFFICIENT_INPUT,
-    "insufficient_us": VertebraCompletion.STATUS_INSUFFICIENT_US,
-    "insufficient_xray": VertebraCompletion.STATUS_INSUFFICIENT_XRAY,
-    "low_confidence": VertebraCompletion.STATUS_LOW_CONFIDENCE,
-}
-#: usx_msgs status code -> the core's status name.
-STATUS_NAME = {code: name for name, code in STATUS_CODE.items()}
 
 
 @dataclass(frozen=True)

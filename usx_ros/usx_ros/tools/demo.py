@@ -34,10 +34,10 @@ from std_msgs.msg import Bool, String
 from usx_model.evaluation.spine_report import render_spine, score_levels
 from usx_model.ops.chamfer import chamfer_distance
 from usx_msgs.msg import SpineCompletion
+from usx_ros.completion_status import STATUS_NAME
 from usx_ros.conversions import cloud_to_array, m_to_mm
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path, graph
-from usx_ros.nodes.completion import STATUS_NAME
 from usx_ros.qos import RESULT_QOS
 from usx_ros.tools.bag import read_bag
 from usx_ros.tools.bag_record import BagRecorder

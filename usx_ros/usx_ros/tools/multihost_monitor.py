@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
 import time
+
+from rclpy.node import Node
+
+from usx_ros.nodes.common import run_node
 
 #: Bytes before the header stamp in a serialised message: the CDR encapsulation header.
 _CDR_HEADER = 4
@@ -53,16 +56,9 @@ def _subscribe(node) -> None:
     from sensor_msgs.msg import Image, PointCloud2
     from std_msgs.msg import Bool, String
 
-    from usx_msgs.msg import SpineCompletion, SweepReport, VertebraCompletion
+    from usx_msgs.msg import SpineCompletion, SweepReport
+    from usx_ros.completion_status import STATUS_NAME
     from usx_ros.qos import RESULT_QOS, SENSOR_QOS
-
-    # Names from the message's own constants (STATUS_US_ONLY_FALLBACK -> us_only_fallback,
-    # as the completion node names them): its STATUS_NAME would import torch here.
-    status_name = {
-        getattr(VertebraCompletion, c): c.removeprefix("STATUS_").lower()
-        for c in dir(VertebraCompletion)
-        if c.startswith("STATUS_")
-    }
 
     def on_frame(data: bytes) -> None:
         _emit("frame", stamp_ns=frame_stamp_ns(data))
@@ -77,7 +73,7 @@ def _subscribe(node) -> None:
         )
 
     def on_completion(msg: SpineCompletion) -> None:
-        status = {v.level: status_name.get(v.status, str(v.status)) for v in msg.vertebrae}
+        status = {v.level: STATUS_NAME.get(v.status, str(v.status)) for v in msg.vertebrae}
         _emit("spine_completion", status=status)
 
     node.create_subscription(Image, "/us/image", on_frame, SENSOR_QOS, raw=True)
@@ -100,27 +96,16 @@ def _subscribe(node) -> None:
     node.create_subscription(SpineCompletion, "/usx/spine_completion", on_completion, RESULT_QOS)
 
 
+class MultihostMonitor(Node):
+    """The monitor as a node, run like the product nodes (``nodes.common.run_node``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("usx_multihost_monitor", **kwargs)
+        _subscribe(self)
+
+
 def main(args: list[str] | None = None) -> None:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    from usx_ros.dds import configure_dds
-
-    configure_dds()
-    rclpy.init(args=args)
-    node = rclpy.create_node("usx_multihost_monitor")
-    _subscribe(node)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        sys.stdout.flush()
+    run_node(MultihostMonitor, args)
 
 
 if __name__ == "__main__":

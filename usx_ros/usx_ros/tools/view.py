@@ -27,8 +27,8 @@ from matplotlib import colormaps
 from usx_model.evaluation.spine_report import LEVEL_COLOURS
 from usx_model.tracking.calibration import load_probe_calibration
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
+from usx_ros.completion_status import STATUS_NAME
 from usx_ros.conversions import cloud_to_array, image_to_array, mm_to_m
-from usx_ros.nodes.completion import STATUS_NAME
 from usx_ros.tools.bag import read_bag
 
 #: Level colours L1..L5 (RGB), the completion node's RViz palette.
