@@ -83,3 +83,17 @@ def test_bad_input(q, r, k, match, method) -> None:
 def test_unknown_method() -> None:
     with pytest.raises(ValueError, match=r"method: expected one of .* got 'ball'"):
         knn_points(torch.rand(1, 4, 3), torch.rand(1, 4, 3), 1, method="ball")
+
+
+def test_kdtree_orders_equal_distances_by_index() -> None:
+    # On a lattice the six face neighbours of a node are equidistant: the attention reads
+    # neighbours in order, so the order must be (distance, index), not the tree's.
+    g = torch.arange(5, dtype=torch.float32)
+    pts = torch.stack(torch.meshgrid(g, g, g, indexing="ij"), -1).reshape(1, -1, 3)
+    perm = torch.randperm(pts.shape[1], generator=torch.Generator().manual_seed(0))
+    pts = pts[:, perm]
+    res = knn_points(pts, pts, 7, method="kdtree")
+    dist2, idx = _brute_force(pts[0].double().numpy(), pts[0].double().numpy(), 7)
+    inner = ((pts[0] > 0) & (pts[0] < 4)).all(1).numpy()  # nodes with all six neighbours
+    np.testing.assert_array_equal(res.idx[0].numpy()[inner], idx[inner])
+    np.testing.assert_array_equal(res.dist2[0].numpy()[inner], dist2[inner].astype(np.float32))

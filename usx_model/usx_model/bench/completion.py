@@ -9,6 +9,8 @@ median of ``--runs`` timed calls after ``--warmup`` untimed ones, under
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 import numpy as np
 import torch
@@ -53,6 +55,10 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError("--device cuda: no CUDA device is available")
     if args.threads:
         torch.set_num_threads(args.threads)
+        # Open3D's neighbour search (ops.knn) runs on OpenMP threads, read when Open3D
+        # is first imported: the same limit, so that --threads 1 means one thread.
+        if "open3d" not in sys.modules:
+            os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.weights:
         model = load_weights(args.weights, device=args.device)
     else:

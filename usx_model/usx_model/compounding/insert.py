@@ -3,8 +3,9 @@
 Each valid pixel (u, v) goes to the voxel whose centre is nearest to its position
 ``T_base_pixel @ (u, v, 0, 1)`` (PLUS's "nearest neighbour" pixel insertion); pixels that
 fall outside the grid are skipped. Per frame this is one 3x3 affine map of a precomputed
-pixel grid, a bounds test and ``ufunc.at`` scatters, so one 512x512 frame costs a few
-milliseconds on a CPU. Results are deterministic (``ufunc.at`` applies updates in order).
+pixel grid, a bounds test and the update of the voxel, in one compiled pass over the pixels
+(``compounding.scatter``); ``voxel_indices`` gives the same mapping as arrays. Results are
+deterministic: pixels update their voxels in raster order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from usx_model.compounding.scatter import scatter_frame
 from usx_model.compounding.volume import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     CompoundingMode,
@@ -94,7 +96,6 @@ class Compounder:
         self._corners_uv = np.array(
             [[c, r] for r in corner_rows for c in corner_cols], dtype=np.float64
         ).T  # (2, 4) bounding box of the masked pixels
-        self._ones = np.ones(self._pixel_index.size, dtype=np.uint32)
         self._strides = np.array([grid.shape[1] * grid.shape[2], grid.shape[2], 1], dtype=np.intp)
         self._index_from_world = np.linalg.inv(grid.affine)
         n = grid.n_voxels
@@ -109,6 +110,13 @@ class Compounder:
         self.frames_inserted = 0
         self.pixels_inserted = 0
 
+    def _continuous_index(self, T_base_pixel: np.ndarray) -> np.ndarray:
+        """(3, 4) map from homogeneous pixels (u, v, 0, 1) to continuous voxel indices."""
+        T = np.asarray(T_base_pixel, dtype=np.float64)
+        if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+            raise ValueError(f"expected a finite (4, 4) T_base_pixel, got shape {T.shape}")
+        return (self._index_from_world @ T)[:3]
+
     def voxel_indices(self, T_base_pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flat voxel index of every masked pixel that lands in the grid.
 
@@ -119,11 +127,8 @@ class Compounder:
             ``(flat_voxel, pixel)``: (K,) intp flat indices into the C-ordered volume and
             (K,) intp raster indices of the corresponding image pixels.
         """
-        T = np.asarray(T_base_pixel, dtype=np.float64)
-        if T.shape != (4, 4) or not np.all(np.isfinite(T)):
-            raise ValueError(f"expected a finite (4, 4) T_base_pixel, got shape {T.shape}")
         # pixel -> continuous voxel index, +0.5 so that truncation rounds to the nearest centre
-        M = (self._index_from_world @ T)[:3]
+        M = self._continuous_index(T_base_pixel)
         A = M[:, :2]
         b = M[:, 3] + 0.5
         corners = A @ self._corners_uv + b[:, None]
@@ -164,26 +169,25 @@ class Compounder:
         image = np.asarray(image)
         if image.shape != self.image_shape:
             raise ValueError(f"expected an image of shape {self.image_shape}, got {image.shape}")
-        flat, pixel = self.voxel_indices(T_base_pixel)
-        values = image.reshape(-1)[pixel].astype(np.float32, copy=False)
-        ones = self._ones[: flat.size]
-        if self.mode is CompoundingMode.MEAN:
-            np.add.at(self._acc, flat, values)
-        elif self.mode is CompoundingMode.MAXIMUM:
-            np.maximum.at(self._acc, flat, values)
-        else:
-            # voxels last written by an older frame restart from this frame's pixels
-            frame = np.int32(self.frames_inserted)
-            stale = flat[self._frame_id[flat] != frame]
-            self._acc[stale] = 0.0
-            self._weight[stale] = 0
-            self._frame_id[flat] = frame
-            np.add.at(self._acc, flat, values)
-            np.add.at(self._weight, flat, ones)
-        np.add.at(self._count, flat, ones)
+        M = self._continuous_index(T_base_pixel)
+        latest = self.mode is CompoundingMode.LATEST
+        landed = scatter_frame(
+            self._uv,
+            self._pixel_index,
+            image.reshape(-1).astype(np.float32, copy=False),
+            M[:, :2].astype(np.float32),
+            (M[:, 3] + 0.5).astype(np.float32),
+            self.grid.shape,
+            self.mode.value,
+            self.frames_inserted,
+            self._acc,
+            self._count,
+            self._weight if latest else self._count,
+            self._frame_id if latest else self._count.view(np.int32),
+        )
         self.frames_inserted += 1
-        self.pixels_inserted += int(flat.size)
-        return int(flat.size)
+        self.pixels_inserted += landed
+        return landed
 
     @property
     def coverage(self) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Farthest point sampling (replaces mmcv ``furthest_point_sample``): NumPy on the CPU,
-torch ops elsewhere, the same indices either way."""
+"""Farthest point sampling (replaces mmcv ``furthest_point_sample``): a Numba-compiled loop
+on the CPU, torch ops elsewhere, the same indices either way."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -53,7 +55,7 @@ def farthest_point_sample(
     steps = min(m, int(lengths.max()))
     with torch.no_grad():
         if device.type == "cpu":
-            picked = _fps_numpy(points.detach(), lengths, steps)
+            picked = _fps_compiled(points.detach(), lengths, steps)
         else:
             picked = _fps_torch(points.detach(), lengths, steps)
         if steps == m and bool((lengths >= m).all()):
@@ -88,30 +90,75 @@ def _fps_torch(points: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch
     return torch.cat(chosen, dim=1)
 
 
-def _fps_numpy(points: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """The same loop as :func:`_fps_torch` in NumPy, for CPU tensors.
+def _fps_compiled(points: torch.Tensor, lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """The loop of :func:`_fps_torch` compiled by Numba, for CPU tensors.
 
-    Each of the ``steps`` iterations is a handful of small operations, so the per-call
-    overhead dominates; NumPy's is lower than torch's dispatcher (``usx bench completion``
-    ratio in docs/results.md). Same arithmetic in the same order (x, y, z squared
-    differences added left to right; argmax takes the lowest index on ties), so the
-    indices are identical (tested against the torch loop).
+    Same arithmetic in the same order (x, y, z squared differences added left to right
+    in the points' dtype, no fused multiply-add; the first of equal maxima wins), so the
+    indices are identical to the torch loop's (tested). Interpreted, the loop paid a
+    dispatch per step and operation (2,458 steps for five vertebrae); compiled, what is
+    left is the n x steps distance updates (``usx bench completion``, docs/results.md).
     """
     pts = np.ascontiguousarray(points.numpy().transpose(0, 2, 1))  # (B, 3, N)
-    b, _, n = pts.shape
-    rows = np.arange(b)
-    dist = np.full((b, n), np.inf, dtype=pts.dtype)
-    dist[np.arange(n)[None, :] >= lengths.numpy()[:, None]] = -np.inf
-    diff = np.empty_like(pts)
-    out = np.empty((b, steps), dtype=np.int64)
-    last = np.zeros(b, dtype=np.int64)
-    for i in range(steps):
-        out[:, i] = last
-        dist[rows, last] = -np.inf
-        if i + 1 == steps:
-            break
-        np.subtract(pts, pts[rows, :, last][:, :, None], out=diff)
-        np.square(diff, out=diff)
-        np.minimum(dist, diff[:, 0] + diff[:, 1] + diff[:, 2], out=dist)
-        last = dist.argmax(axis=1)
+    out = np.empty((pts.shape[0], steps), dtype=np.int64)
+    _kernel()(pts, lengths.numpy().astype(np.int64), steps, out)
     return torch.from_numpy(out)
+
+
+#: Lanes of the compiled argmax: each lane keeps its own running maximum over every
+#: LANES-th point, which the compiler turns into vector compares and blends.
+LANES = 16
+
+
+@functools.cache
+def _kernel():
+    """The compiled loop, built (or loaded from Numba's cache) on first use: importing
+    Numba costs about a third of a second, which node start-up should not pay."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def fps_loop(pts, lengths, steps, out):  # pragma: no cover - compiled
+        b, n = pts.shape[0], pts.shape[2]
+        full = n - n % LANES
+        dist = np.empty(n, dtype=pts.dtype)
+        best = np.empty(LANES, dtype=pts.dtype)
+        arg = np.empty(LANES, dtype=np.int64)
+        for i in range(b):
+            x, y, z = pts[i, 0], pts[i, 1], pts[i, 2]
+            for j in range(n):
+                dist[j] = np.inf if j < lengths[i] else -np.inf
+            last = 0
+            for s in range(steps):
+                out[i, s] = last
+                dist[last] = -np.inf
+                if s + 1 == steps:
+                    break
+                cx, cy, cz = x[last], y[last], z[last]
+                best[:] = -np.inf
+                arg[:] = 0
+                for j0 in range(0, full, LANES):
+                    for lane in range(LANES):
+                        j = j0 + lane
+                        dx, dy, dz = x[j] - cx, y[j] - cy, z[j] - cz
+                        d = dx * dx + dy * dy + dz * dz
+                        d = d if d < dist[j] else dist[j]
+                        dist[j] = d
+                        up = d > best[lane]
+                        best[lane] = d if up else best[lane]
+                        arg[lane] = j if up else arg[lane]
+                top, last = -np.inf, 0
+                for lane in range(LANES):
+                    if best[lane] > top or (best[lane] == top and arg[lane] < last):
+                        top, last = best[lane], arg[lane]
+                for j in range(full, n):
+                    dx, dy, dz = x[j] - cx, y[j] - cy, z[j] - cz
+                    d = dx * dx + dy * dy + dz * dz
+                    d = d if d < dist[j] else dist[j]
+                    dist[j] = d
+                    if d > top:
+                        top, last = d, j
+                # All points taken (a cloud shorter than ``steps``): index 0, as argmax
+                # over all -inf gives.
+                last = last if top > -np.inf else 0
+
+    return fps_loop
