@@ -13,7 +13,7 @@ help:  ## list targets
 setup:  ## apt packages, .venv (torch CPU, ROS 2 Jazzy wheels), colcon build, `usx` on .venv/bin
 	@PYTHON=$(PYTHON) bash scripts/setup.sh
 
-test: setup  ## setup, then lint and the whole test suite
+test: setup  ## setup, then lint, the test-only tools and the whole test suite
 	@bash scripts/test.sh
 
 demo: setup  ## setup, then the main job (headless phantom run; outputs in out/demo/)

@@ -8,6 +8,9 @@
 # 5. Editable installs of usx_model/usx_ros into .venv and a .pth hook, so that
 #    `.venv/bin/usx ...` works from any directory with nothing sourced.
 #
+# `setup.sh --test-tools` (run by scripts/test.sh) installs only what the tests alone need,
+# into a set-up workspace: requirements/apt-test.txt and requirements/python-test.txt.
+#
 # Idempotent: every step is skipped when its inputs have not changed since the last
 # successful run (stamps under .venv/.usx-stamps), so a second run takes seconds.
 set -euo pipefail
@@ -35,8 +38,21 @@ as_root() {
 }
 
 # --- 1. Debian packages ---------------------------------------------------------------
+# apt-get install those of the given packages that are not installed yet.
+apt_install_missing() {
+    local p missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "apt-get install ${missing[*]}"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
 apt_packages() {
-    local wanted missing=()
+    local wanted
     mapfile -t wanted < <(grep -vE '^\s*(#|$)' requirements/apt.txt)
     # Python headers and venv support for the interpreter we use (Debian splits them out).
     if ! "$PYTHON" -c 'import sysconfig,os,sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
@@ -45,14 +61,7 @@ apt_packages() {
     if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
         wanted+=("${PYTHON##*/}-venv")
     fi
-    for p in "${wanted[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if ((${#missing[@]})); then
-        log "apt-get install ${missing[*]}"
-        as_root apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    apt_install_missing "${wanted[@]}"
 }
 
 # --- 2. virtual environment ---------------------------------------------------------------
@@ -173,8 +182,26 @@ EOF
     echo "import _usx_workspace_env" > "$site/a0_usx_workspace.pth"
 }
 
+# --- test tools (--test-tools) --------------------------------------------------------
+test_tools() {
+    local wanted h
+    [[ -x "$VENV/bin/python" ]] || die "no $VENV: run make setup first"
+    mapfile -t wanted < <(grep -vE '^\s*(#|$)' requirements/apt-test.txt)
+    apt_install_missing "${wanted[@]}"
+    h=$(inputs_hash requirements/python-test.txt)
+    step_done pip-test "$h" && return
+    log "installing the test-only Python packages"
+    pip_install -r requirements/python-test.txt
+    mark_done pip-test "$h"
+}
+
 main() {
     local t0=$SECONDS
+    if [[ "${1:-}" == "--test-tools" ]]; then
+        test_tools
+        return
+    fi
+    [[ $# -eq 0 ]] || die "unknown argument $1 (expected none or --test-tools)"
     mkdir -p log
     apt_packages
     make_venv

@@ -8,6 +8,10 @@ cd "$ROOT"
 .venv/bin/ruff check . || { echo "[test] ruff found problems" >&2; exit 1; }
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -n 40; echo "[test] ruff format: run 'make format'" >&2; exit 1; }
 
+# What only the tests need (headless Chromium for the viewer test, selenium); the demo's
+# setup leaves it out. Fast when it is there already.
+bash scripts/setup.sh --test-tools || { echo "[test] installing the test tools failed" >&2; exit 1; }
+
 .venv/bin/python -P -m pytest "$@"
 rc=$?
 if [[ $rc -eq 5 ]]; then

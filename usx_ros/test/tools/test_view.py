@@ -80,6 +80,9 @@ def test_the_recording_holds_spine_frames_and_poses(tmp_path, capsys) -> None:
         assert f"/status/L{lv}" in ents
     assert ents["/world/bone_points"] == 100
     assert "/world/probe" in ents and "/us/image" in ents and "/world/image_plane" in ents
+    from rerun.chunk import RrdReader
+
+    assert RrdReader(str(rrd)).blueprints(), "the recording carries the viewer's layout"
 
 
 @pytest.mark.parametrize(
@@ -96,5 +99,23 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message) -> None:
     for k, v in zip(args[::2], args[1::2], strict=True):
         argv[k] = v
     rc = main(["view", *[a for kv in argv.items() for a in kv]])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "expected one of --save FILE.rrd and --serve"),
+        (["--save", "x.rrd", "--serve"], "expected one of --save FILE.rrd and --serve"),
+        (["--save", "x.rrd"], "--save: expected --bag BAG (a live view is served, not saved)"),
+        (["--serve", "--bind", "example.org"], "--bind: expected an IP address, got"),
+        (["--serve", "--bag", "/nonexistent"], "is not a rosbag2 folder"),
+    ],
+)
+def test_a_wrong_combination_is_one_line_exit_2(capsys, args, message) -> None:
+    from usx_model.cli.main import main
+
+    rc = main(["view", *args])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
