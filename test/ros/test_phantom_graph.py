@@ -90,11 +90,14 @@ def test_launched_graph_publishes_the_completed_spine(ros_node, tmp_path):
     for scene in igtl:
         assert IGTL_DEVICES <= set(scene), sorted(scene)
         assert scene["ProbeToBase"][0] == "TRANSFORM" and scene["USImage"][0] == "IMAGE"
-        spine = cloud_to_array(got[-1], ("x", "y", "z", "level"))
+        spine = cloud_to_array(got[-1], ("x", "y", "z", "level", "uncertainty"))
         ros_mm = 1000.0 * np.stack([spine["x"], spine["y"], spine["z"]], axis=1).astype(float)
         for lv in range(1, 6):
-            points, _ = parse_polydata(scene[f"Spine_L{lv}"][2])
-            np.testing.assert_allclose(points, ros_mm[spine["level"] == lv], atol=0.01)
+            points, _, scalars = parse_polydata(scene[f"Spine_L{lv}"][2])
+            mine = spine["level"] == lv
+            np.testing.assert_allclose(points, ros_mm[mine], atol=0.01)
+            unc_mm = 1000.0 * spine["uncertainty"][mine].astype(float)
+            np.testing.assert_allclose(scalars["uncertainty_mm"], unc_mm, atol=1e-4)
     for name in nodes:
         assert "rejected" in health[name] and "accepted" in health[name], (name, health[name])
     assert int(health["completion"]["completions"]) >= 1

@@ -68,9 +68,34 @@ def test_polydata_points_and_vertices_are_big_endian_per_spec() -> None:
     # spec: 10 uint32 counts, then float32 points, then the vertex cells, all big-endian
     counts = struct.unpack(">10I", body[:40])
     assert counts == (37, 37, 37 * 8, 0, 0, 0, 0, 0, 0, 0)
-    points, cells = parse_polydata(body)
+    points, cells, scalars = parse_polydata(body)
     np.testing.assert_allclose(points, pts, atol=1e-4)
     assert cells.reshape(-1, 2).tolist() == [[1, i] for i in range(37)]
+    assert scalars == {}
+
+
+def test_polydata_point_scalars_follow_the_spec_byte_for_byte() -> None:
+    # igtl_polydata.h: after points and cells, one 6-byte header per attribute (uint8 type,
+    # uint8 components, uint32 count), the NUL-terminated names padded to an even length,
+    # then float32 values; big-endian throughout. Two points, one attribute "u" (2 bytes
+    # with its NUL: no padding) and "ab" + "u" (5 bytes: one padding byte).
+    pts = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    body = _check_crc(polydata_message("P", pts, 0.0, {"u": [0.5, 2.0]}))
+    expected = (
+        struct.pack(">10I", 2, 2, 16, 0, 0, 0, 0, 0, 0, 1)
+        + struct.pack(">6f", *pts.ravel())
+        + struct.pack(">4I", 1, 0, 1, 1)
+        + struct.pack(">BBI", 0x00, 1, 2)
+        + b"u\0"
+        + struct.pack(">2f", 0.5, 2.0)
+    )
+    assert body == expected
+    body = _check_crc(polydata_message("P", pts, 0.0, {"ab": [1, 2], "u": [3, 4]}))
+    names_at = 40 + 24 + 16 + 2 * 6
+    assert body[names_at : names_at + 6] == b"ab\0u\0\0"
+    assert body[names_at + 6 :] == struct.pack(">4f", 1, 2, 3, 4)
+    _, _, scalars = parse_polydata(body)
+    assert {k: v.tolist() for k, v in scalars.items()} == {"ab": [1, 2], "u": [3, 4]}
 
 
 @pytest.mark.parametrize(
@@ -78,6 +103,18 @@ def test_polydata_points_and_vertices_are_big_endian_per_spec() -> None:
     [
         (lambda: transform_message("T", np.eye(3), 0.0), "expected a finite 4x4 transform"),
         (lambda: polydata_message("P", np.zeros((4, 2)), 0.0), "expected finite (N, 3) points"),
+        (
+            lambda: polydata_message("P", np.zeros((4, 3)), 0.0, {"u": np.zeros(3)}),
+            "point scalar 'u': expected 4 finite values, got shape (3,)",
+        ),
+        (
+            lambda: polydata_message("P", np.zeros((1, 3)), 0.0, {"u": [np.nan]}),
+            "point scalar 'u': expected 1 finite values",
+        ),
+        (
+            lambda: polydata_message("P", np.zeros((1, 3)), 0.0, {"": [1.0]}),
+            "point scalar name: expected 1-255 bytes",
+        ),
         (
             lambda: polydata_message("P", np.full((2, 3), np.nan), 0.0),
             "expected finite (N, 3) points",

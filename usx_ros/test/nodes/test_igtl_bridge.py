@@ -60,7 +60,9 @@ def _spine_cloud() -> PointCloud2:
     rng = np.random.default_rng(1)
     pts = rng.uniform([500, -100, 200], [700, 100, 400], (500, 3))
     levels = np.repeat(np.arange(1, 6, dtype=np.uint8), 100)
-    return points_mm_to_cloud(pts, Header(frame_id="lbr_link_0"), {"level": levels})
+    unc_m = rng.uniform(0.0002, 0.003, 500).astype(np.float32)
+    fields = {"level": levels, "uncertainty": unc_m}
+    return points_mm_to_cloud(pts, Header(frame_id="lbr_link_0"), fields)
 
 
 def test_pose_frame_and_spine_reach_an_openigtlink_client(bridge, ros_node) -> None:
@@ -105,12 +107,16 @@ def test_pose_frame_and_spine_reach_an_openigtlink_client(bridge, ros_node) -> N
     expected = T_BASE_PROBE @ node._T_probe_pixel
     np.testing.assert_allclose(img.ijk_to_world_matrix, expected, atol=1e-3)
     # the spine's points equal the ROS cloud's (m -> mm) within 0.01 mm
-    arr = cloud_to_array(cloud, ("x", "y", "z", "level"))
+    arr = cloud_to_array(cloud, ("x", "y", "z", "level", "uncertainty"))
     ros_mm = m_to_mm(np.stack([arr["x"], arr["y"], arr["z"]], axis=1).astype(np.float64))
     for lv in range(1, 6):
-        points, cells = parse_polydata(got[f"Spine_L{lv}"][2])
-        np.testing.assert_allclose(points, ros_mm[arr["level"] == lv], atol=0.01)
+        points, cells, scalars = parse_polydata(got[f"Spine_L{lv}"][2])
+        mine = arr["level"] == lv
+        np.testing.assert_allclose(points, ros_mm[mine], atol=0.01)
         assert len(cells) == 2 * len(points)
+        # the uncertainty as point data, m -> mm
+        unc_mm = m_to_mm(arr["uncertainty"][mine].astype(np.float64))
+        np.testing.assert_allclose(scalars["uncertainty_mm"], unc_mm, rtol=1e-6)
 
 
 def test_a_taken_port_is_reported_and_the_node_runs_on(ros_context, tmp_path) -> None:
