@@ -5,15 +5,26 @@ same description that ``usx launch phantom`` uses where ``launch`` is not instal
 Topics and services are renamed by remapping, e.g. on a single node
 ``ros2 run usx_ros us_compounding --ros-args -r /us/image:=/my/image``.
 
+The product nodes are lifecycle nodes (``usx_ros.nodes.managed``): they start with
+``autostart: false`` and this file brings them up in graph order, as ``usx launch`` does:
+the first is configured when its process starts, each is activated once configured, and
+the next is configured once the one before it is active. A node that respawns is
+configured again when its new process starts.
+
 ``record:=DIR`` also runs bag_record (respawned like the others), which writes a new bag
 DIR/NNN_YYYYMMDDTHHMMSSZ at every start, as ``usx launch phantom --record DIR`` does.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessStart
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, NotEqualsSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 from usx_ros.graph import config_path, graph
 
@@ -36,12 +47,12 @@ def generate_launch_description() -> LaunchDescription:
         description="folder for bags of the graph's streams (a new bag per recorder start); "
         "empty: no recording",
     )
-    nodes = [
-        Node(
+    nodes, bring_up, previous = [], [], None  # previous: the last managed node
+    for d in graph("phantom"):
+        common = dict(
             package="usx_ros",
             executable=d.executable,
             name=d.name,
-            parameters=[LaunchConfiguration("config")],
             remappings=list(d.remappings),
             arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
             output="screen",
@@ -51,8 +62,17 @@ def generate_launch_description() -> LaunchDescription:
             respawn=True,
             respawn_delay=1.0,
         )
-        for d in graph("phantom")
-    ]
+        if not d.managed:
+            nodes.append(Node(parameters=[LaunchConfiguration("config")], **common))
+            continue
+        node = LifecycleNode(
+            namespace="",
+            parameters=[LaunchConfiguration("config"), {"autostart": False}],
+            **common,
+        )
+        bring_up += _bring_up(node, previous)
+        nodes.append(node)
+        previous = node
     recorder = Node(
         package="usx_ros",
         executable="bag_record",
@@ -65,4 +85,47 @@ def generate_launch_description() -> LaunchDescription:
         respawn_delay=1.0,
         condition=IfCondition(NotEqualsSubstitution(LaunchConfiguration("record"), "")),
     )
-    return LaunchDescription([config, log_level, record, *nodes, recorder])
+    return LaunchDescription([config, log_level, record, *bring_up, *nodes, recorder])
+
+
+def _change_state(node: LifecycleNode, transition: int) -> EmitEvent:
+    return EmitEvent(
+        event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition)
+    )
+
+
+def _bring_up(node: LifecycleNode, previous: LifecycleNode | None) -> list:
+    """Event handlers that configure ``node`` in order and activate it once configured.
+
+    Configured when ``previous`` (the managed node before it) is active, or when its own
+    process starts if it is the first; a respawned process is configured as it starts.
+    """
+    starts = {"n": 0}
+
+    def on_start(event, context) -> list:
+        starts["n"] += 1
+        if previous is None or starts["n"] > 1:
+            return [_change_state(node, Transition.TRANSITION_CONFIGURE)]
+        return []
+
+    handlers = [
+        RegisterEventHandler(OnProcessStart(target_action=node, on_start=on_start)),
+        RegisterEventHandler(
+            OnStateTransition(
+                target_lifecycle_node=node,
+                goal_state="inactive",
+                entities=[_change_state(node, Transition.TRANSITION_ACTIVATE)],
+            )
+        ),
+    ]
+    if previous is not None:
+        handlers.append(
+            RegisterEventHandler(
+                OnStateTransition(
+                    target_lifecycle_node=previous,
+                    goal_state="active",
+                    entities=[_change_state(node, Transition.TRANSITION_CONFIGURE)],
+                )
+            )
+        )
+    return handlers

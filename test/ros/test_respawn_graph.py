@@ -1,4 +1,5 @@
-"""`usx launch phantom --isolated` notices every node exit, clean or not, and restarts it."""
+"""`usx launch phantom --isolated` notices every node exit, clean or not, restarts it and
+brings it up again (configure, activate)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def test_killed_and_cleanly_exited_nodes_are_reported_and_restarted(ros_node, tm
         ingest_pid = _node_pid(launcher, ingest)
         os.kill(ingest_pid, signal.SIGTERM)  # a clean exit (code 0) must be noticed too
         assert _wait(lambda: _node_pid(launcher, ingest) not in (None, ingest_pid), 15), lines
+        # a restarted managed node is brought up again (configured, activated)
+        for node in ("probe_tracker", "xray_ingest"):
+            up = f"usx launch: {node} active\n"
+            assert _wait(lambda u=up: "".join(lines).count(u) >= 2, 60), lines
         assert proc.poll() is None  # the graph runs on
     finally:
         proc.send_signal(signal.SIGINT)

@@ -29,6 +29,17 @@ def _type_name(cls: type) -> str:
     return f"{package}/{kind}/{cls.__name__}"
 
 
+#: The services every lifecycle node has besides (rclpy's LifecycleNode; its
+#: ``~/transition_event`` publisher is made by rcl and not listed among the node's).
+_LIFECYCLE = {
+    "change_state",
+    "get_state",
+    "get_available_states",
+    "get_available_transitions",
+    "get_transition_graph",
+}
+
+
 def _created(node) -> set[tuple[str, str, str]]:
     """(kind, name, type) of every topic and service the node made itself."""
     own = f"/{node.get_name()}/"
@@ -40,8 +51,14 @@ def _created(node) -> set[tuple[str, str, str]]:
         (kind, name, type_)
         for kind, name, type_ in found
         if name not in _INFRASTRUCTURE
-        and not (name.startswith(own) and name[len(own) :] in _NODE_SERVICES)
+        and not (name.startswith(own) and name[len(own) :] in _NODE_SERVICES | _LIFECYCLE)
     }
+
+
+def _lifecycle(node) -> set[str]:
+    own = f"/{node.get_name()}/"
+    names = {s.service_name for s in node.services}
+    return {n[len(own) :] for n in names if n.startswith(own)} & _LIFECYCLE
 
 
 @pytest.mark.parametrize("description", graph("phantom"), ids=lambda d: d.name)
@@ -51,6 +68,7 @@ def test_endpoints_list_what_the_node_creates(ros_context, description):
     own = f"/{node.get_name()}/"
     try:
         created = _created(node)
+        lifecycle = _lifecycle(node)
     finally:
         node.destroy_node()
     documented = {(e.kind, e.name.replace("~/", own), e.type): e for e in module.ENDPOINTS}
@@ -59,3 +77,5 @@ def test_endpoints_list_what_the_node_creates(ros_context, description):
     # An endpoint with a note may depend on parameters; the others exist with the defaults.
     missing = {key for key, e in documented.items() if not e.note} - created
     assert not missing, f"{description.name} ENDPOINTS lists, the node lacks: {missing}"
+    # a managed node offers the standard lifecycle interface, a plain one none of it
+    assert lifecycle == (_LIFECYCLE if description.managed else set())

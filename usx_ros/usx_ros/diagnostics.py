@@ -5,9 +5,12 @@ Every usx node reports one ``DiagnosticStatus`` named after itself, once per per
 - level ``ERROR`` or ``WARN`` when the node's own check says so (e.g. the last sweep lost
   too many frames, a level was not completed), else ``WARN`` when input was rejected
   since the previous report, else ``OK``;
+- ``WARN`` with message ``<state>: not processing`` while a managed node is not active
+  (unless its own check says ERROR);
 - ``message``: what the level is about, in one line;
 - ``values``: ``accepted``, ``rejected`` (total) and ``rejected.<reason>`` (totals since
-  start), then the node's own counters, nested keys joined with dots.
+  start), ``lifecycle_state`` and ``dropped_inactive`` for a managed node, then the
+  node's own counters, nested keys joined with dots.
 
 ``~/status`` (one JSON object) stays as a documented extra for scripts.
 """
@@ -22,6 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
+from usx_ros.nodes.managed import ACTIVE, AnyState
 from usx_ros.qos import DIAGNOSTICS_QOS
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
@@ -89,8 +93,9 @@ class NodeDiagnostics:
         self._check = check
         self._seen: Counter[str] = Counter()
         self.pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, DIAGNOSTICS_QOS)
-        self.timer = node.create_timer(period_s, self.publish)
-        self._first = node.create_timer(min(first_s, period_s), self._publish_first)
+        # reports in every lifecycle state of a managed node, not only while active
+        self.timer = node.create_timer(period_s, AnyState(self.publish))
+        self._first = node.create_timer(min(first_s, period_s), AnyState(self._publish_first))
 
     def _publish_first(self) -> None:
         self._first.cancel()
@@ -102,7 +107,10 @@ class NodeDiagnostics:
         new = counts - self._seen
         self._seen = counts
         verdict = self._check() if self._check else None
-        if verdict is not None:
+        state = getattr(self.node, "lifecycle_state", ACTIVE)
+        if state != ACTIVE and (verdict is None or verdict[0] != ERROR):
+            level, message = WARN, f"{state}: not processing"
+        elif verdict is not None:
             level, message = verdict
         elif new:
             level = WARN
@@ -112,6 +120,10 @@ class NodeDiagnostics:
         else:
             level, message = OK, "ok"
         kv = key_values({"accepted": self.health.accepted, "rejected": sum(counts.values())})
+        if hasattr(self.node, "lifecycle_state"):
+            kv += key_values(
+                {"lifecycle_state": state, "dropped_inactive": self.node.dropped_inactive}
+            )
         kv += key_values({f"rejected.{r}": n for r, n in sorted(counts.items())})
         if self._values is not None:
             kv += key_values(self._values())

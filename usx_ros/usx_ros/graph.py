@@ -22,18 +22,27 @@ class NodeDescription:
         target: ``module:Class`` of the rclpy node.
         remappings: ``(from, to)`` topic/service renames (standard ROS remapping: the
             nodes' topic and service names are not parameters).
+        managed: a lifecycle node (``usx_ros.nodes.managed``): the launchers start it with
+            ``autostart:=false`` and bring it up, configure then activate, in graph order.
     """
 
     name: str
     executable: str
     target: str
     remappings: tuple[tuple[str, str], ...] = ()
+    managed: bool = True
 
-    def ros_args(self, params_file: str | Path) -> list[str]:
-        """``--ros-args`` of this node's process: parameter file, node name, remappings."""
+    def ros_args(self, params_file: str | Path, managed_by_launcher: bool = False) -> list[str]:
+        """``--ros-args`` of this node's process: parameter file, node name, remappings.
+
+        ``managed_by_launcher``: a managed node waits unconfigured (``autostart:=false``)
+        for the launcher to bring it up; otherwise it configures and activates itself.
+        """
         args = ["--ros-args", "--params-file", str(params_file), "-r", f"__node:={self.name}"]
         for src, dst in self.remappings:
             args += ["-r", f"{src}:={dst}"]
+        if managed_by_launcher and self.managed:
+            args += ["-p", "autostart:=false"]
         return args
 
     @property
@@ -50,7 +59,7 @@ _N = "usx_ros.nodes"
 GRAPHS: dict[str, tuple[NodeDescription, ...]] = {
     # The whole intra-operative loop on a digital phantom: no hardware.
     "phantom": (
-        NodeDescription("phantom", "phantom", "usx_ros.sim.phantom:PhantomNode"),
+        NodeDescription("phantom", "phantom", "usx_ros.sim.phantom:PhantomNode", managed=False),
         NodeDescription("probe_tracker", "probe_tracker", f"{_N}.probe_tracker:ProbeTracker"),
         NodeDescription("us_compounding", "us_compounding", f"{_N}.us_compounding:UsCompounding"),
         NodeDescription("xray_ingest", "xray_ingest", f"{_N}.xray_ingest:XrayIngest"),

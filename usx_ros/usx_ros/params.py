@@ -240,6 +240,9 @@ def defaults(schema: type[P]) -> P:
 
 
 def _declare(node: Node, spec: ParamSpec) -> Any:
+    if node.has_parameter(spec.name):  # a managed node configured again after cleanup
+        raw = node.get_parameter(spec.name).value
+        return spec.check(spec.default if raw is None else raw)
     try:
         if spec.is_list and not spec.default:
             # An empty list carries no element type: declare the type explicitly.
@@ -259,12 +262,18 @@ def declare_params(node: Node, schema: type[P]) -> P:
     After every accepted run-time change ``node.params`` is replaced by a new instance
     holding the new value; a refused change (read-only, or invalid) leaves it as it is.
 
+    A second call on the same node (a managed node configured again after cleanup) reads
+    the parameters as they are now, validates them and keeps the callbacks of the first.
+
     Raises:
         ParameterError: a start-up value (from YAML or overrides) is invalid.
     """
     by_name = {s.name: s for s in specs(schema)}
     values = {name: _declare(node, spec) for name, spec in by_name.items()}
     node.params = schema(**values)
+    if getattr(node, "_usx_params_watched", False):
+        return node.params
+    node._usx_params_watched = True
 
     def _validate(params: list[Parameter]) -> SetParametersResult:
         for p in params:

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
@@ -72,6 +71,7 @@ from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
+from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS
 
@@ -166,13 +166,16 @@ def _rgb_field(levels: np.ndarray) -> np.ndarray:
     return table[np.clip(levels, 0, 5)].view(np.float32)
 
 
-class CompletionNode(Node):
+class CompletionNode(ManagedNode):
     """Runs the spine completion and publishes its results."""
 
     params: CompletionParams  # kept current by declare_params
 
     def __init__(self, **kwargs) -> None:
         super().__init__("completion", **kwargs)
+
+    def configure(self) -> None:
+        """Validate the parameters, load what the node needs, create its entities."""
         p = declare_params(self, CompletionParams)
         if p.device == "cuda" and not torch.cuda.is_available():
             raise ParameterError("parameter 'device': cuda requested but none is available")
@@ -234,6 +237,12 @@ class CompletionNode(Node):
         # The first forward pass of a process is several times slower (allocator, kernels):
         # pay it at start-up, not after the first sweep.
         self._warmup_timer = self.create_timer(0.1, self._warm_up, callback_group=work)
+
+    def release(self) -> None:
+        """Drop the networks (cleanup): configure loads them again."""
+        self.completer = None
+        self._bone_mm = self._xray = None
+        trim_heap()
 
     def _warm_up(self) -> None:
         self._warmup_timer.cancel()

@@ -9,7 +9,9 @@ takes them as its RAS world: its scene is laid out in the robot's axes):
   probe pose and the probe calibration (the pose is not interpolated to the frame's
   stamp: the US compounding does that, this is a live view);
 - POLYDATA ``Spine_L1`` .. ``Spine_L5``: each completed vertebra's points, one vertex
-  cell per point, when a completed spine arrives. The per-point uncertainty is not sent.
+  cell per point, when a completed spine arrives, with the per-point uncertainty (mm) as
+  the point-data scalar ``uncertainty_mm`` when the cloud carries one (Slicer: Models
+  module, Display > Scalars, to colour the vertebra by it).
 
 Several clients may connect; one that falls behind loses its oldest messages, one that
 disconnects is dropped, and neither holds up the ROS callbacks. A port already taken is
@@ -24,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
 from usx_ros.conversions import (
@@ -40,8 +41,12 @@ from usx_ros.igtl.messages import image_message, polydata_message, transform_mes
 from usx_ros.igtl.server import IgtlServer
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
+from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+
+#: Point-data name of the per-point uncertainty (mm) in the POLYDATA messages.
+UNCERTAINTY_NAME = "uncertainty_mm"
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,16 @@ ENDPOINTS = (
 )
 
 
-class IgtlBridge(Node):
+class IgtlBridge(ManagedNode):
     """Forwards the probe pose, B-mode frames and the completed spine to OpenIGTLink."""
 
     params: BridgeParams  # kept current by declare_params
 
     def __init__(self, **kwargs) -> None:
         super().__init__("igtl_bridge", **kwargs)
+
+    def configure(self) -> None:
+        """Validate the parameters, load what the node needs, create its entities."""
         p = declare_params(self, BridgeParams)
         self.calibration = load_calibration(p.probe_calibration)
         self._T_probe_pixel = (
@@ -163,24 +171,32 @@ class IgtlBridge(Node):
         if not self._frame_ok(msg.header.frame_id, "completed spine"):
             return
         try:
-            arr = cloud_to_array(msg, ("x", "y", "z", "level"))
+            with_unc = any(f.name == "uncertainty" for f in msg.fields)
+            fields = ("x", "y", "z", "level") + (("uncertainty",) if with_unc else ())
+            arr = cloud_to_array(msg, fields)
             xyz = m_to_mm(np.stack([arr["x"], arr["y"], arr["z"]], axis=1).astype(np.float64))
             levels = arr["level"].astype(int)
             if not np.isfinite(xyz).all() or not np.isin(levels, (1, 2, 3, 4, 5)).all():
                 raise ValueError("expected finite points with levels 1..5")
+            unc = m_to_mm(arr["uncertainty"].astype(np.float64)) if with_unc else None
+            if unc is not None and not np.isfinite(unc).all():
+                raise ValueError("expected a finite uncertainty")
         except ValueError as exc:
             self.health.reject("invalid_spine", str(exc))
             return
         self.health.accept()
         stamp_s = stamp_to_ns(msg.header.stamp) * 1e-9
         for lv in np.unique(levels):
-            device = f"Spine_L{lv}"
-            self.server.send(device, polydata_message(device, xyz[levels == lv], stamp_s))
+            device, mine = f"Spine_L{lv}", levels == lv
+            scalars = None if unc is None else {UNCERTAINTY_NAME: unc[mine]}
+            self.server.send(device, polydata_message(device, xyz[mine], stamp_s, scalars))
             self.sent["polydata"] += 1
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Close the OpenIGTLink server (cleanup, shutdown): its clients see the end."""
         if self.server is not None:
             self.server.close()
+            self.server = None
 
 
 def main(args: list[str] | None = None) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from usx_model.tracking.iiwa import JOINT_NAMES, forward_kinematics
@@ -24,6 +23,7 @@ from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
 from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
+from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import declare_params, param
 from usx_ros.qos import STATE_QOS
 
@@ -87,13 +87,16 @@ ENDPOINTS = (
 )
 
 
-class ProbeTracker(Node):
+class ProbeTracker(ManagedNode):
     """Publishes the probe pose in the robot base frame for every valid robot state."""
 
     params: TrackerParams  # kept current by declare_params
 
     def __init__(self, **kwargs) -> None:
         super().__init__("probe_tracker", **kwargs)
+
+    def configure(self) -> None:
+        """Validate the parameters, load what the node needs, create its entities."""
         p = declare_params(self, TrackerParams)
         self.calibration = load_calibration(p.probe_calibration)
         self.health = InputHealth(self.get_logger())

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
@@ -57,6 +56,7 @@ from usx_ros.health import InputHealth
 from usx_ros.interfaces import Endpoint
 from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
+from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
 
@@ -198,13 +198,16 @@ ENDPOINTS = (
 )
 
 
-class UsCompounding(Node):
+class UsCompounding(ManagedNode):
     """Compounds tracked frames and collects bone points per sweep."""
 
     params: CompoundingParams  # kept current by declare_params
 
     def __init__(self, **kwargs) -> None:
         super().__init__("us_compounding", **kwargs)
+
+    def configure(self) -> None:
+        """Validate the parameters, load what the node needs, create its entities."""
         p = declare_params(self, CompoundingParams)
         calibration = load_calibration(p.probe_calibration)
         u0 = calibration.image.origin_px[0]

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
@@ -30,6 +29,7 @@ from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
+from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS
 
@@ -88,13 +88,16 @@ def _read_labels(path: str) -> np.ndarray:
     return np.asarray(img if img.ndim == 2 else img[..., 0], dtype=np.int64)
 
 
-class XrayIngest(Node):
+class XrayIngest(ManagedNode):
     """Places the X-ray's vertebral bodies in 3D for each sweep."""
 
     params: XrayIngestParams  # kept current by declare_params
 
     def __init__(self, **kwargs) -> None:
         super().__init__("xray_ingest", **kwargs)
+
+    def configure(self) -> None:
+        """Validate the parameters, load what the node needs, create its entities."""
         p = declare_params(self, XrayIngestParams)
         self.health = InputHealth(self.get_logger())
         self.xray: XrayObservation | None = None

@@ -114,6 +114,9 @@ class LaunchedGraph:
             try:
                 self.proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                # its threads' stacks into its output (lines): where it hung
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(1.0)
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=timeout_s)
         self._reader.join(timeout=5.0)

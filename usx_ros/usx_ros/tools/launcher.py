@@ -1,7 +1,9 @@
 """Start a graph of ``usx_ros.graph`` without ``ros2 launch``.
 
 In one process (default): every node in one MultiThreadedExecutor; they still talk
-over DDS (intra-process), exactly as separate processes would. ``isolated=True``: one
+over DDS (intra-process), exactly as separate processes would. Either way the launcher is
+the lifecycle manager of the graph's managed nodes: they start with ``autostart:=false``
+and it configures and activates them in graph order. ``isolated=True``: one
 process per node, as ``ros2 launch`` runs them. Both read the same parameter file with
 the standard ``--ros-args --params-file`` mechanism, and the graph's remappings with
 ``-r``. ``record_dir``: ``bag_record`` runs as one more node of the graph (restarted like
@@ -10,6 +12,8 @@ the others), writing a new bag in that folder at every start (``tools.bag_record
 
 from __future__ import annotations
 
+import faulthandler
+import queue
 import signal
 import subprocess
 import sys
@@ -20,10 +24,12 @@ from pathlib import Path
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from usx_ros.dds import configure_dds
 from usx_ros.graph import NodeDescription, config_path, graph
 from usx_ros.params import ParameterError
+from usx_ros.tools.lifecycle_manager import LifecycleError, LifecycleManager
 from usx_ros.tools.respawn import RespawnPolicy
 
 
@@ -37,8 +43,12 @@ class RecorderDescription(NodeDescription):
 
     bag_dir: str = ""
 
-    def ros_args(self, params_file: str | Path) -> list[str]:
-        return [*super().ros_args(params_file), "-p", f"bag_dir:={self.bag_dir}"]
+    def ros_args(self, params_file: str | Path, managed_by_launcher: bool = False) -> list[str]:
+        return [
+            *super().ros_args(params_file, managed_by_launcher),
+            "-p",
+            f"bag_dir:={self.bag_dir}",
+        ]
 
 
 def graph_nodes(name: str, record_dir: str | Path | None = None) -> tuple[NodeDescription, ...]:
@@ -50,6 +60,7 @@ def graph_nodes(name: str, record_dir: str | Path | None = None) -> tuple[NodeDe
         "bag_record",
         "bag_record",
         "usx_ros.tools.bag_record:BagRecorder",
+        managed=False,
         bag_dir=str(Path(record_dir).resolve()),
     )
     return (*nodes, recorder)
@@ -94,10 +105,17 @@ def launch_in_process(
     nodes = []
     try:
         for d in descriptions:
-            nodes.append(d.node_class()(context=context, cli_args=d.ros_args(params)))
-    except ParameterError as exc:
+            nodes.append(d.node_class()(context=context, cli_args=d.ros_args(params, True)))
+        # The managed nodes come up in graph order, before anything spins: each is active
+        # (weights loaded, sockets open) before the next one configures.
+        for d, n in zip(descriptions, nodes, strict=True):
+            if d.managed:
+                n.bring_up()
+                print(f"usx launch: {d.name} active", file=sys.stderr, flush=True)
+    except (ParameterError, RuntimeError) as exc:
         print(f"usx launch: node failed to start: {exc}", file=sys.stderr)
         for n in nodes:
+            getattr(n, "close", lambda: None)()
             n.destroy_node()
         context.try_shutdown()
         return 2
@@ -138,18 +156,28 @@ def launch_isolated(
     restarted by ``policy`` (``tools.respawn``); when the policy gives up (a parameter
     error at start-up, too many restarts) the whole graph stops.
 
+    Managed nodes start unconfigured; a :class:`LifecycleManager` brings each up
+    (configure, activate) through its lifecycle services, in graph order, and again after
+    every restart. A node that fails to configure (an invalid parameter) stops the graph
+    with code 2.
+
     Returns:
-        0 on a clean stop, else the exit code of the node the policy gave up on.
+        0 on a clean stop, 2 when a node fails to configure, else the exit code of the
+        node the policy gave up on.
     """
     params = Path(params_file) if params_file else config_path(name)
     policy = policy or RespawnPolicy()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where it hangs
+    descriptions = graph_nodes(name, record_dir)
+    manager = _Manager() if any(d.managed for d in descriptions) else None
 
     def start(d) -> tuple[subprocess.Popen, float]:
-        return subprocess.Popen([sys.executable, "-m", d.module, *d.ros_args(params)]), (
-            time.monotonic()
-        )
+        proc = subprocess.Popen([sys.executable, "-m", d.module, *d.ros_args(params, True)])
+        if d.managed:
+            manager.bring_up(d.name, proc)  # queued: graph order at the first start
+        return proc, time.monotonic()
 
-    running = {d.name: (d, *start(d)) for d in graph_nodes(name, record_dir)}
+    running = {d.name: (d, *start(d)) for d in descriptions}
     due: dict[str, tuple[object, float]] = {}  # node -> (description, restart time)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
@@ -157,6 +185,10 @@ def launch_isolated(
     code = 0
     try:
         while not stop["now"] and (deadline is None or time.monotonic() < deadline):
+            if manager is not None and manager.failed:
+                print(f"usx launch: {manager.failed}: stopping the graph", file=sys.stderr)
+                code = 2
+                break
             now = time.monotonic()
             for node, (d, proc, started) in list(running.items()):
                 if proc.poll() is None:
@@ -178,7 +210,55 @@ def launch_isolated(
         pass
     finally:
         stop_processes([proc for _, proc, _ in running.values()])
+        if manager is not None:
+            manager.close()
     return code
+
+
+class _Manager:
+    """The launcher's own ROS node, which brings the managed nodes up.
+
+    A worker thread takes the nodes one at a time, in the order they were (re)started,
+    while the launcher's loop goes on watching the processes.
+    """
+
+    def __init__(self) -> None:
+        self.context = rclpy.context.Context()
+        configure_dds()
+        # no rclpy signal handlers: SIGINT stays a KeyboardInterrupt of the launcher's loop
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("usx_launch", context=self.context)
+        self.lifecycle = LifecycleManager(self.node)
+        self.failed = ""  # why a node could not be brought up
+        self._queue: queue.Queue = queue.Queue()
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="usx-lifecycle", daemon=True)
+        self._worker.start()
+
+    def bring_up(self, name: str, proc: subprocess.Popen) -> None:
+        """Queue node ``name`` (running as ``proc``) to be configured and activated."""
+        self._queue.put((name, proc))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            name, proc = item
+
+            def alive(p=proc) -> bool:
+                return p.poll() is None and not self._stopping
+
+            try:
+                self.lifecycle.bring_up(name, alive=alive)
+                print(f"usx launch: {name} active", file=sys.stderr, flush=True)
+            except LifecycleError as exc:
+                if alive():  # not a process that died meanwhile: it is restarted and queued
+                    self.failed = str(exc)
+
+    def close(self) -> None:
+        self._stopping = True
+        self._queue.put(None)
+        self._worker.join(timeout=10.0)
+        self.node.destroy_node()
+        self.context.try_shutdown()
 
 
 def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 15.0) -> None:

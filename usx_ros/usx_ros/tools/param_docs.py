@@ -71,6 +71,7 @@ def _qos_legend() -> list[str]:
 
 def render() -> str:
     """The whole of docs/parameters.md."""
+    from usx_ros.graph import graph
     from usx_ros.params import specs
 
     out = [
@@ -83,12 +84,23 @@ def render() -> str:
         "Read-only parameters are fixed at start-up; the others can be changed with "
         "`ros2 param set`.",
         "",
+        "Nodes marked *lifecycle node* are managed nodes (`usx_ros.nodes.managed`): "
+        "configure validates the parameters, loads weights and calibration and creates "
+        "the topics and services below; activate starts processing. Besides the "
+        "parameters listed, each has `autostart` (bool, default `true`, read-only): "
+        "configure and activate at start-up; `usx launch` and `launch/phantom.launch.py` "
+        "set it `false` and bring the nodes up in graph order. Their lifecycle services "
+        "(`~/change_state`, `~/get_state`, ...) and `~/transition_event` are the standard "
+        "ones.",
+        "",
         *_qos_legend(),
     ]
+    managed = {d.name for d in graph("phantom") if d.managed}
     for name, module_name in nodes():
         module = importlib.import_module(module_name)
         summary = (module.__doc__ or "").strip().splitlines()[0].split(": ", 1)[-1]
-        out += ["", f"## {name}", "", f"`{module_name}`: {summary}", ""]
+        kind = " *Lifecycle node.*" if name in managed else ""
+        out += ["", f"## {name}", "", f"`{module_name}`: {summary}{kind}", ""]
         out += [
             "| parameter | type | default | range | read-only | description |",
             "|---|---|---|---|---|---|",
