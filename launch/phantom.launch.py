@@ -16,7 +16,12 @@ DIR/NNN_YYYYMMDDTHHMMSSZ at every start, as ``usx launch phantom --record DIR`` 
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
 from launch.conditions import IfCondition
 from launch.event_handlers import OnProcessStart
 from launch.events import matches_action
@@ -100,19 +105,25 @@ def _bring_up(node: LifecycleNode, previous: LifecycleNode | None) -> list:
     Configured when ``previous`` (the managed node before it) is active, or when its own
     process starts if it is the first; a respawned process is configured as it starts.
     """
-    starts = {"n": 0}
+    starts = {"n": 0, "previous_active": 0}
+    configure = _change_state(node, Transition.TRANSITION_CONFIGURE)
 
     def on_start(event, context) -> list:
         starts["n"] += 1
-        if previous is None or starts["n"] > 1:
-            return [_change_state(node, Transition.TRANSITION_CONFIGURE)]
-        return []
+        return [configure] if previous is None or starts["n"] > 1 else []
+
+    def on_previous_active(context) -> list:
+        # only the first time: after a respawn of the previous node this one is up already
+        starts["previous_active"] += 1
+        return [configure] if starts["previous_active"] == 1 else []
 
     handlers = [
         RegisterEventHandler(OnProcessStart(target_action=node, on_start=on_start)),
+        # configured (not deactivated by an operator): activate
         RegisterEventHandler(
             OnStateTransition(
                 target_lifecycle_node=node,
+                start_state="configuring",
                 goal_state="inactive",
                 entities=[_change_state(node, Transition.TRANSITION_ACTIVATE)],
             )
@@ -123,8 +134,9 @@ def _bring_up(node: LifecycleNode, previous: LifecycleNode | None) -> list:
             RegisterEventHandler(
                 OnStateTransition(
                     target_lifecycle_node=previous,
+                    start_state="activating",
                     goal_state="active",
-                    entities=[_change_state(node, Transition.TRANSITION_CONFIGURE)],
+                    entities=[OpaqueFunction(function=on_previous_active)],
                 )
             )
         )

@@ -27,6 +27,7 @@ import numpy as np
 
 from usx_model.base.crop import CROP_SIZE_MM
 from usx_model.base.points import thin_points
+from usx_model.completion.error_scale import ErrorScale, load_error_scale
 from usx_model.completion.quality import assess, quality_features
 from usx_model.ingest.xray_points import (
     level_centroids,
@@ -61,7 +62,7 @@ class LevelCompletion:
 
     level: int
     points_mm: np.ndarray
-    uncertainty_mm: np.ndarray
+    uncertainty_mm: np.ndarray  # (N,) the published error scale (.error_scale), mm
     used_xray: bool
     n_us: int
     n_xray: int
@@ -69,6 +70,7 @@ class LevelCompletion:
     message: str = ""
     confidence: float = 0.0
     quality: dict[str, float] = field(default_factory=dict)
+    spread_mm: np.ndarray | None = None  # (N,) raw posterior spread (the gate's feature)
 
 
 @dataclass
@@ -124,6 +126,9 @@ class SpineCompleter:
         model_us_only: the US-only baseline (None: levels without X-ray are skipped).
         device: torch device for the network.
         n_samples: posterior samples for the per-point uncertainty (0: zeros).
+        error_scale: turns each point's posterior spread and distance to the level's US
+            points into the published uncertainty (``completion.error_scale``; default
+            the shipped coefficients).
     """
 
     def __init__(
@@ -132,6 +137,7 @@ class SpineCompleter:
         model_us_only: USXComplete | None,
         device: str = "cpu",
         n_samples: int = 4,
+        error_scale: ErrorScale | None = None,
     ) -> None:
         if model_full is None and model_us_only is None:
             raise ValueError("SpineCompleter needs at least one model")
@@ -139,6 +145,7 @@ class SpineCompleter:
         self.model_us_only = model_us_only
         self.device = device
         self.n_samples = int(n_samples)
+        self.error_scale = error_scale if error_scale is not None else load_error_scale()
 
     def warm_up(self) -> None:
         """One throw-away pass of each model on a synthetic cloud (first-call costs)."""
@@ -264,16 +271,22 @@ class SpineCompleter:
                 rotations=[R] * len(lv),
             )
             for i, level in enumerate(lv):
-                unc = out.uncertainty_mm[i] if out.uncertainty_mm is not None else None
+                points = out.points_mm[i]
+                if out.uncertainty_mm is None:  # no posterior samples: no uncertainty
+                    spread = sigma = np.zeros(len(points))
+                else:
+                    spread = out.uncertainty_mm[i]
+                    sigma = self.error_scale.for_points(points, spread, us[i])
                 results[level] = LevelCompletion(
                     level,
-                    out.points_mm[i],
-                    unc if unc is not None else np.zeros(len(out.points_mm[i])),
+                    points,
+                    sigma,
                     name == "full",
                     len(us[i]),
                     0 if xray[i] is None else len(xray[i]),
                     "ok" if name == "full" else "us_only_fallback",
                     "" if name == "full" else f"L{level}: no X-ray points used: US-only model",
+                    spread_mm=spread,
                 )
 
 
@@ -295,9 +308,7 @@ def _level_frame(R: np.ndarray, centroids: dict[int, np.ndarray], level: int) ->
 
 def _gate(lc: LevelCompletion, own_us: np.ndarray, xray: np.ndarray | None, R: np.ndarray) -> None:
     """Set ``lc``'s status, confidence and message from the quality gate (in place)."""
-    feats = quality_features(
-        own_us, lc.points_mm, R, xray if lc.used_xray else None, lc.uncertainty_mm
-    )
+    feats = quality_features(own_us, lc.points_mm, R, xray if lc.used_xray else None, lc.spread_mm)
     q = assess(feats, lc.used_xray)
     lc.status, lc.confidence, lc.quality = q.status, q.confidence, q.features
     lc.message = f"L{lc.level}: {q.message}" if q.message else ""

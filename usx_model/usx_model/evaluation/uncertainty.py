@@ -1,29 +1,39 @@
 """Per-point uncertainty: does it rank the error, and do its intervals cover the truth?
 
 Every vertebra of the given sets is completed with the shipped full model and
-``n_samples`` posterior samples. Per predicted point: the published uncertainty ``u`` (the
-posterior spread, mm), the error ``e`` (distance to the nearest of the true surface's
-samples, mm) and, as a reference predictor, the distance to the nearest observed US point.
-Reported: Spearman's rank correlation of each predictor with ``e`` (all points pooled, and
-the median over vertebrae), and the coverage of the intervals ``e <= z_p * c * u`` at
-nominal rates ``p``, where ``z_p`` is the half-normal quantile (a 3D error whose components
-are normal) and ``c`` is one scale fitted on the first set so that the 68 % interval covers
-68 % of its points. With ``--plot`` a PNG: coverage against nominal rate per set, and the
-mean error per uncertainty decile.
+``n_samples`` posterior samples. Per predicted point: the posterior spread ``s`` (mm), the
+distance ``d`` to the nearest observed US point, the published uncertainty ``sigma``
+(``completion.error_scale``: shipped coefficients, those of ``--error-scale``, or those
+``--fit`` fits on the sets given), and the error ``e`` (distance to the nearest of the true
+surface's samples, mm). Reported: Spearman's rank correlation of ``s``, ``d`` and
+``sigma`` with ``e`` (all points pooled, and the median over vertebrae), and the coverage
+of the intervals ``e <= z_p * sigma`` at nominal rates ``p`` (``z_p`` the half-normal
+quantile), beside those of the raw spread read as sigma and of the spread times one scale
+``c`` fitted on the first set (68 % covering 68 %). With ``--plot`` a PNG: coverage against
+nominal rate per set, and the mean error per sigma decile.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
-from scipy.stats import norm, spearmanr
+from scipy.stats import spearmanr
 
+from usx_model.completion.error_scale import (
+    SHIPPED,
+    ErrorScale,
+    fit_error_scale,
+    half_normal_quantile,
+    load_error_scale,
+)
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
 from usx_model.network.inference import complete
+from usx_model.network.weights import sha256_file
 
 #: Nominal interval rates reported.
 NOMINAL = (0.5, 0.68, 0.9, 0.95)
@@ -33,13 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_set_arguments(p)
     p.add_argument("--samples", type=int, default=4, help="posterior samples (default 4)")
     p.add_argument("--plot", metavar="PNG", help="write the calibration plot here")
-
-
-def half_normal_quantile(p: float) -> float:
-    """z with P(|N(0, 1)| <= z) = p."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p: expected 0 < p < 1, got {p}")
-    return float(norm.ppf(0.5 + 0.5 * p))
+    p.add_argument(
+        "--error-scale", metavar="JSON", default=str(SHIPPED), help="sigma's coefficients"
+    )
+    p.add_argument(
+        "--fit",
+        metavar="JSON",
+        help="fit sigma's coefficients on the sets given (each set weighted equally), "
+        "write them here with their provenance, and report with them",
+    )
 
 
 def fit_scale(u: np.ndarray, e: np.ndarray, p: float = 0.68) -> float:
@@ -69,6 +81,7 @@ def rank_stats(predictor: Sequence[np.ndarray], error: Sequence[np.ndarray]) -> 
 
 
 def _points(evalset: EvalSet, model, n_samples: int) -> dict:
+    """Per vertebra: spread ``u``, distance to US ``d`` and error ``e`` of each point."""
     u, e, d_us = [], [], []
     for k in range(len(evalset)):
         out = complete(
@@ -78,10 +91,10 @@ def _points(evalset: EvalSet, model, n_samples: int) -> dict:
         u.append(np.maximum(out.uncertainty_mm[0], 1e-6))
         e.append(cKDTree(evalset.gt[k]).query(pred)[0])
         d_us.append(cKDTree(evalset.us[k]).query(pred)[0])
-    return {"u": u, "e": e, "d_us": d_us}
+    return {"u": u, "e": e, "d": d_us}
 
 
-def _plot(path: str, sets: dict, scale: float) -> None:
+def _plot(path: str, sets: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,25 +104,54 @@ def _plot(path: str, sets: dict, scale: float) -> None:
     rates = np.linspace(0.05, 0.95, 19)
     a.plot([0, 1], [0, 1], "k--", lw=1, label="ideal")
     for name, pts in sets.items():
-        u, e = np.concatenate(pts["u"]), np.concatenate(pts["e"])
-        cov = coverage(u, e, scale, rates)
-        a.plot(rates, [cov[p] for p in rates], "o-", ms=3, label=name)
-        edges = np.quantile(u, np.linspace(0, 1, 11))
-        idx = np.clip(np.searchsorted(edges, u, side="right") - 1, 0, 9)
+        sigma, e = np.concatenate(pts["sigma"]), np.concatenate(pts["e"])
+        raw = coverage(np.concatenate(pts["u"]), e, 1.0, rates)
+        cov = coverage(sigma, e, 1.0, rates)
+        (line,) = a.plot(rates, [cov[p] for p in rates], "o-", ms=3, label=f"{name}: sigma")
+        a.plot(rates, [raw[p] for p in rates], ":", color=line.get_color(), label=f"{name}: spread")
+        edges = np.quantile(sigma, np.linspace(0, 1, 11))
+        idx = np.clip(np.searchsorted(edges, sigma, side="right") - 1, 0, 9)
         b.plot(
-            [u[idx == i].mean() for i in range(10)],
+            [sigma[idx == i].mean() for i in range(10)],
             [e[idx == i].mean() for i in range(10)],
             "o-",
             ms=3,
             label=name,
         )
-    a.set(xlabel="nominal rate", ylabel="fraction of points covered", title=f"scale c={scale:.2f}")
-    b.set(xlabel="posterior spread u (mm), decile mean", ylabel="mean error (mm)")
-    a.legend()
-    b.legend()
+    top = max(b.get_xlim()[1], b.get_ylim()[1])
+    b.plot([0, top], [0, top * np.sqrt(2 / np.pi)], "k--", lw=1, label="calibrated")
+    a.set(xlabel="nominal rate", ylabel="fraction of points covered", title="interval coverage")
+    b.set(xlabel="published sigma (mm), decile mean", ylabel="mean error (mm)")
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _fit(sets: dict, args: argparse.Namespace, weights: Path) -> ErrorScale:
+    cat = {k: np.concatenate([np.concatenate(p[k]) for p in sets.values()]) for k in "ude"}
+    # each set has the same say, however many points it holds
+    sizes = [sum(len(x) for x in p["e"]) for p in sets.values()]
+    per_point = np.concatenate([np.full(n, 1.0 / n) for n in sizes])
+    scale = fit_error_scale(cat["u"], cat["d"], cat["e"], per_point)
+    provenance = {
+        "fitted_on": {name: len(p["u"]) for name, p in sets.items()},
+        "set_weights": "equal per set",
+        "points": len(cat["e"]),
+        "weights_sha256": sha256_file(weights),
+        "samples": args.samples,
+        "command": " ".join(
+            ["usx measure uncertainty"]
+            + ([f"--data {args.data} --split {args.split}"] if args.data else [])
+            + ([f"--real {args.real}"] if args.real else [])
+            + (["--loose"] if args.loose else [])
+            + [f"--samples {args.samples} --fit {args.fit}"]
+        ),
+    }
+    scale = ErrorScale(scale.coef, provenance)
+    scale.save(args.fit)
+    return scale
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -118,27 +160,41 @@ def run(args: argparse.Namespace) -> dict:
     evalsets = load_sets(args, "usx measure uncertainty")
     model, weights = shipped_full_model()
     sets = {name: _points(es, model, args.samples) for name, es in evalsets.items()}
+    if args.fit:
+        sigma_of = _fit(sets, args, weights)
+    else:
+        try:
+            sigma_of = load_error_scale(args.error_scale)
+        except ValueError as exc:
+            raise SystemExit(f"--error-scale: {exc}") from None
+    for pts in sets.values():
+        pts["sigma"] = [sigma_of(u, d) for u, d in zip(pts["u"], pts["d"], strict=True)]
     first = next(iter(sets.values()))
     scale = fit_scale(np.concatenate(first["u"]), np.concatenate(first["e"]))
     out: dict = {
         "weights": str(weights),
         "samples": args.samples,
-        "scale_fitted_on": next(iter(sets)),
-        "scale": scale,
+        "error_scale": {"coef": list(sigma_of.coef), "file": args.fit or args.error_scale},
+        "spread_scale_fitted_on": next(iter(sets)),
+        "spread_scale": scale,
     }
     for name, pts in sets.items():
         u, e = np.concatenate(pts["u"]), np.concatenate(pts["e"])
+        sigma = np.concatenate(pts["sigma"])
         out[name] = {
             "vertebrae": len(pts["u"]),
             "points": len(u),
             "mean_error_mm": float(e.mean()),
             "mean_spread_mm": float(u.mean()),
+            "mean_sigma_mm": float(sigma.mean()),
             "spearman_spread": rank_stats(pts["u"], pts["e"]),
-            "spearman_distance_to_us": rank_stats(pts["d_us"], pts["e"]),
-            "coverage_raw": {str(p): v for p, v in coverage(u, e, 1.0).items()},
-            "coverage_scaled": {str(p): v for p, v in coverage(u, e, scale).items()},
+            "spearman_distance_to_us": rank_stats(pts["d"], pts["e"]),
+            "spearman_sigma": rank_stats(pts["sigma"], pts["e"]),
+            "coverage_spread": {str(p): v for p, v in coverage(u, e, 1.0).items()},
+            "coverage_spread_scaled": {str(p): v for p, v in coverage(u, e, scale).items()},
+            "coverage_sigma": {str(p): v for p, v in coverage(sigma, e, 1.0).items()},
         }
     if args.plot:
-        _plot(args.plot, sets, scale)
+        _plot(args.plot, sets)
         out["plot"] = args.plot
     return out

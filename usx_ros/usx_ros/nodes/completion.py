@@ -9,8 +9,10 @@ bone points and its X-ray points are in, it runs
 and allowed, else CPU) and publishes
 
 - ``/usx/completed_spine``: PointCloud2 with x, y, z (m), level (uint8),
-  uncertainty (m), rgb (level colour), status (uint8, the ``VertebraCompletion`` status
-  of its vertebra), frame = the robot base frame;
+  uncertainty (m: the calibrated error scale sigma of ``usx_model.completion.error_scale``,
+  the true surface within sigma of about 68 % of the points and 1.96 sigma of about 95 %;
+  zero with ``n_samples`` 0), rgb (level colour), status (uint8, the
+  ``VertebraCompletion`` status of its vertebra), frame = the robot base frame;
 - ``/usx/spine_completion``: usx_msgs/SpineCompletion (per-level clouds, status and
   confidence from the quality gate, latency);
 - ``/usx/level_labels``: visualization_msgs/MarkerArray with one text label per level
