@@ -41,3 +41,19 @@ def test_node_process_stops_cleanly(ros_node, module: str, sig: signal.Signals) 
             proc.communicate()
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
+
+
+def test_an_invalid_parameter_ends_a_node_process_with_one_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "usx_ros.nodes.probe_tracker", "--ros-args"]
+        + ["-r", f"__node:=bad_{os.getpid()}", "-p", "max_stamp_step_s:=-1.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 2, text
+    said = [line for line in text.splitlines() if "invalid parameter" in line]
+    assert len(said) == 1 and "parameter 'max_stamp_step_s'" in said[0], text
+    assert "Traceback" not in text

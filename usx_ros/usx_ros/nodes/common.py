@@ -19,6 +19,7 @@ from rclpy.executors import (
 from usx_model.tracking.calibration import ProbeCalibration, load_probe_calibration
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path
+from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError
 
 #: Description of every node's ``probe_calibration`` parameter.
@@ -60,7 +61,8 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
     try:
         node = node_class()
     except ParameterError as exc:
-        rclpy.logging.get_logger(node_class.__name__).error(f"invalid parameter: {exc}")
+        if not issubclass(node_class, ManagedNode):  # a managed node's configure said it
+            rclpy.logging.get_logger(node_class.__name__).error(f"invalid parameter: {exc}")
         rclpy.try_shutdown()
         sys.exit(2)
     if threads > 1:
