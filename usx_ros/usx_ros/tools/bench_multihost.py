@@ -31,7 +31,6 @@ the run is skipped: one line on stderr and ``{"skipped": reason}``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -43,6 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from usx_ros.tools.interrupt import sigterm_as_interrupt
 from usx_ros.tools.multihost_report import Outage, frame_accounting
 
 NAME = "multihost"
@@ -273,24 +273,6 @@ def _start_graph(pair, procs: _Processes, params: Path) -> subprocess.Popen:
     return monitor
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM ends the run like Ctrl-C, cleanup included (on the main thread only: Python
-    installs signal handlers nowhere else)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _count_bag(bag: Path, topic: str) -> int | None:
     from usx_ros.tools.bag import read_bag
 
@@ -314,7 +296,7 @@ def run_multihost(cfg: MultihostConfig) -> dict:
     outage_down = outage_up = None
     with (
         tempfile.TemporaryDirectory(prefix="usx_bench_multihost_") as tmp,
-        _sigterm_as_interrupt(),
+        sigterm_as_interrupt(),
     ):
         tmp_dir = Path(tmp)
         bag = tmp_dir / "bag"

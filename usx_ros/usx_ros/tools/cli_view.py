@@ -9,12 +9,10 @@ Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
-import threading
 
 # stdlib only: rclpy and rerun are imported when a view runs (`usx --help` without ROS)
+from usx_ros.tools.interrupt import sigterm_as_interrupt
 from usx_ros.tools.view_serve import DEFAULT_GRPC_PORT, DEFAULT_WEB_PORT
 
 
@@ -58,23 +56,6 @@ def _run(args: argparse.Namespace) -> int:
     return _serve(args)
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM ends the view like Ctrl-C (Python handles signals on the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _serve(args: argparse.Namespace) -> int:
     import rerun as rr
 
@@ -89,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
     rec = rr.RecordingStream("usx")
     logger = RerunLogger(rec, args.calibration, args.robot_name)
     try:
-        with _sigterm_as_interrupt(), RerunServer(args.bind, args.port, args.web_port) as server:
+        with sigterm_as_interrupt(), RerunServer(args.bind, args.port, args.web_port) as server:
             try:
                 rec.connect_grpc(server.local_grpc_url)
                 where = {"viewer": server.viewer_url, "grpc": server.grpc_url}
