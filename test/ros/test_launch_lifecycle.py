@@ -36,6 +36,9 @@ def _launch(cfg: Path, *extra: str) -> subprocess.Popen:
         text=True,
         env=os.environ.copy(),
         start_new_session=True,  # its own process group: the node processes die with it
+        # started as a CI runner's background job is: SIGINT ignored, which the launcher
+        # must undo to stop on it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
 
 
@@ -94,3 +97,4 @@ def test_the_isolated_graph_comes_up_active_in_order(ros_node, tmp_path) -> None
         out = _finish(proc, 60.0)
     order = [line.split()[2] for line in out.splitlines() if line.endswith(" active")]
     assert order == managed, out[-3000:]  # one after the other, in graph order
+    assert proc.returncode == 0, out[-3000:]  # a clean stop on SIGINT

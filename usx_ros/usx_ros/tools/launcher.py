@@ -66,6 +66,17 @@ def graph_nodes(name: str, record_dir: str | Path | None = None) -> tuple[NodeDe
     return (*nodes, recorder)
 
 
+def catch_sigint() -> None:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt here even where it was ignored at start.
+
+    A process started in the background by a non-interactive shell (a CI runner, a
+    script's ``&``) inherits SIGINT ignored, and Python then installs no handler: the
+    launcher would never stop on SIGINT, and whoever sent it kills the group instead,
+    with no clean shutdown of the nodes (a recording left unindexed).
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def spin_in_background(executor) -> threading.Thread:
     """Spin ``executor`` in a daemon thread until shutdown.
 
@@ -102,6 +113,7 @@ def launch_in_process(
     configure_dds()
     rclpy.init(context=context)
     signal.signal(signal.SIGTERM, lambda *_: context.try_shutdown())
+    catch_sigint()
     nodes = []
     try:
         for d in descriptions:
@@ -181,6 +193,7 @@ def launch_isolated(
     due: dict[str, tuple[object, float]] = {}  # node -> (description, restart time)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    catch_sigint()
     deadline = None if duration_s is None else time.monotonic() + duration_s
     code = 0
     try:
