@@ -65,6 +65,9 @@ def test_killed_and_cleanly_exited_nodes_are_reported_and_restarted(ros_node, tm
         # the nodes are up (past their imports, their signal handlers installed)
         names = {"probe_tracker", "xray_ingest", "us_compounding", "completion"}
         assert spin_until(ros_node, lambda: names <= set(ros_node.get_node_names()), 60.0)
+        # and brought up by the launcher (configured, active) before anything is killed
+        up = [f"usx launch: {n} active\n" for n in names]
+        assert _wait(lambda: all(u in "".join(lines) for u in up), 60), lines
         first = _node_pid(launcher, tracker)
         os.kill(first, signal.SIGKILL)
         assert _wait(lambda: _node_pid(launcher, tracker) not in (None, first), 15), lines
