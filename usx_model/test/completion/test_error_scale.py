@@ -14,6 +14,7 @@ from usx_model.completion.error_scale import (
     fit_error_scale,
     half_normal_quantile,
     load_error_scale,
+    observed_distance,
 )
 
 
@@ -61,13 +62,19 @@ def test_weights_decide_which_points_the_fit_follows():
     assert fit_error_scale(*both).coef[0] == pytest.approx(0.5 * math.log(4.19), abs=0.03)
 
 
-def test_for_points_measures_the_distance_to_the_nearest_us_point():
+def test_for_points_measures_the_distance_to_the_nearest_observed_point():
     rng = np.random.default_rng(2)
-    pts, us = rng.normal(size=(300, 3)) * 10, rng.normal(size=(40, 3)) * 10
+    pts, us, xray = (rng.normal(size=(n, 3)) * 10 for n in (300, 40, 25))
     spread = rng.uniform(0.1, 1.0, 300)
     scale = ErrorScale((0.0, 1.0, 0.5))
-    naive = np.linalg.norm(pts[:, None, :] - us[None, :, :], axis=2).min(axis=1)
-    np.testing.assert_allclose(scale.for_points(pts, spread, us), scale(spread, naive))
+
+    def naive(obs):
+        return np.linalg.norm(pts[:, None, :] - obs[None, :, :], axis=2).min(axis=1)
+
+    np.testing.assert_allclose(scale.for_points(pts, spread, us), scale(spread, naive(us)))
+    both = np.minimum(naive(us), naive(xray))
+    np.testing.assert_allclose(scale.for_points(pts, spread, us, xray), scale(spread, both))
+    np.testing.assert_allclose(observed_distance(pts, np.zeros((0, 3)), xray), naive(xray))
     # nothing observed at all: everything is far
     np.testing.assert_allclose(
         scale.for_points(pts, spread, np.zeros((0, 3))), scale(spread, np.full(300, 50.0))

@@ -3,8 +3,9 @@
 The network's posterior spread ``s`` (mean distance from a point of the posterior mean to
 the nearest point of each posterior sample) ranks the error weakly and is several times
 too small to read as one; on real vertebrae the distance ``d`` from a point to the nearest
-observed US bone point of its level ranks it better (the error sits where nothing was
-seen). The published scale combines both:
+observed point of its level (a US bone point, or an X-ray body point where the X-ray was
+used) ranks it better: the error sits where nothing was seen. The published scale
+combines both:
 
     log sigma = a0 + a1 * log(s) + a2 * log(1 + d / 1 mm)
 
@@ -55,7 +56,7 @@ def _features(spread_mm: np.ndarray, distance_mm: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ErrorScale:
-    """``sigma(spread, distance to US)`` in mm (see the module docstring).
+    """``sigma(spread, distance to the nearest observed point)`` in mm (module docstring).
 
     Attributes:
         coef: (a0, a1, a2).
@@ -66,20 +67,25 @@ class ErrorScale:
     provenance: dict = field(default_factory=dict, compare=False)
 
     def __call__(self, spread_mm: np.ndarray, distance_mm: np.ndarray) -> np.ndarray:
-        """(N,) sigma in mm from (N,) spreads and (N,) distances to the nearest US point."""
+        """(N,) sigma in mm from (N,) spreads and (N,) distances to the nearest observation."""
         return np.exp(_features(spread_mm, distance_mm) @ np.asarray(self.coef))
 
     def for_points(
-        self, points_mm: np.ndarray, spread_mm: np.ndarray, us_mm: np.ndarray
+        self,
+        points_mm: np.ndarray,
+        spread_mm: np.ndarray,
+        us_mm: np.ndarray,
+        xray_mm: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Sigma of each of ``points_mm`` (N, 3), its spread and the observed ``us_mm`` (K, 3).
+        """Sigma of each of ``points_mm`` (N, 3) from its spread and the observations.
 
-        With no US point at all the distance is taken as 50 mm (nothing near was seen).
+        Args:
+            points_mm: (N, 3) predicted points.
+            spread_mm: (N,) their posterior spread.
+            us_mm: (K, 3) the level's observed US bone points.
+            xray_mm: (J, 3) the X-ray body points the network took, or None.
         """
-        pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
-        us = np.asarray(us_mm, dtype=np.float64).reshape(-1, 3)
-        d = cKDTree(us).query(pts)[0] if len(us) else np.full(len(pts), 50.0)
-        return self(spread_mm, d)
+        return self(spread_mm, observed_distance(points_mm, us_mm, xray_mm))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -88,7 +94,23 @@ class ErrorScale:
         return path
 
 
-_MODEL = "log sigma = a0 + a1 log(max(spread_mm, 1e-3)) + a2 log(1 + d_us_mm)"
+_MODEL = "log sigma = a0 + a1 log(max(spread_mm, 1e-3)) + a2 log(1 + d_observed_mm)"
+
+
+def observed_distance(
+    points_mm: np.ndarray, us_mm: np.ndarray, xray_mm: np.ndarray | None = None
+) -> np.ndarray:
+    """(N,) distance (mm) from each point to the nearest US point or X-ray point.
+
+    With no observed point at all the distance is 50 mm (nothing near was seen).
+    """
+    pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+    d = np.full(len(pts), 50.0)
+    for obs in (us_mm, xray_mm):
+        if obs is not None and len(obs):
+            near = cKDTree(np.asarray(obs, dtype=np.float64).reshape(-1, 3)).query(pts)[0]
+            d = np.minimum(d, near)
+    return d
 
 
 def load_error_scale(path: str | Path = SHIPPED) -> ErrorScale:
@@ -118,7 +140,8 @@ def fit_error_scale(
 
     Args:
         spread_mm, distance_mm, error_mm: (N,) per point: posterior spread, distance to the
-            nearest US point, distance to the true surface.
+            nearest observed point (:func:`observed_distance`), distance to the true
+            surface.
         weights: (N,) per-point weights of the likelihood (e.g. to give two sets of
             different sizes equal say), or None for equal weights.
 

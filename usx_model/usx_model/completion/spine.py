@@ -276,7 +276,7 @@ class SpineCompleter:
                     spread = sigma = np.zeros(len(points))
                 else:
                     spread = out.uncertainty_mm[i]
-                    sigma = self.error_scale.for_points(points, spread, us[i])
+                    sigma = self.error_scale.for_points(points, spread, us[i], xray[i])
                 results[level] = LevelCompletion(
                     level,
                     points,

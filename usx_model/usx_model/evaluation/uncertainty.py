@@ -2,7 +2,7 @@
 
 Every vertebra of the given sets is completed with the shipped full model and
 ``n_samples`` posterior samples. Per predicted point: the posterior spread ``s`` (mm), the
-distance ``d`` to the nearest observed US point, the published uncertainty ``sigma``
+distance ``d`` to the nearest observed point (US or X-ray), the published uncertainty ``sigma``
 (``completion.error_scale``: shipped coefficients, those of ``--error-scale``, or those
 ``--fit`` fits on the sets given), and the error ``e`` (distance to the nearest of the true
 surface's samples, mm). Reported: Spearman's rank correlation of ``s``, ``d`` and
@@ -29,6 +29,7 @@ from usx_model.completion.error_scale import (
     fit_error_scale,
     half_normal_quantile,
     load_error_scale,
+    observed_distance,
 )
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
@@ -81,8 +82,8 @@ def rank_stats(predictor: Sequence[np.ndarray], error: Sequence[np.ndarray]) -> 
 
 
 def _points(evalset: EvalSet, model, n_samples: int) -> dict:
-    """Per vertebra: spread ``u``, distance to US ``d`` and error ``e`` of each point."""
-    u, e, d_us = [], [], []
+    """Per vertebra: spread ``u``, distance to the observations ``d``, error ``e`` per point."""
+    u, e, d_obs = [], [], []
     for k in range(len(evalset)):
         out = complete(
             [evalset.us[k]], [evalset.xray[k]], [evalset.names[k]], model, n_samples=n_samples
@@ -90,8 +91,8 @@ def _points(evalset: EvalSet, model, n_samples: int) -> dict:
         pred = out.points_mm[0]
         u.append(np.maximum(out.uncertainty_mm[0], 1e-6))
         e.append(cKDTree(evalset.gt[k]).query(pred)[0])
-        d_us.append(cKDTree(evalset.us[k]).query(pred)[0])
-    return {"u": u, "e": e, "d": d_us}
+        d_obs.append(observed_distance(pred, evalset.us[k], evalset.xray[k]))
+    return {"u": u, "e": e, "d": d_obs}
 
 
 def _plot(path: str, sets: dict) -> None:
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace) -> dict:
             "mean_spread_mm": float(u.mean()),
             "mean_sigma_mm": float(sigma.mean()),
             "spearman_spread": rank_stats(pts["u"], pts["e"]),
-            "spearman_distance_to_us": rank_stats(pts["d"], pts["e"]),
+            "spearman_distance_to_observed": rank_stats(pts["d"], pts["e"]),
             "spearman_sigma": rank_stats(pts["sigma"], pts["e"]),
             "coverage_spread": {str(p): v for p, v in coverage(u, e, 1.0).items()},
             "coverage_spread_scaled": {str(p): v for p, v in coverage(u, e, scale).items()},
