@@ -150,6 +150,30 @@ def test_cleanup_releases_and_destroys_what_configure_made(ros_context) -> None:
         node.destroy_node()
 
 
+def test_close_survives_a_signal_that_lands_during_the_shutdown_transition() -> None:
+    # Ctrl-C/SIGTERM shut the context down while close() runs the shutdown transition:
+    # the state machine cannot publish it any more (RCLError). The node still releases
+    # what it holds and close() returns, so the process exits 0.
+    import rclpy
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+
+    class Interrupted(_toy_class()):
+        def release(self) -> None:
+            super().release()
+            rclpy.try_shutdown(context=context)  # what rclpy's signal handler does
+
+    node = Interrupted(context=context)
+    try:
+        assert node.lifecycle_state == "active"
+        node.close()
+        assert node.released >= 1 and node._owned == []
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
 def test_an_invalid_parameter_fails_configure_cleanly(ros_context) -> None:
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter

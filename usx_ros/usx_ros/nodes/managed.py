@@ -135,9 +135,15 @@ class ManagedNode(LifecycleNode):
         if self.lifecycle_state in ("finalized", "unknown"):
             return
         if self.context.ok():
-            self.trigger_shutdown()
-        else:
-            self._teardown()
+            try:
+                self.trigger_shutdown()
+                return
+            except RuntimeError:  # rclpy's RCLError
+                # A signal shut the context down during the transition (after the check
+                # above): the state machine could not publish it. Release all the same.
+                if self.context.ok():
+                    raise
+        self._teardown()
 
     # --- transitions --------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
