@@ -60,3 +60,28 @@ def write_probe_calibration(
     with open(path, "w", encoding="utf-8") as fh:
         yaml.safe_dump(spec, fh)
     return str(path)
+
+
+def serve_record_sweep(node: Node, name: str, start: Callable[[object], tuple[bool, str]]):
+    """A stand-in RecordSweep server on ``node`` (a peer for a client under test).
+
+    ``start(goal)`` -> (recording, message): a recording goal gets one feedback (its sweep
+    id, state ``recording``) and succeeds; another is refused as us_compounding refuses
+    (aborted, ``outcome: refused``, ``message``). Returns the ActionServer.
+    """
+    from rclpy.action import ActionServer
+
+    from usx_msgs.action import RecordSweep
+
+    def execute(handle):
+        recording, message = start(handle.request)
+        if not recording:
+            handle.abort()
+            return RecordSweep.Result(success=False, outcome="refused", message=message)
+        handle.publish_feedback(
+            RecordSweep.Feedback(sweep_id=handle.request.sweep_id, state="recording")
+        )
+        handle.succeed()
+        return RecordSweep.Result(success=True, outcome="succeeded", message=message)
+
+    return ActionServer(node, RecordSweep, name, execute_callback=execute)

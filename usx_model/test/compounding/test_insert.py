@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -160,3 +163,25 @@ def test_insert_validation():
         comp.insert(np.zeros((4, 4)), np.eye(4)[:3])
     with pytest.raises(ValueError, match=r"\(F, rows, columns\) images and \(F, 4, 4\)"):
         compound_frames(np.zeros((2, 4, 4)), np.eye(4)[None], comp.grid)
+
+
+def test_warm_up_compiles_what_a_real_frame_uses() -> None:
+    # In a fresh interpreter (here the kernel is compiled already): a frame after the
+    # warm-up must not compile another specialisation of the kernel, which would put the
+    # first-call cost back into the first sweep.
+    script = """
+import numpy as np
+from usx_model.compounding.insert import Compounder, warm_up
+from usx_model.compounding.scatter import _kernel
+from usx_model.compounding.volume import CompoundingMode, VolumeGrid
+grid = VolumeGrid.from_bounds((-20.0, -20.0, -20.0), (20.0, 20.0, 20.0), 1.0)
+image = np.random.default_rng(0).integers(0, 255, (64, 48), dtype=np.uint8)
+for mode in CompoundingMode:
+    warm_up(mode)
+    before = list(_kernel().signatures)
+    assert Compounder(grid, image.shape, mode).insert(image, np.diag([0.3, 0.3, 1, 1])) > 0
+    assert _kernel().signatures == before and len(before) == 1, _kernel().signatures
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

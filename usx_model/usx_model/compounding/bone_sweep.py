@@ -43,6 +43,7 @@ class FrameReport:
     placed: bool
     bone_points: int = 0
     reason: str | None = None
+    origin_mm: tuple[float, float, float] | None = None  # a placed frame's image origin, base
 
 
 class BoneSweep:
@@ -179,7 +180,8 @@ class BoneSweep:
         self._beam_sum += beam / np.linalg.norm(beam)
         self.frames_placed += 1
         self._placed_stamps.update(np.int64(stamp_ns).tobytes())
-        return FrameReport(stamp_ns, True, bone_points=len(pts))
+        origin = tuple(float(v) for v in outcome.T_base_pixel[:3, 3])
+        return FrameReport(stamp_ns, True, bone_points=len(pts), origin_mm=origin)
 
     @property
     def placed_digest(self) -> str:

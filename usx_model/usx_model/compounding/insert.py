@@ -244,3 +244,13 @@ def compound_frames(
     for image, T in zip(images, T_base_pixel, strict=True):
         compounder.insert(image, T)
     return compounder.result(empty_value)
+
+
+def warm_up(mode: CompoundingMode = CompoundingMode.MEAN) -> None:
+    """Insert one toy frame, so that the compiled scatter is loaded (or compiled) now.
+
+    Its first call imports Numba and loads the kernel from the cache (about half a second,
+    seconds when it compiles): done during a sweep, a node's frame queue overflows.
+    """
+    grid = VolumeGrid.from_bounds((0.0, 0.0, 0.0), (2.0, 2.0, 2.0), 1.0)
+    Compounder(grid, (2, 2), mode).insert(np.ones((2, 2), np.uint8), np.eye(4))

@@ -20,7 +20,8 @@ from usx_ros.conversions import cloud_to_array, m_to_mm, stamp_to_ns
 from usx_ros.params import ParameterError
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
 from usx_ros.sim.phantom import PhantomNode
-from usx_ros.testing import spin_until, write_probe_calibration
+from usx_ros.sweep_action import ACTION_NAME
+from usx_ros.testing import serve_record_sweep, spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
 
@@ -33,7 +34,7 @@ SMALL = {
     "xray_pixel_mm": 2.0,
     "ground_truth_points_per_level": 256,
     "start_delay_s": 0.3,
-    "service_wait_s": 10.0,  # the observer serves start/stop: wait for discovery
+    "service_wait_s": 10.0,  # the observer serves the sweep action: wait for discovery
     "loop": True,
     "loop_pause_s": 0.1,
     "seed": 3,
@@ -58,7 +59,7 @@ def run(ros_context):
     """Two passes of a 20-frame sweep, everything the graph saw, and the node."""
     phantom = PhantomNode(context=ros_context, parameter_overrides=_overrides())
     observer = rclpy.create_node("phantom_observer", context=ros_context)
-    got = {"joints": [], "images": [], "active": [], "start": 0, "stop": 0}
+    got = {"joints": [], "images": [], "active": [], "goals": [], "stop": 0}
     observer.create_subscription(JointState, "/lbr/joint_states", got["joints"].append, STATE_QOS)
     observer.create_subscription(Image, "/us/image", got["images"].append, SENSOR_QOS)
     observer.create_subscription(Bool, "/usx/phantom/sweep_active", got["active"].append, 10)
@@ -71,7 +72,11 @@ def run(ros_context):
 
         return handle
 
-    observer.create_service(Trigger, "/usx/sweep/start", service("start"))
+    def record(goal):
+        got["goals"].append(goal)
+        return True, "sweep started"
+
+    server = serve_record_sweep(observer, ACTION_NAME, record)
     observer.create_service(Trigger, "/usx/sweep/stop", service("stop"))
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(phantom)
@@ -94,6 +99,7 @@ def run(ros_context):
         f"{len(got['joints'])} joint states, {len(got['images'])} images"
     )
     snapshot = {k: list(v) if isinstance(v, list) else v for k, v in got.items()}
+    server.destroy()  # later tests serve the action themselves
     yield phantom, snapshot, executor, ros_context
     executor.shutdown()
     phantom.destroy_node()
@@ -201,10 +207,14 @@ def test_first_image_shows_the_first_planned_pose(run):
     assert got.max() > 0
 
 
-def test_services_and_sweep_active_frame_each_pass(run):
-    _, got, *_ = run
-    assert (got["start"], got["stop"]) == (2, 2)
+def test_a_goal_the_stop_service_and_sweep_active_frame_each_pass(run):
+    phantom, got, *_ = run
+    assert (len(got["goals"]), got["stop"]) == (2, 2)
     assert [m.data for m in got["active"]] == [True, False, True, False]
+    ids = [g.sweep_id for g in got["goals"]]
+    assert len(set(ids)) == 2 and all(i.startswith("phantom-") for i in ids)
+    assert [g.duration_s for g in got["goals"]] == [0.0, 0.0]  # ended by the stop service
+    assert [r.outcome for r in phantom.results[:2]] == ["succeeded"] * 2
 
 
 def test_xray_and_ground_truth_reach_a_late_subscriber(run):
@@ -253,6 +263,8 @@ def test_first_pass_waits_for_the_start_service(ros_context):
         cli_args=_services("/late"),
     )
     late = rclpy.create_node("late_compounding", context=ros_context)
+    late.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
+    late.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
     starts = []
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
@@ -263,12 +275,11 @@ def test_first_pass_waits_for_the_start_service(ros_context):
         spin_until(executor, lambda: node.frames_published > 0, timeout_s=1.5)
         assert node.frames_published == node.joint_states_published == 0
 
-        def start(request, response):
+        def start(goal):
             starts.append(node.frames_published)
-            response.success = True
-            return response
+            return True, "sweep started"
 
-        late.create_service(Trigger, "/late/start", start)
+        serve_record_sweep(late, ACTION_NAME, start)
         assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=20.0)
         assert starts == [0]  # started once, before the first frame
     finally:
@@ -278,21 +289,19 @@ def test_first_pass_waits_for_the_start_service(ros_context):
 
 
 def _services(prefix: str) -> list[str]:
-    """Remap the phantom's start and stop clients under ``prefix`` (peers per test)."""
-    return [
-        "--ros-args",
-        "-r",
-        f"/usx/sweep/start:={prefix}/start",
-        "-r",
-        f"/usx/sweep/stop:={prefix}/stop",
-    ]
+    """Remap the phantom's stop client under ``prefix`` (peers per test). Its sweep
+    action keeps its name: rclpy (Jazzy) does not resolve a remapped action name the
+    same way in a client's readiness check, so each test's peer serves the default name
+    and is gone before the next test."""
+    return ["--ros-args", "-r", f"/usx/sweep/stop:={prefix}/stop"]
 
 
-def _peers(ros_context, node, name: str, service: str, start):
-    """Stand-ins for the phantom's peers: ``start`` serves ``service``, and the joint-state
-    and image streams have a reader each. Returns the peer node and an executor of both."""
+def _peers(ros_context, node, name: str, action: str, start):
+    """Stand-ins for the phantom's peers: ``start`` answers goals of ``action`` (see
+    ``serve_record_sweep``), and the joint-state and image streams have a reader each.
+    Returns the peer node and an executor of both."""
     other = rclpy.create_node(name, context=ros_context)
-    other.create_service(Trigger, service, start)
+    serve_record_sweep(other, action, start)
     other.create_subscription(JointState, "/lbr/joint_states", lambda m: None, STATE_QOS)
     other.create_subscription(Image, "/us/image", lambda m: None, SENSOR_QOS)
     executor = SingleThreadedExecutor(context=ros_context)
@@ -313,11 +322,9 @@ def test_first_pass_waits_for_the_links_between_other_nodes(ros_context):
         cli_args=_services("/link"),
     )
 
-    def start(request, response):
-        response.success = True
-        return response
-
-    other, executor = _peers(ros_context, node, "link_nodes", "/link/start", start)
+    other, executor = _peers(
+        ros_context, node, "link_nodes", ACTION_NAME, lambda goal: (True, "started")
+    )
     try:
         assert spin_until(executor, lambda: node.ready, timeout_s=20.0)
         # Service and stream subscribers are there; the link has neither end.
@@ -352,16 +359,19 @@ def test_a_refused_start_is_asked_again(ros_context, refusals, service_wait_s, c
     )
     frames_at_call = []
 
-    def start(request, response):
-        frames_at_call.append(node.frames_published)
-        response.success = refusals is not None and len(frames_at_call) > refusals
-        response.message = "sweep started" if response.success else "no probe pose yet"
-        return response
+    ids = []
 
-    other, executor = _peers(ros_context, node, "refusing_compounding", "/refusing/start", start)
+    def start(goal):
+        frames_at_call.append(node.frames_published)
+        ids.append(goal.sweep_id)
+        ok = refusals is not None and len(frames_at_call) > refusals
+        return ok, "sweep started" if ok else "no probe pose yet"
+
+    other, executor = _peers(ros_context, node, "refusing_compounding", ACTION_NAME, start)
     try:
         assert spin_until(executor, lambda: node.frames_published == N_FRAMES, timeout_s=30.0)
         assert set(frames_at_call) == {0}, "a frame went out before the start was answered"
+        assert len(set(ids)) == len(ids), "a refused goal's id was sent again"
         if calls is not None:
             assert len(frames_at_call) == calls and node.start_refusals == refusals
         else:  # ~0.5 s of refusals 0.05 s apart, then the sweep went ahead without it

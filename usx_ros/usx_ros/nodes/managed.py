@@ -145,6 +145,12 @@ class ManagedNode(LifecycleNode):
                     raise
         self._teardown()
 
+    def destroy_node(self) -> None:
+        """Shut down first: what configure made outside the node's own entity lists (an
+        action server) is released too, not left to the garbage collector."""
+        self.close()
+        super().destroy_node()
+
     # --- transitions --------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from usx_ros.params import ParameterError

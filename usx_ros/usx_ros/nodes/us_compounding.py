@@ -5,11 +5,16 @@ probe_tracker, base frame); every frame is placed with the probe pose interpolat
 its stamp (+ temporal offset), inserted into the volume and segmented
 (``usx_model.compounding.bone_sweep.BoneSweep``); pixel spacing, image origin and
 ``T_probe_image`` come from the probe calibration file (``probe_calibration``). A sweep is
-started and stopped with the std_srvs/Trigger services ``/usx/sweep/start`` and
-``/usx/sweep/stop`` or, with ``sweep_source: topic``, by the edges of the std_msgs/Bool
-``/usx/sweep/active`` (``/usx/sweep/reset`` always). The start service refuses while no
-probe pose has arrived within ``start_pose_max_age_s`` or no image publisher has matched
-(the first frames would be lost); the topic edge does not wait. A stopped sweep closes
+recorded with the ``/usx/sweep/record`` action (``usx_msgs/action/RecordSweep``: goal =
+sweep id, levels, duration; feedback = frames placed and dropped by reason, probe speed and
+warnings; result = the sweep's frame accounting; cancel = discard; see
+``usx_ros.sweep_action``) or, for a robot program without actions, with the std_srvs/Trigger
+services ``/usx/sweep/start`` and ``/usx/sweep/stop`` (``/usx/sweep/stop`` also ends a
+goal's sweep of ``duration_s`` 0); with ``sweep_source: topic`` (a replayed bag) by the
+edges of the std_msgs/Bool ``/usx/sweep/active`` instead (``/usx/sweep/reset`` always). A
+goal and the start service are refused while no probe pose has arrived within
+``start_pose_max_age_s`` or no image publisher has matched (the first frames would be
+lost); the topic edge does not wait. A stopped sweep closes
 once the frames acquired before the stop have arrived and found their poses
 (``stop_settle_s``, ``stop_grace_s``), so a recorded sweep replays to the same frames (the
 status reports a digest of the placed frames' stamps). On closing it publishes the sweep's
@@ -36,8 +41,10 @@ from threadpoolctl import threadpool_limits
 from usx_model.base.points import thin_points
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.breathing import estimate_breathing
+from usx_model.compounding.insert import warm_up as warm_up_compounding
 from usx_model.compounding.nifti import save_compounding_nifti
 from usx_model.compounding.session import SessionTiming, StampRejected, SweepSession
+from usx_model.compounding.sweep_protocol import SweepProtocol
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid
 from usx_model.segmentation.bone import BoneSegParams
 from usx_model.segmentation.contact import ContactParams
@@ -59,6 +66,7 @@ from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_no
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+from usx_ros.sweep_action import ACTION_NAME, SweepActionServer
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,31 @@ class CompoundingParams:
         "significant, so a still patient's points stay as they are",
     )
     save_volume_dir: str = param("", "write volume.nii.gz + coverage.nii.gz at stop ('' = no)")
+    max_frame_spacing_mm: float = param(
+        2.0,
+        "RecordSweep feedback warns when consecutive placed frames lie farther apart (the "
+        "probe moves too fast for the frame rate: gaps in the volume), mm",
+        min_value=0.01,
+        max_value=100.0,
+    )
+    max_sweep_duration_s: float = param(
+        600.0,
+        "the longest duration_s a RecordSweep goal may ask for, s",
+        min_value=1.0,
+        max_value=86400.0,
+        read_only=True,
+    )
+    feedback_period_s: float = param(
+        0.2, "RecordSweep feedback period, s", min_value=0.01, max_value=10.0, read_only=True
+    )
+    client_lost_s: float = param(
+        1.0,
+        "a RecordSweep goal's sweep is aborted (discarded) once no client has read its "
+        "feedback for this long (the client crashed or was unplugged), s",
+        min_value=0.1,
+        max_value=60.0,
+        read_only=True,
+    )
     bone_points_voxel_mm: float = param(
         0.5,
         "publish one bone point per voxel of this size (0 = every segmented pixel); "
@@ -188,6 +221,7 @@ ENDPOINTS = (
     Endpoint(
         "subscribes", "/usx/sweep/active", "std_msgs/msg/Bool", "RESULT_QOS", "sweep_source: topic"
     ),
+    Endpoint("serves", ACTION_NAME, "usx_msgs/action/RecordSweep", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/start", "std_srvs/srv/Trigger", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/stop", "std_srvs/srv/Trigger", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/reset", "std_srvs/srv/Trigger"),
@@ -219,6 +253,8 @@ class UsCompounding(ManagedNode):
         # Per-frame work (segmentation, insertion) is too small to split across threads;
         # BLAS/OpenMP pools would only contend with the other nodes for the cores.
         threadpool_limits(limits=1)
+        # the compiled scatter's first call (~0.6 s) must not fall into the first sweep
+        warm_up_compounding(CompoundingMode(p.mode))
         try:
             self.grid = VolumeGrid.from_bounds(p.volume_min_mm, p.volume_max_mm, p.voxel_mm)
             # Inputs are probe poses already (probe_tracker applies the hand-eye T_ee_probe).
@@ -256,11 +292,34 @@ class UsCompounding(ManagedNode):
         # One JSON line per closed sweep (frames placed, drops by reason) for monitors.
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self.diagnostics = NodeDiagnostics(self, self.health, self.status, self._diagnose)
+        self.sweeps: SweepActionServer | None = None
         if p.sweep_source == "service":
             self.create_service(Trigger, "/usx/sweep/start", self._srv_start)
             self.create_service(Trigger, "/usx/sweep/stop", self._srv_stop)
+            self.sweeps = SweepActionServer(
+                self,
+                SweepProtocol(p.max_sweep_duration_s, p.max_frame_spacing_mm),
+                start=self.start,
+                stop=self.stop,
+                discard=self.session.reset,
+                not_ready=self.not_ready,
+                busy=self._busy,
+                feedback_period_s=p.feedback_period_s,
+                client_lost_s=p.client_lost_s,
+            )
         self.create_service(Trigger, "/usx/sweep/reset", self._srv_reset)
         self.create_timer(0.02, self._on_stop_tick)
+
+    def on_deactivate(self, state):
+        if self.sweeps is not None:  # a sweep half recorded while inactive would be wrong
+            self.sweeps.abort("us_compounding deactivated")
+        return super().on_deactivate(state)
+
+    def release(self) -> None:
+        """Abort a goal's sweep and take the action server down (cleanup, shutdown)."""
+        if getattr(self, "sweeps", None) is not None:
+            self.sweeps.destroy()
+            self.sweeps = None
 
     def _new_sweep(self, poses: PoseBuffer | None) -> BoneSweep:
         """The next sweep; ``poses``: the pose buffer carried over (None: a fresh one)."""
@@ -309,15 +368,28 @@ class UsCompounding(ManagedNode):
     def stop(self) -> str:
         """End the sweep; it closes once the frames acquired before the stop are settled
         (``SweepSession.stop``)."""
-        return self.session.stop(time.monotonic(), self.get_clock().now().nanoseconds)
+        msg = self.session.stop(time.monotonic(), self.get_clock().now().nanoseconds)
+        if self.sweeps is not None:
+            self.sweeps.stopped()
+        return msg
+
+    def _busy(self) -> str | None:
+        """Why no goal may start: a sweep the start service began is running."""
+        if self.session.active or self.session.closing is not None:
+            return "a sweep started by /usx/sweep/start is still recording or closing"
+        return None
 
     def _on_stop_tick(self, force: bool = False) -> None:
+        if self.sweeps is not None:
+            self.sweeps.poll(time.monotonic())
         if self.session.closing is None:
             return
         if not force and not self.session.close_due(time.monotonic()):
             return
         self._account(self.session.close())
-        self._publish_results()
+        report = self._publish_results()
+        if self.sweeps is not None:
+            self.sweeps.closed(report, len(self._last_points_mm))
         self.pub_status.publish(String(data=json.dumps(self.status())))
         self.get_logger().info(
             f"sweep closed: {self.sweep.frames_placed} frames placed, "
@@ -359,6 +431,8 @@ class UsCompounding(ManagedNode):
         return resp
 
     def _srv_reset(self, _req, resp):
+        if self.sweeps is not None:
+            self.sweeps.abort("discarded by /usx/sweep/reset")
         resp.success, resp.message = True, self.session.reset()
         return resp
 
@@ -409,6 +483,8 @@ class UsCompounding(ManagedNode):
 
     def _account(self, reports) -> None:
         """Count settled frames: placed ones as accepted, the others by drop reason."""
+        if self.sweeps is not None:
+            self.sweeps.frames(reports)
         for r in reports:
             if r.placed:
                 self.health.accept()
@@ -416,7 +492,7 @@ class UsCompounding(ManagedNode):
                 self.health.reject(r.reason or "dropped", f"frame at {r.stamp_ns} ns")
 
     # --- results ----------------------------------------------------------------------
-    def _publish_results(self) -> None:
+    def _publish_results(self) -> SweepReport:
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()
         self._last_points_mm = self.sweep.bone_points_mm()
@@ -435,6 +511,7 @@ class UsCompounding(ManagedNode):
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)
         # the report first: completion reads it when these bone points arrive
         report = sweep_report_msg(self.session.frame_loss(), header, self.session.stopped_at_ns)
+        report.sweep_id = "" if self.sweeps is None else self.sweeps.sweep_id
         self.pub_report.publish(report)
         self.pub_points.publish(points_mm_to_cloud(self._last_points_mm, header))
         self.pub_coverage.publish(points_mm_to_cloud(self.sweep.coverage_points_mm(), header))
@@ -446,6 +523,7 @@ class UsCompounding(ManagedNode):
             self.get_logger().info(
                 f"volume written to {Path(out)} in {time.perf_counter() - t0:.1f} s"
             )
+        return report
 
     def _diagnose(self) -> tuple[bytes, str] | None:
         """WARN while the last closed sweep lost more than 1 % of its frames."""

@@ -3,11 +3,12 @@
 Before the first pass the phantom waits ``start_delay_s``, then until the graph is
 connected (the start service is up, the streams' subscribers have matched, every
 ``wait_for_links`` topic has both ends) for ``connect_settle_s`` without a break, at most
-``service_wait_s``. Each pass is then asked for with the start service (std_srvs/Trigger):
-it begins when the service accepts, is absent, or does not answer within
-``service_timeout_s``; while it refuses (its pose stream is not live yet: the first frames
-would be lost) the phantom asks again every ``start_retry_s`` until ``service_wait_s`` has
-passed since the first refusal, then sweeps without it. With ``loop`` the next pass is
+``service_wait_s``. Each pass is then asked for with a RecordSweep goal (the "start call"
+below): it begins when the goal is recording (its first feedback), the action is absent,
+or no answer comes within ``service_timeout_s``; while goals are refused (the pose stream
+is not live yet: the first frames would be lost) the phantom sends a new one every
+``start_retry_s`` until ``service_wait_s`` has passed since the first refusal, then sweeps
+without it. With ``loop`` the next pass is
 asked for ``loop_pause_s`` after the last one ended.
 
 ROS-free and clock-free: every method takes the time (integer ns on the node's clock);

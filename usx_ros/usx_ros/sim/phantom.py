@@ -6,11 +6,14 @@ joint names) and ``/us/image`` (mono8 B-mode frames from ``BModeSimulator``, sta
 their acquisition time: the probe pose at that stamp is what the frame shows). At the
 start it publishes once, transient-local, the lateral X-ray (``/usx/xray``) and the ground
 truth (``/usx/phantom/ground_truth``: dense surface samples of every vertebra, base frame).
-Each pass is framed by ``/usx/sweep/start`` and ``/usx/sweep/stop`` (std_srvs/Trigger) and
-``/usx/phantom/sweep_active``. With ``loop`` the sweep runs back and forth. Before and
-between passes the standing arm's joint state goes out at the joint rate, as from a robot
-driver, and a pass begins only once the start service accepts it (it refuses while the
-pose stream has not reached it; the phantom asks again every ``start_retry_s``).
+Each pass is recorded as a ``/usx/sweep/record`` goal (usx_msgs/action/RecordSweep, a new
+sweep id per pass; the phantom is its client, as a robot program would be), ended with
+``/usx/sweep/stop`` (std_srvs/Trigger) when the pass's last frame is out, and framed by
+``/usx/phantom/sweep_active`` for bags. With ``loop`` the sweep runs back and forth. Before
+and between passes the standing arm's joint state goes out at the joint rate, as from a
+robot driver, and a pass begins on the goal's first feedback (the sweep is recording); a
+goal refused because the pose stream has not reached us_compounding yet is sent again,
+with a new id, every ``start_retry_s``.
 
 Planning, meshing and the X-ray take seconds, so they run in a worker thread; frames are
 rendered a little ahead of time in another; a timer at the joint rate publishes whatever is
@@ -24,9 +27,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
+from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, PointCloud2
 from std_msgs.msg import Bool, Header, String
@@ -48,6 +53,7 @@ from usx_model.sim.scenario import (
     probe_model,
 )
 from usx_model.tracking.iiwa import JOINT_NAMES
+from usx_msgs.action import RecordSweep
 from usx_msgs.msg import XrayView
 from usx_ros.conversions import (
     array_to_image,
@@ -63,6 +69,7 @@ from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
 from usx_ros.sim.handshake import Action, Answer, HandshakeConfig, Phase, StartHandshake
 from usx_ros.sim.render_ahead import RENDER_LOOKAHEAD, RenderAhead
+from usx_ros.sweep_action import ACTION_NAME
 
 
 def _ro(default, description: str, lo=None, hi=None, **kw):
@@ -174,7 +181,7 @@ ENDPOINTS = (
     Endpoint("publishes", "/usx/phantom/ground_truth", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "/usx/phantom/sweep_active", "std_msgs/msg/Bool", "RESULT_QOS"),
     Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "one JSON per pass"),
-    Endpoint("calls", "/usx/sweep/start", "std_srvs/srv/Trigger", note="before each pass"),
+    Endpoint("calls", ACTION_NAME, "usx_msgs/action/RecordSweep", note="one goal per pass"),
     Endpoint("calls", "/usx/sweep/stop", "std_srvs/srv/Trigger", note="after each pass"),
 )
 
@@ -212,9 +219,12 @@ class PhantomNode(Node):
         self._pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         # the phantom takes no input to reject; its counters are what it streamed
         self.diagnostics = NodeDiagnostics(self, InputHealth(self.get_logger()), self.status)
-        self._start_client = self.create_client(Trigger, "/usx/sweep/start")
+        self._sweep_client = ActionClient(self, RecordSweep, ACTION_NAME)
         self._stop_client = self.create_client(Trigger, "/usx/sweep/stop")
-        self._start_future = None
+        self._goal_id = ""  # the pass's sweep id
+        self._answer: Answer | None = None  # to the last goal: recording, or refused
+        self.last_feedback: RecordSweep.Feedback | None = None
+        self.results: list[RecordSweep.Result] = []  # of the passes' goals, in order
 
         self.plan: RobotSweep | None = None
         self.error: str | None = None
@@ -308,7 +318,7 @@ class PhantomNode(Node):
             links = "".join(f", {t}" for t in self.params.wait_for_links)
             self.get_logger().info(
                 f"waiting up to {self.params.service_wait_s:.0f} s for "
-                f"{self._start_client.service_name}, subscribers of the streams{links}"
+                f"{ACTION_NAME}, subscribers of the streams{links}"
             )
         elif action is Action.OPEN:
             self._publish_results(now)
@@ -320,10 +330,10 @@ class PhantomNode(Node):
         elif action is Action.STREAM:
             self._stream(now)
         if step.first_refusal:
-            self.get_logger().info(f"{self._start_client.service_name} refused: {answer.message}")
+            self.get_logger().info(f"{ACTION_NAME} refused the pass: {answer.message}")
         if action is Action.GIVE_UP:
             self.get_logger().warning(
-                f"{self._start_client.service_name} still refuses after "
+                f"{ACTION_NAME} still refuses after "
                 f"{self.params.service_wait_s:g} s "
                 f"({answer.message}); sweeping without it"
             )
@@ -342,7 +352,7 @@ class PhantomNode(Node):
             for pub in (self._pub_joints, self._pub_image)
         )
         return (
-            self._start_client.service_is_ready()
+            self._sweep_client.server_is_ready()
             and streams_matched
             and all(
                 self.count_publishers(t) > 0 and self.count_subscribers(t) > 0
@@ -351,12 +361,8 @@ class PhantomNode(Node):
         )
 
     def _start_answer(self) -> Answer | None:
-        """The answer to the last start call if it has come (no response counts as yes)."""
-        future = self._start_future
-        if future is None or not future.done():
-            return None
-        response = future.result()
-        return Answer(True) if response is None else Answer(response.success, response.message)
+        """The answer to the last goal if it has come: recording, rejected or refused."""
+        return self._answer
 
     def _publish_results(self, now: int) -> None:
         stamp = ns_to_stamp(now)
@@ -382,8 +388,50 @@ class PhantomNode(Node):
         self._call_start(now)
 
     def _call_start(self, now: int) -> None:
-        self._start_future = self._call(self._start_client)
-        self._handshake.called(now, sent=self._start_future is not None)
+        self._answer = None
+        if not self._sweep_client.server_is_ready():
+            if ACTION_NAME not in self._warned_absent:
+                self._warned_absent.add(ACTION_NAME)
+                self.get_logger().info(
+                    f"action {ACTION_NAME} is not available; sweeping without it"
+                )
+            self._handshake.called(now, sent=False)
+            return
+        self._goal_id = f"phantom-{uuid.uuid4().hex[:8]}-pass{self.passes_completed}"
+        goal = RecordSweep.Goal(sweep_id=self._goal_id)  # ended by the stop service
+        future = self._sweep_client.send_goal_async(goal, feedback_callback=self._on_feedback)
+        future.add_done_callback(lambda f, sweep_id=self._goal_id: self._on_goal(f, sweep_id))
+        self._handshake.called(now, sent=True)
+
+    def _on_goal(self, future, sweep_id: str) -> None:
+        handle = future.result()
+        if not handle.accepted:
+            if sweep_id == self._goal_id:
+                self._answer = Answer(
+                    False, f"goal {sweep_id!r} rejected (us_compounding inactive?)"
+                )
+            return
+        result = handle.get_result_async()
+        result.add_done_callback(lambda f: self._on_result(f.result().result, sweep_id))
+
+    def _on_feedback(self, msg) -> None:
+        fb = msg.feedback
+        if fb.sweep_id != self._goal_id:
+            return
+        self.last_feedback = fb
+        if self._answer is None:
+            self._answer = Answer(True)
+        for warning in fb.warnings:
+            self.get_logger().warning(f"sweep {fb.sweep_id}: {warning}", throttle_duration_sec=5.0)
+
+    def _on_result(self, result, sweep_id: str) -> None:
+        if result.outcome == "refused":
+            if sweep_id == self._goal_id and self._answer is None:
+                self._answer = Answer(False, result.message)
+            return
+        self.results.append(result)
+        log = self.get_logger().info if result.success else self.get_logger().warning
+        log(f"{ACTION_NAME}: {result.outcome}: {result.message}")
 
     def _publish_idle(self, now: int) -> None:
         """The standing arm's joint state, stamped now (never twice at one stamp)."""
@@ -455,6 +503,7 @@ class PhantomNode(Node):
 
     def destroy_node(self) -> None:
         self.close()
+        self._sweep_client.destroy()  # destroy_node leaves action clients to the GC
         super().destroy_node()
 
 
