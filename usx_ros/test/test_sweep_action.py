@@ -256,3 +256,59 @@ def test_a_fast_probe_is_warned_about(rig) -> None:
         "probe too fast for the frame rate: 3.0 mm between frames at 300 mm/s"
         in (rig.feedback[-1].feedback.warnings[0])
     )
+
+
+def test_feedback_and_markers_give_each_levels_coverage_once_an_xray_is_in(rig) -> None:
+    from visualization_msgs.msg import MarkerArray
+
+    from usx_model.levels.coverage import LevelCoverage
+    from usx_model.sim.phantom.spine import generate_spine
+    from usx_model.sim.xray import body_midplane_point_mm, lateral_geometry, render_lateral_xray
+    from usx_msgs.msg import XrayView
+    from usx_ros.conversions import xray_view_to_msg
+    from usx_ros.sweep_action import MARKERS_TOPIC
+
+    spine = generate_spine(3)  # its frame is the base frame here: L1..L5 along +z
+    geometry = lateral_geometry(spine, pixel_mm=1.0)
+    shot = render_lateral_xray(spine, geometry)
+    header = Header(frame_id="lbr_link_0")
+    msg = xray_view_to_msg(geometry, shot.image, shot.label, header, body_midplane_point_mm(spine))
+    markers: list[MarkerArray] = []
+    rig.client_node.create_subscription(MarkerArray, MARKERS_TOPIC, markers.append, RESULT_QOS)
+    rig.client_node.create_publisher(XrayView, "/usx/xray", RESULT_QOS).publish(msg)
+    assert spin_until(rig.ex, lambda: rig.node.level_bands() is not None, timeout_s=5.0)
+    bands = rig.node.level_bands()
+    lo, hi = bands.bands[3]
+    z0 = float((bands.origin_mm + bands.axis * (lo + hi) / 2)[2])  # sweep through L3's band
+
+    handle = rig.send("cov", ["L3"])
+    poses = rig.node.sweep.sweep.poses
+    for i in range(8):
+        T = np.eye(4)
+        T[:3, 3] = [bands.origin_mm[0] - 12.0, bands.origin_mm[1] + 20.0, z0 + 2.0 * i]
+        msg_pose = PoseStamped(header=Header(frame_id="lbr_link_0", stamp=ns_to_stamp(i * 10 * MS)))
+        msg_pose.pose = transform_mm_to_pose(T)
+        rig.pose_pub.publish(msg_pose)
+    assert spin_until(rig.ex, lambda: poses.accepted_poses >= 8, 5.0)
+    for i in range(7):
+        rig.img_pub.publish(_image((10 * i + 5) * MS))
+    assert spin_until(rig.ex, lambda: rig.node.health.accepted >= 7, 5.0)
+    n = len(rig.feedback)
+    assert spin_until(rig.ex, lambda: len(rig.feedback) > n + 1, 5.0)
+    fb = rig.feedback[-1].feedback
+    assert list(fb.levels) == ["L1", "L2", "L3", "L4", "L5"]
+    # the same count, made independently from the node's bone points and bands
+    offline = LevelCoverage(bands)
+    offline.add(rig.node.sweep.bone_points_mm())
+    want = offline.fractions()
+    np.testing.assert_allclose(fb.coverage, [want[lv] for lv in range(1, 6)], atol=1e-6)
+    assert fb.coverage[2] > 0.0 and fb.coverage[0] == 0.0  # L3 seen, L1 not
+    assert list(fb.covered) == [c >= 0.5 for c in fb.coverage]
+    assert spin_until(rig.ex, lambda: markers, 5.0)
+    texts = [m.text for m in markers[-1].markers if m.text]
+    assert texts[2].startswith("L3 ") and len(texts) == 5
+    rig.call(rig.stop)
+    res = rig.result(handle).result
+    assert list(res.levels) == list(fb.levels) and res.coverage[2] == pytest.approx(want[3])
+    if want[3] < 0.5:  # only the goal's level is named
+        assert "below 0.5 coverage: L3" in res.message and "L1" not in res.message

@@ -8,7 +8,11 @@ cancels and the graph into its calls and its answers into results and feedback:
   either starts the sweep or is aborted at once with the protocol's reason in the result
   (``outcome: refused``): a ROS rejection carries no reason, and a robot program needs it;
 - feedback goes out every ``feedback_period_s`` and once as the sweep starts (a client
-  may begin moving the probe on it);
+  may begin moving the probe on it), with each level's coverage once an X-ray has given
+  the level bands (``usx_model.levels.coverage``), also drawn as RViz markers on
+  ``/usx/sweep/coverage_markers`` (a box per level, red to green, and its percentage);
+- the result lists each level's final coverage and says which stayed below
+  ``min_level_coverage``;
 - the sweep ends after the goal's ``duration_s`` or on ``/usx/sweep/stop``; the result
   follows once the sweep has closed and its bone points are out (``report.sweep_id`` and
   the published ``/usx/sweep_report`` carry the goal's id);
@@ -22,15 +26,56 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.task import Future
+from visualization_msgs.msg import Marker, MarkerArray
 
 from usx_model.compounding.sweep_protocol import Ended, Outcome, SweepGoal, SweepProtocol
+from usx_model.levels.coverage import LevelBands, LevelCoverage
 from usx_msgs.action import RecordSweep
 from usx_msgs.msg import SweepReport
+from usx_ros.conversions import transform_mm_to_pose
+from usx_ros.qos import RESULT_QOS
 
-#: The action's default name (remap it like a topic).
+#: The action's default name.
 ACTION_NAME = "/usx/sweep/record"
+#: Where the coverage markers go (MarkerArray, base frame).
+MARKERS_TOPIC = "/usx/sweep/coverage_markers"
+
+
+def coverage_markers(
+    coverage: LevelCoverage, fractions: dict[int, float], min_coverage: float, frame_id: str
+) -> MarkerArray:
+    """One flat box per level over its expected surface (red: unseen .. green: covered)
+    and a label with its percentage."""
+    b = coverage.bands
+    depth = np.cross(b.lateral, b.axis)
+    out = MarkerArray()
+    out.markers.append(Marker(ns="usx_coverage", action=Marker.DELETEALL))
+    for lv, frac in fractions.items():
+        lo, hi = b.bands[lv]
+        T = np.eye(4)
+        T[:3, :3] = np.column_stack([b.lateral, b.axis, depth])
+        T[:3, 3] = b.origin_mm + b.axis * (lo + hi) / 2 + b.lateral * coverage.midline_mm
+        done = frac >= min_coverage
+        for kind, mid in ((Marker.CUBE, 2 * lv), (Marker.TEXT_VIEW_FACING, 2 * lv + 1)):
+            m = Marker(ns="usx_coverage", id=mid, type=kind, action=Marker.ADD)
+            m.header.frame_id = frame_id
+            m.pose = transform_mm_to_pose(T)
+            if kind == Marker.CUBE:
+                m.scale.x, m.scale.y, m.scale.z = (
+                    2e-3 * coverage.half_width_mm,
+                    (hi - lo) * 1e-3,
+                    2e-3,
+                )
+                m.color.r, m.color.g, m.color.a = 1.0 - frac, frac, 0.35
+            else:
+                m.scale.z = 0.012
+                m.color.r = m.color.g = m.color.b = m.color.a = 1.0
+                m.text = f"L{lv} {100 * frac:.0f} %" + (" ok" if done else "")
+            out.markers.append(m)
+    return out
 
 
 def feedback_msg(fb: dict) -> RecordSweep.Feedback:
@@ -47,6 +92,10 @@ def feedback_msg(fb: dict) -> RecordSweep.Feedback:
         frame_spacing_mm=float(fb["frame_spacing_mm"]),
         warnings=list(fb["warnings"]),
     )
+    cov = fb.get("coverage", {})
+    msg.levels = [f"L{lv}" for lv in cov]
+    msg.coverage = [float(v) for v in cov.values()]
+    msg.covered = [bool(v >= fb["min_coverage"]) for v in cov.values()]
     return msg
 
 
@@ -61,7 +110,10 @@ class SweepActionServer:
         discard: discards the sweep, active or closing, unpublished.
         not_ready: why a sweep started now would lose its first frames (None: it would not).
         busy: why a sweep runs that no goal started (the start service), else None.
-        feedback_period_s, client_lost_s: see the node's parameters.
+        bands: the level bands of the latest X-ray (None before one).
+        points_since: ``BoneSweep.points_since`` of the current sweep.
+        feedback_period_s, client_lost_s, min_coverage: see the node's parameters.
+        frame_id: the base frame (markers).
     """
 
     def __init__(
@@ -74,14 +126,23 @@ class SweepActionServer:
         discard: Callable[[], str],
         not_ready: Callable[[], str | None],
         busy: Callable[[], str | None],
+        bands: Callable[[], LevelBands | None] = lambda: None,
+        points_since: Callable[[int], tuple[np.ndarray, int]] | None = None,
         feedback_period_s: float = 0.2,
         client_lost_s: float = 1.0,
+        min_coverage: float = 0.5,
+        frame_id: str = "lbr_link_0",
     ) -> None:
         self.node = node
         self.protocol = protocol
         self._start, self._stop, self._discard = start, stop, discard
         self._not_ready, self._busy = not_ready, busy
         self.client_lost_s = client_lost_s
+        self._bands, self._points_since = bands, points_since
+        self.min_coverage, self.frame_id = min_coverage, frame_id
+        self.coverage: LevelCoverage | None = None
+        self._chunk = 0
+        self._pub_markers = node.create_publisher(MarkerArray, MARKERS_TOPIC, RESULT_QOS)
         self._handle = None
         self._done: Future | None = None
         self._no_client_since: float | None = None
@@ -127,11 +188,16 @@ class SweepActionServer:
         """The sweep closed and its results went out: the goal succeeds."""
         if self.protocol.state != "closing":
             return
+        fractions = self._update_coverage()
+        short = [f"L{lv} {f:.2f}" for lv, f in fractions.items() if f < self.min_coverage]
+        wanted = set(self.protocol.goal.levels)
+        short = [s for s in short if not wanted or s.split()[0] in wanted]
+        note = f"; below {self.min_coverage:g} coverage: {', '.join(short)}" if short else ""
         ended = self.protocol.closed(
             f"sweep {self.sweep_id!r}: {report.frames_placed} frames placed, "
-            f"{bone_points} bone points"
+            f"{bone_points} bone points{note}"
         )
-        self._resolve(ended, report, bone_points)
+        self._resolve(ended, report, bone_points, fractions)
 
     def abort(self, reason: str) -> None:
         """Discard a goal's sweep unpublished (reset, deactivation, shutdown)."""
@@ -175,14 +241,17 @@ class SweepActionServer:
             return RecordSweep.Result(success=False, outcome=str(Outcome.REFUSED), message=reason)
         self._handle, self._done = handle, Future()
         self._no_client_since = None
+        self.coverage, self._chunk = None, 0
         self.node.get_logger().info(f"sweep {goal.sweep_id!r} started: {self._start()}")
         self._publish_feedback()
-        ended, report, bone_points = await self._done
+        ended, report, bone_points, fractions = await self._done
         result = RecordSweep.Result(
             success=ended.outcome is Outcome.SUCCEEDED,
             outcome=str(ended.outcome),
             message=ended.message,
             bone_points=bone_points,
+            levels=[f"L{lv}" for lv in fractions],
+            coverage=[float(v) for v in fractions.values()],
         )
         if report is not None:
             result.report = report
@@ -196,14 +265,33 @@ class SweepActionServer:
         return result
 
     # --- internals ----------------------------------------------------------------------
-    def _resolve(self, ended: Ended, report: SweepReport | None = None, n: int = 0) -> None:
+    def _resolve(
+        self, ended: Ended, report: SweepReport | None = None, n: int = 0, fractions=None
+    ) -> None:
         done, self._done, self._handle = self._done, None, None
         if done is not None and not done.done():
-            done.set_result((ended, report, n))
+            done.set_result((ended, report, n, fractions or {}))
+
+    def _update_coverage(self) -> dict[int, float]:
+        """Add the bone points placed since the last update; each level's coverage."""
+        if self.coverage is None:
+            bands = self._bands()
+            if bands is None or self._points_since is None:
+                return {}
+            self.coverage, self._chunk = LevelCoverage(bands), 0  # the X-ray came mid-sweep
+        points, self._chunk = self._points_since(self._chunk)
+        if len(points):
+            self.coverage.add(points)
+        fractions = self.coverage.fractions()
+        self._pub_markers.publish(
+            coverage_markers(self.coverage, fractions, self.min_coverage, self.frame_id)
+        )
+        return fractions
 
     def _publish_feedback(self) -> None:
         fb = self.protocol.feedback(time.monotonic())
         if fb is not None and self._handle is not None:
+            fb["coverage"], fb["min_coverage"] = self._update_coverage(), self.min_coverage
             self._handle.publish_feedback(feedback_msg(fb))
 
     def _on_feedback_tick(self) -> None:

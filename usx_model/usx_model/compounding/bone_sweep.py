@@ -192,6 +192,12 @@ class BoneSweep:
         """
         return self._placed_stamps.hexdigest()[:16]
 
+    def points_since(self, chunk: int) -> tuple[np.ndarray, int]:
+        """Bone points (K, 3) of the frames placed since ``chunk`` (a count this returned
+        before; 0 = from the start) and the count to pass next time."""
+        new = self._points[chunk:]
+        return (np.concatenate(new) if new else np.zeros((0, 3))), len(self._points)
+
     def bone_points_mm(self) -> np.ndarray:
         """(N, 3) bone surface points of every placed frame, base frame, mm."""
         return np.concatenate(self._points) if self._points else np.zeros((0, 3))

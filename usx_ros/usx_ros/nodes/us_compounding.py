@@ -46,17 +46,19 @@ from usx_model.compounding.nifti import save_compounding_nifti
 from usx_model.compounding.session import SessionTiming, StampRejected, SweepSession
 from usx_model.compounding.sweep_protocol import SweepProtocol
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid
+from usx_model.levels.coverage import MIN_PLANE_POINTS, LevelBands, bands_from_xray
 from usx_model.segmentation.bone import BoneSegParams
 from usx_model.segmentation.contact import ContactParams
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
-from usx_msgs.msg import SweepReport
+from usx_msgs.msg import SweepReport, XrayView
 from usx_ros.conversions import (
     image_to_array,
     points_mm_to_cloud,
     pose_to_transform_mm,
     stamp_to_ns,
     sweep_report_msg,
+    xray_view_from_msg,
 )
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, WARN, NodeDiagnostics
 from usx_ros.health import InputHealth
@@ -66,7 +68,7 @@ from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_no
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
 from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
-from usx_ros.sweep_action import ACTION_NAME, SweepActionServer
+from usx_ros.sweep_action import ACTION_NAME, MARKERS_TOPIC, SweepActionServer
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,14 @@ class CompoundingParams:
         min_value=0.01,
         max_value=100.0,
     )
+    min_level_coverage: float = param(
+        0.5,
+        "a level counts as covered once this fraction of its expected US-visible surface "
+        "(its X-ray band, 20 mm either side of the midline, 2 mm cells) holds bone points; "
+        "a complete phantom sweep ends at 0.95-1.0 for L2-L4, 0.6-0.8 for L1 and L5",
+        min_value=0.0,
+        max_value=1.0,
+    )
     max_sweep_duration_s: float = param(
         600.0,
         "the longest duration_s a RecordSweep goal may ask for, s",
@@ -225,6 +235,16 @@ ENDPOINTS = (
     Endpoint("serves", "/usx/sweep/start", "std_srvs/srv/Trigger", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/stop", "std_srvs/srv/Trigger", note="sweep_source: service"),
     Endpoint("serves", "/usx/sweep/reset", "std_srvs/srv/Trigger"),
+    Endpoint(
+        "subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "level bands (coverage)"
+    ),
+    Endpoint(
+        "publishes",
+        MARKERS_TOPIC,
+        "visualization_msgs/msg/MarkerArray",
+        "RESULT_QOS",
+        "per-level coverage during a RecordSweep goal",
+    ),
     Endpoint("publishes", "/usx/sweep_report", "usx_msgs/msg/SweepReport", "RESULT_QOS"),
     Endpoint("publishes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "/usx/coverage", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
@@ -278,6 +298,7 @@ class UsCompounding(ManagedNode):
         self.health = InputHealth(self.get_logger())
         self._last_points_mm = np.zeros((0, 3))
         self._breathing = None
+        self._xray = self._xray_bands = None  # the latest X-ray and its registered bands
         # rclpy's executor serves ready subscriptions in creation order: a sweep start
         # that arrives together with the first frame is handled before it.
         if p.sweep_source == "topic":
@@ -304,9 +325,14 @@ class UsCompounding(ManagedNode):
                 discard=self.session.reset,
                 not_ready=self.not_ready,
                 busy=self._busy,
+                bands=self.level_bands,
+                points_since=lambda chunk: self.sweep.points_since(chunk),
                 feedback_period_s=p.feedback_period_s,
                 client_lost_s=p.client_lost_s,
+                min_coverage=p.min_level_coverage,
+                frame_id=p.base_frame,
             )
+            self.create_subscription(XrayView, "/usx/xray", self._on_xray, RESULT_QOS)
         self.create_service(Trigger, "/usx/sweep/reset", self._srv_reset)
         self.create_timer(0.02, self._on_stop_tick)
 
@@ -443,6 +469,36 @@ class UsCompounding(ManagedNode):
             self.stop()
 
     # --- streams ----------------------------------------------------------------------
+    def _on_xray(self, msg: XrayView) -> None:
+        """The lateral X-ray's level bands, for the sweep's per-level coverage."""
+        if msg.header.frame_id not in ("", self.params.base_frame):
+            self.health.reject("wrong_frame", f"X-ray geometry in {msg.header.frame_id!r}")
+            return
+        try:
+            xray = xray_view_from_msg(msg)
+            # registered depth: the bands now; otherwise from each sweep's first bone points
+            bands = bands_from_xray(xray) if xray.plane_point_mm is not None else None
+        except ValueError as exc:
+            self.health.reject("invalid_xray", str(exc))
+            return
+        self._xray, self._xray_bands = xray, bands
+
+    def level_bands(self) -> LevelBands | None:
+        """The latest X-ray's level bands (None before an X-ray, or before the current
+        sweep has the bone points an X-ray without registered depth needs)."""
+        if self._xray is None or self._xray_bands is not None:
+            return self._xray_bands
+        points = self.sweep.bone_points_mm()
+        if len(points) < MIN_PLANE_POINTS:
+            return None
+        try:
+            return bands_from_xray(self._xray, points)
+        except ValueError as exc:
+            self.get_logger().warning(
+                f"no level bands for the coverage: {exc}", throttle_duration_sec=10.0
+            )
+            return None
+
     def _on_pose(self, msg: PoseStamped) -> None:
         if msg.header.frame_id not in ("", self.params.base_frame):
             self.health.reject("wrong_frame", f"pose in {msg.header.frame_id!r}")

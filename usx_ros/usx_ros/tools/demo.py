@@ -33,12 +33,14 @@ from std_msgs.msg import Bool, String
 
 from usx_model.evaluation.spine_report import render_spine, score_levels
 from usx_model.ops.chamfer import chamfer_distance
+from usx_msgs.action import RecordSweep
 from usx_msgs.msg import SpineCompletion
 from usx_ros.completion_status import STATUS_NAME
 from usx_ros.conversions import cloud_to_array, m_to_mm
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path, graph
 from usx_ros.qos import RESULT_QOS
+from usx_ros.sweep_action import ACTION_NAME
 from usx_ros.tools.bag import read_bag
 from usx_ros.tools.bag_record import BagRecorder
 from usx_ros.tools.bag_replay import BagReplayer
@@ -95,6 +97,13 @@ class Monitor:
         }
         for key, (cls, topic) in subs.items():
             self.node.create_subscription(cls, topic, self._cb(key), RESULT_QOS)
+        # the sweep goal's feedback (the action's own topic, default QoS): live coverage
+        self.node.create_subscription(
+            RecordSweep.Impl.FeedbackMessage,
+            f"{ACTION_NAME}/_action/feedback",
+            self._cb("sweep_feedback"),
+            10,
+        )
 
     def _cb(self, key: str):
         def on_msg(msg) -> None:
@@ -311,6 +320,12 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
     report["status"] = {v.level: STATUS_NAME.get(v.status, str(v.status)) for v in vertebrae}
     report["confidence"] = {v.level: round(float(v.confidence), 3) for v in vertebrae}
     report["status_message"] = {v.level: v.status_message for v in vertebrae if v.status_message}
+    fb = monitor.msgs.get("sweep_feedback")
+    if fb is not None:  # the sweep's last feedback: each level's coverage as the node saw it
+        cov = fb.feedback
+        report["coverage"] = {
+            lv: round(float(c), 3) for lv, c in zip(cov.levels, cov.coverage, strict=True)
+        }
     R = np.array(stats["R_base_lps"])
     gt_msg = monitor.msgs.get("ground_truth") or _bag_message(
         replay_bag, "/usx/phantom/ground_truth"
@@ -398,12 +413,19 @@ def _markdown(r: dict) -> str:
         f"{r['graph'].get('frames_dropped', 'n/a')} dropped, "
         f"{r['graph'].get('frames_lost_in_transport', 'n/a')} lost in transport",
         "",
-        "| level | CD-L1 (mm) | body CD-L1 (mm) | arch CD-L1 (mm) | F1@1mm | status |",
-        "|---|---|---|---|---|---|",
+        "| level | CD-L1 (mm) | body CD-L1 (mm) | arch CD-L1 (mm) | F1@1mm | status | coverage |",
+        "|---|---|---|---|---|---|---|",
     ]
+    coverage = r.get("coverage", {})
     for lv, s in r["levels"].items():
+        cov = f"{coverage[lv]:.2f}" if lv in coverage else "n/a"
         lines.append(
             f"| {lv} | {s['cd_l1_mm']:.2f} | {s['body_cd_l1_mm']:.2f} | "
-            f"{s['arch_cd_l1_mm']:.2f} | {s['f1']:.2f} | {r['status'].get(lv, '')} |"
+            f"{s['arch_cd_l1_mm']:.2f} | {s['f1']:.2f} | {r['status'].get(lv, '')} | {cov} |"
         )
+    lines += [
+        "",
+        "coverage: the share of each level's expected US-visible surface the sweep saw "
+        "(the sweep goal's last feedback; a level counts as covered from 0.5).",
+    ]
     return "\n".join(lines) + "\n"
