@@ -1,9 +1,11 @@
-"""``usx bench graph``: the phantom graph streaming at 30 Hz — drops, latency, memory.
+"""``usx bench graph``: the phantom graph streaming frames — drops, latency, memory.
 
-Runs the live demo (one process per node, as ``ros2 launch`` would) while sampling the
-resident memory of the graph's processes every ``--sample-s``; reports the frames the
-phantom sent, how many the compounding node placed and dropped (and why), the latency
-from sweep end to the completed spine, and memory over time.
+Runs the live demo (one process per node, as ``ros2 launch`` would; one serpentine sweep,
+frames at ``--rate-hz``) while sampling the resident memory of the graph's processes every
+``--sample-s``; reports the frames the phantom sent, how many the compounding node placed
+and dropped (and why), ``sweep_end_to_spine_s`` (sweep end to the completed spine),
+``level_ready_s`` (for each level, from the moment the sweep's feedback first called it
+covered to the completed spine) and memory over time.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import os
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 NAME = "graph"
-HELP = "phantom graph at 30 Hz: frame drops, sweep-end-to-completion latency, memory"
+HELP = "phantom graph: frame drops, sweep-end-to-spine and per-level ready latency, memory"
 
 
 def add_arguments(parser) -> None:
+    parser.add_argument("--rate-hz", type=float, default=30.0, help="B-mode frame rate (1-120)")
     parser.add_argument("--sample-s", type=float, default=1.0, help="memory sampling period")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this (s)")
     parser.add_argument("--weights-full", default=None, help="default: shipped")
@@ -39,6 +43,10 @@ def _graph_rss_mb() -> float:
 
 def run(args) -> dict:
     from usx_ros.tools.demo import run_demo
+    from usx_ros.tools.graph_watch import overlay_config
+
+    if not 1.0 <= args.rate_hz <= 120.0:
+        raise ValueError(f"--rate-hz: expected 1..120 (the phantom's range), got {args.rate_hz}")
 
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
@@ -56,7 +64,10 @@ def run(args) -> dict:
     }
     with tempfile.TemporaryDirectory(prefix="usx_bench_graph_") as out:
         try:
-            report = run_demo(out, timeout_s=args.timeout, weights=weights)
+            config = overlay_config(
+                {"phantom": {"frame_rate_hz": float(args.rate_hz)}}, Path(out) / "phantom.yaml"
+            )
+            report = run_demo(out, params_file=config, timeout_s=args.timeout, weights=weights)
         finally:
             stop.set()
             sampler.join()
@@ -67,6 +78,10 @@ def run(args) -> dict:
     dropped = sent - placed if sent else int(g.get("frames_dropped", 0))
     live = [rss for _, rss in samples if rss > 0]
     return {
+        "rate_hz": args.rate_hz,
+        "sweep_end_to_spine_s": report["latency_s"]["sweep_end_to_completed_spine"],
+        "level_ready_s": report.get("level_ready_s", {}),
+        "coverage": report.get("coverage", {}),
         "frames_sent": sent,
         "frames_placed": placed,
         "frames_dropped": dropped,

@@ -113,6 +113,11 @@ class Monitor:
                 return
             self.msgs[key] = msg
             self.t.setdefault(key, now)
+            if key == "sweep_feedback":  # when each level first met the coverage criterion
+                fb = msg.feedback
+                for lv, ok in zip(fb.levels, fb.covered, strict=True):
+                    if ok:
+                        self.t.setdefault(f"covered_{lv}", now)
 
         return on_msg
 
@@ -326,6 +331,13 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
         report["coverage"] = {
             lv: round(float(c), 3) for lv, c in zip(cov.levels, cov.coverage, strict=True)
         }
+    # seconds from a level meeting its coverage criterion to its completion on
+    # /usx/completed_spine (today every level waits for the sweep's end)
+    report["level_ready_s"] = {
+        k.removeprefix("covered_"): round(t["spine_completion"] - v, 3)
+        for k, v in sorted(t.items())
+        if k.startswith("covered_")
+    }
     R = np.array(stats["R_base_lps"])
     gt_msg = monitor.msgs.get("ground_truth") or _bag_message(
         replay_bag, "/usx/phantom/ground_truth"
