@@ -32,10 +32,10 @@ from rclpy.task import Future
 from visualization_msgs.msg import Marker, MarkerArray
 
 from usx_model.compounding.sweep_protocol import Ended, Outcome, SweepGoal, SweepProtocol
-from usx_model.levels.coverage import LevelBands, LevelCoverage
+from usx_model.levels.coverage import LevelBands, LevelCoverage, covered
 from usx_msgs.action import RecordSweep
 from usx_msgs.msg import SweepReport
-from usx_ros.conversions import transform_mm_to_pose
+from usx_ros.conversions import mm_to_m, transform_mm_to_pose
 from usx_ros.qos import RESULT_QOS
 
 #: The action's default name.
@@ -49,31 +49,22 @@ def coverage_markers(
 ) -> MarkerArray:
     """One flat box per level over its expected surface (red: unseen .. green: covered)
     and a label with its percentage."""
-    b = coverage.bands
-    depth = np.cross(b.lateral, b.axis)
+    done = covered(fractions, min_coverage)
     out = MarkerArray()
     out.markers.append(Marker(ns="usx_coverage", action=Marker.DELETEALL))
     for lv, frac in fractions.items():
-        lo, hi = b.bands[lv]
-        T = np.eye(4)
-        T[:3, :3] = np.column_stack([b.lateral, b.axis, depth])
-        T[:3, 3] = b.origin_mm + b.axis * (lo + hi) / 2 + b.lateral * coverage.midline_mm
-        done = frac >= min_coverage
+        T, size_mm = coverage.box(lv)
         for kind, mid in ((Marker.CUBE, 2 * lv), (Marker.TEXT_VIEW_FACING, 2 * lv + 1)):
             m = Marker(ns="usx_coverage", id=mid, type=kind, action=Marker.ADD)
             m.header.frame_id = frame_id
             m.pose = transform_mm_to_pose(T)
             if kind == Marker.CUBE:
-                m.scale.x, m.scale.y, m.scale.z = (
-                    2e-3 * coverage.half_width_mm,
-                    (hi - lo) * 1e-3,
-                    2e-3,
-                )
+                m.scale.x, m.scale.y, m.scale.z = (float(v) for v in mm_to_m(size_mm))
                 m.color.r, m.color.g, m.color.a = 1.0 - frac, frac, 0.35
             else:
                 m.scale.z = 0.012
                 m.color.r = m.color.g = m.color.b = m.color.a = 1.0
-                m.text = f"L{lv} {100 * frac:.0f} %" + (" ok" if done else "")
+                m.text = f"L{lv} {100 * frac:.0f} %" + (" ok" if done[lv] else "")
             out.markers.append(m)
     return out
 
@@ -95,7 +86,7 @@ def feedback_msg(fb: dict) -> RecordSweep.Feedback:
     cov = fb.get("coverage", {})
     msg.levels = [f"L{lv}" for lv in cov]
     msg.coverage = [float(v) for v in cov.values()]
-    msg.covered = [bool(v >= fb["min_coverage"]) for v in cov.values()]
+    msg.covered = list(covered(cov, fb["min_coverage"]).values())
     return msg
 
 
@@ -189,9 +180,11 @@ class SweepActionServer:
         if self.protocol.state != "closing":
             return
         fractions = self._update_coverage()
-        short = [f"L{lv} {f:.2f}" for lv, f in fractions.items() if f < self.min_coverage]
-        wanted = set(self.protocol.goal.levels)
-        short = [s for s in short if not wanted or s.split()[0] in wanted]
+        wanted = self.protocol.goal.levels or tuple(f"L{lv}" for lv in fractions)
+        done = covered(fractions, self.min_coverage)
+        short = [
+            f"L{lv} {f:.2f}" for lv, f in fractions.items() if not done[lv] and f"L{lv}" in wanted
+        ]
         note = f"; below {self.min_coverage:g} coverage: {', '.join(short)}" if short else ""
         ended = self.protocol.closed(
             f"sweep {self.sweep_id!r}: {report.frames_placed} frames placed, "

@@ -11,6 +11,7 @@ from usx_model.levels.coverage import (
     BAND_BELOW,
     LevelCoverage,
     bands_from_xray,
+    covered,
     level_bands,
 )
 from usx_model.sim.phantom.spine import generate_spine
@@ -142,3 +143,21 @@ def test_bands_from_a_lateral_xray_bracket_the_true_bodies(registered: bool) -> 
         # the centroid sits BAND_BELOW : BAND_ABOVE of the way down its band, within a few mm
         expected = lo + (hi - lo) * BAND_BELOW / (BAND_BELOW + BAND_ABOVE)
         assert abs(t - expected) < 3.0, (lv, t, lo, hi)
+
+
+def test_a_levels_box_spans_its_band_and_window_on_the_midline() -> None:
+    bodies, axis, _ = _bodies(tilt_deg=20.0)
+    b = level_bands(bodies, LATERAL)
+    cov = LevelCoverage(b, cell_mm=2.0, half_width_mm=15.0)
+    T, size = cov.box(2)
+    R = T[:3, :3]
+    np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-12)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    np.testing.assert_allclose(R[:, 1], axis, atol=1e-9)  # y along the spine
+    lo, hi = b.bands[2]
+    np.testing.assert_allclose(T[:3, 3], b.origin_mm + axis * (lo + hi) / 2, atol=1e-9)
+    np.testing.assert_allclose(size, [30.0, hi - lo, 2.0])
+
+
+def test_covered_compares_with_the_criterion() -> None:
+    assert covered({1: 0.49, 2: 0.5, 3: 0.9}, 0.5) == {1: False, 2: True, 3: True}

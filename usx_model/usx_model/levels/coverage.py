@@ -190,3 +190,18 @@ class LevelCoverage:
             window = hits[:, c0:c1]
             out[lv] = float(window.mean()) if window.size else 0.0
         return out
+
+    def box(self, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """A level's expected surface as a box: ``T_base_box`` (4, 4; x lateral, y along
+        the spine, z posterior-anterior, centred on the window) and its size (3,), mm."""
+        b = self.bands
+        lo, hi = b.bands[level]
+        T = np.eye(4)
+        T[:3, :3] = np.column_stack([b.lateral, b.axis, np.cross(b.lateral, b.axis)])
+        T[:3, 3] = b.origin_mm + b.axis * (lo + hi) / 2.0 + b.lateral * self.midline_mm
+        return T, np.array([2.0 * self.half_width_mm, hi - lo, self.cell_mm])
+
+
+def covered(fractions: dict[int, float], min_coverage: float) -> dict[int, bool]:
+    """level -> whether its coverage meets the criterion ``min_coverage``."""
+    return {lv: f >= min_coverage for lv, f in fractions.items()}
