@@ -114,3 +114,31 @@ def test_sweep_report_round_trip_and_bad_counts() -> None:
     msg.frames_placed, msg.lost_fraction = 150, 0.5
     with pytest.raises(ValueError, match=r"expected lost_fraction 0\.1500"):
         sweep_report_fraction(msg)
+
+
+def test_sweep_points_coverage_by_level() -> None:
+    from usx_msgs.msg import SweepPoints
+    from usx_ros.conversions import sweep_points_coverage
+
+    msg = SweepPoints(levels=["L2", "L3"], coverage=[0.25, 0.75], covered=[False, True])
+    assert sweep_points_coverage(msg) == ({2: 0.25, 3: 0.75}, {2: False, 3: True})
+
+
+@pytest.mark.parametrize(
+    ("levels", "coverage", "covered", "message"),
+    [
+        (["L1", "L2"], [0.5], [True, True], "equal length, got 2, 1, 2"),
+        (["L6"], [0.5], [True], "expected levels L1..L5, got 'L6'"),
+        (["3"], [0.5], [True], "expected levels L1..L5, got '3'"),
+        (["L1", "L1"], [0.5, 0.5], [True, True], r"distinct levels, got \['L1', 'L1'\]"),
+        (["L4"], [1.5], [True], "coverage in 0..1, got 1.5 for L4"),
+        (["L4"], [float("nan")], [True], "coverage in 0..1, got nan for L4"),
+    ],
+)
+def test_sweep_points_coverage_rejects(levels, coverage, covered, message) -> None:
+    from usx_msgs.msg import SweepPoints
+    from usx_ros.conversions import sweep_points_coverage
+
+    msg = SweepPoints(levels=levels, coverage=coverage, covered=covered)
+    with pytest.raises(ValueError, match=message):
+        sweep_points_coverage(msg)

@@ -258,30 +258,26 @@ def test_a_fast_probe_is_warned_about(rig) -> None:
     )
 
 
-def test_feedback_and_markers_give_each_levels_coverage_once_an_xray_is_in(rig) -> None:
-    from visualization_msgs.msg import MarkerArray
-
-    from usx_model.levels.coverage import LevelCoverage
+def _sweep_through_l3(rig, sweep_id: str):
+    """An X-ray of phantom 3 in the base frame, then a goal's sweep of 7 frames over L3's
+    band; its level bands and the goal's handle."""
     from usx_model.sim.phantom.spine import generate_spine
     from usx_model.sim.xray import body_midplane_point_mm, lateral_geometry, render_lateral_xray
     from usx_msgs.msg import XrayView
     from usx_ros.conversions import xray_view_to_msg
-    from usx_ros.sweep_action import MARKERS_TOPIC
 
     spine = generate_spine(3)  # its frame is the base frame here: L1..L5 along +z
     geometry = lateral_geometry(spine, pixel_mm=1.0)
     shot = render_lateral_xray(spine, geometry)
     header = Header(frame_id="lbr_link_0")
     msg = xray_view_to_msg(geometry, shot.image, shot.label, header, body_midplane_point_mm(spine))
-    markers: list[MarkerArray] = []
-    rig.client_node.create_subscription(MarkerArray, MARKERS_TOPIC, markers.append, RESULT_QOS)
     rig.client_node.create_publisher(XrayView, "/usx/xray", RESULT_QOS).publish(msg)
     assert spin_until(rig.ex, lambda: rig.node.level_bands() is not None, timeout_s=5.0)
     bands = rig.node.level_bands()
     lo, hi = bands.bands[3]
     z0 = float((bands.origin_mm + bands.axis * (lo + hi) / 2)[2])  # sweep through L3's band
 
-    handle = rig.send("cov", ["L3"])
+    handle = rig.send(sweep_id, ["L3"])
     poses = rig.node.sweep.sweep.poses
     for i in range(8):
         T = np.eye(4)
@@ -293,6 +289,18 @@ def test_feedback_and_markers_give_each_levels_coverage_once_an_xray_is_in(rig) 
     for i in range(7):
         rig.img_pub.publish(_image((10 * i + 5) * MS))
     assert spin_until(rig.ex, lambda: rig.node.health.accepted >= 7, 5.0)
+    return bands, handle
+
+
+def test_feedback_and_markers_give_each_levels_coverage_once_an_xray_is_in(rig) -> None:
+    from visualization_msgs.msg import MarkerArray
+
+    from usx_model.levels.coverage import LevelCoverage
+    from usx_ros.sweep_action import MARKERS_TOPIC
+
+    markers: list[MarkerArray] = []
+    rig.client_node.create_subscription(MarkerArray, MARKERS_TOPIC, markers.append, RESULT_QOS)
+    bands, handle = _sweep_through_l3(rig, "cov")
     n = len(rig.feedback)
     assert spin_until(rig.ex, lambda: len(rig.feedback) > n + 1, 5.0)
     fb = rig.feedback[-1].feedback
@@ -312,3 +320,27 @@ def test_feedback_and_markers_give_each_levels_coverage_once_an_xray_is_in(rig) 
     assert list(res.levels) == list(fb.levels) and res.coverage[2] == pytest.approx(want[3])
     if want[3] < 0.5:  # only the goal's level is named
         assert "below 0.5 coverage: L3" in res.message and "L1" not in res.message
+
+
+@pytest.mark.parametrize("rig", [{"min_level_coverage": 0.01}], indirect=True)
+def test_a_covered_level_sends_the_bone_points_so_far_for_the_live_completion(rig) -> None:
+    from usx_msgs.msg import SweepPoints
+    from usx_ros.conversions import xyz_from_cloud_mm
+    from usx_ros.qos import LIVE_QOS
+
+    live: list[SweepPoints] = []
+    rig.client_node.create_subscription(
+        SweepPoints, "/usx/sweep/live_points", live.append, LIVE_QOS
+    )
+    _, handle = _sweep_through_l3(rig, "live")
+    assert spin_until(rig.ex, lambda: live, 5.0)
+    msg = live[0]
+    assert (msg.sweep_id, msg.sequence, msg.header.frame_id) == ("live", 0, "lbr_link_0")
+    assert list(msg.levels) == ["L1", "L2", "L3", "L4", "L5"]
+    assert msg.covered[2] and not msg.covered[0]  # L3 swept, L1 not
+    pts = xyz_from_cloud_mm(msg.cloud)
+    assert 0 < len(pts) <= len(rig.node.sweep.bone_points_mm())
+    n = len(live)
+    rig.call(rig.stop)
+    assert rig.result(handle).result.success
+    assert len(live) == n  # none once the sweep stopped recording

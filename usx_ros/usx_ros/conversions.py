@@ -416,3 +416,33 @@ def sweep_report_fraction(msg) -> float:
             f"got {msg.lost_fraction}"
         )
     return fraction
+
+
+def sweep_points_coverage(msg) -> tuple[dict[int, float], dict[int, bool]]:
+    """Each level's coverage and covered flag of a usx_msgs/SweepPoints, by level number.
+
+    Raises:
+        ValueError: levels that are not distinct L1..L5, lists of unequal length, or a
+            coverage outside 0..1.
+    """
+    names, cov, done = list(msg.levels), list(msg.coverage), list(msg.covered)
+    if not (len(names) == len(cov) == len(done)):
+        raise ValueError(
+            f"expected levels, coverage and covered of equal length, got "
+            f"{len(names)}, {len(cov)}, {len(done)}"
+        )
+    levels = []
+    for name in names:
+        lv = name[1:] if name[:1] == "L" else ""
+        if lv not in ("1", "2", "3", "4", "5"):
+            raise ValueError(f"expected levels L1..L5, got {name!r}")
+        levels.append(int(lv))
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"expected distinct levels, got {names}")
+    for name, c in zip(names, cov, strict=True):
+        if not 0.0 <= c <= 1.0:
+            raise ValueError(f"expected coverage in 0..1, got {c} for {name}")
+    return (
+        {lv: float(c) for lv, c in zip(levels, cov, strict=True)},
+        {lv: bool(d) for lv, d in zip(levels, done, strict=True)},
+    )

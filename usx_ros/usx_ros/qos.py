@@ -31,6 +31,15 @@ RESULT_QOS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
+#: A stream of snapshots that each replace the last (a sweep's bone points so far): reliable,
+#: volatile (a late subscriber waits for the next one), one deep (a busy reader skips to it).
+LIVE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 #: /diagnostics, as ROS diagnostic tools (diagnostic_aggregator, rqt_robot_monitor) read it:
 #: reliable, volatile, a short queue; each report replaces the previous one.
 DIAGNOSTICS_QOS = QoSProfile(

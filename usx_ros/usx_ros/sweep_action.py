@@ -103,6 +103,8 @@ class SweepActionServer:
         busy: why a sweep runs that no goal started (the start service), else None.
         bands: the level bands of the latest X-ray (None before one).
         points_since: ``BoneSweep.points_since`` of the current sweep.
+        on_coverage: called after each coverage update of a goal's sweep with the sweep
+            id, each level's coverage and whether it is covered (the node's live points).
         feedback_period_s, client_lost_s, min_coverage: see the node's parameters.
         frame_id: the base frame (markers).
     """
@@ -119,6 +121,7 @@ class SweepActionServer:
         busy: Callable[[], str | None],
         bands: Callable[[], LevelBands | None] = lambda: None,
         points_since: Callable[[int], tuple[np.ndarray, int]] | None = None,
+        on_coverage: Callable[[str, dict[int, float], dict[int, bool]], None] | None = None,
         feedback_period_s: float = 0.2,
         client_lost_s: float = 1.0,
         min_coverage: float = 0.5,
@@ -130,6 +133,7 @@ class SweepActionServer:
         self._not_ready, self._busy = not_ready, busy
         self.client_lost_s = client_lost_s
         self._bands, self._points_since = bands, points_since
+        self._on_coverage = on_coverage
         self.min_coverage, self.frame_id = min_coverage, frame_id
         self.coverage: LevelCoverage | None = None
         self._chunk = 0
@@ -286,6 +290,9 @@ class SweepActionServer:
         if fb is not None and self._handle is not None:
             fb["coverage"], fb["min_coverage"] = self._update_coverage(), self.min_coverage
             self._handle.publish_feedback(feedback_msg(fb))
+            if self._on_coverage is not None and fb["coverage"] and fb["state"] == "recording":
+                done = covered(fb["coverage"], self.min_coverage)
+                self._on_coverage(fb["sweep_id"], fb["coverage"], done)
 
     def _on_feedback_tick(self) -> None:
         if self._handle is None:

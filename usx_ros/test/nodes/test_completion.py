@@ -20,12 +20,12 @@ from usx_model.network.weights import save_weights
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import lateral_geometry, render_lateral_xray
-from usx_msgs.msg import SpineCompletion, SweepReport, VertebraCompletion, XrayView
+from usx_msgs.msg import SpineCompletion, SweepPoints, SweepReport, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud
 from usx_ros.nodes.completion import CompletionNode
 from usx_ros.params import ParameterError
-from usx_ros.qos import RESULT_QOS
+from usx_ros.qos import LIVE_QOS, RESULT_QOS
 from usx_ros.testing import spin_until
 
 pytestmark = pytest.mark.ros
@@ -89,6 +89,7 @@ class Graph:
         self.xray_pub = tester.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
         self.view_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
         self.report_pub = tester.create_publisher(SweepReport, "/usx/sweep_report", RESULT_QOS)
+        self.live_pub = tester.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
         self.client = tester.create_client(CompleteSpine, "/usx/complete_spine")
         self.ex = SingleThreadedExecutor(context=ctx)
         self.ex.add_node(self.node)
@@ -108,12 +109,21 @@ class Graph:
         assert spin_until(self.ex, lambda: self.node.xray_view_seen, 5.0)
 
     def publish_report(
-        self, expected, placed, no_contact, lost, stamp_ns=1, fraction=None, sweep_end_ns=0
+        self,
+        expected,
+        placed,
+        no_contact,
+        lost,
+        stamp_ns=1,
+        fraction=None,
+        sweep_end_ns=0,
+        sweep_id="",
     ):
         header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
         self.report_pub.publish(
             SweepReport(
                 header=header,
+                sweep_id=sweep_id,
                 sweep_end=ns_to_stamp(sweep_end_ns),
                 frames_expected=expected,
                 frames_placed=placed,
@@ -128,6 +138,21 @@ class Graph:
 
         n = seen()
         assert spin_until(self.ex, lambda: seen() > n, 5.0)
+
+    def publish_live(self, sweep_id, pts_mm, cov, covered_from=0.5, **fields):
+        header = Header(frame_id="lbr_link_0")
+        msg = SweepPoints(
+            header=header,
+            sweep_id=sweep_id,
+            levels=[f"L{lv}" for lv in range(1, 6)],
+            coverage=list(cov),
+            covered=[c >= covered_from for c in cov],
+            cloud=points_mm_to_cloud(pts_mm, header),
+        )
+        for k, v in fields.items():
+            setattr(msg, k, v)
+        assert spin_until(self.ex, lambda: self.live_pub.get_subscription_count() > 0, 5.0)
+        self.live_pub.publish(msg)
 
     def publish_bone(self, pts_mm, frame="lbr_link_0", stamp_ns=1):
         header = Header(frame_id=frame, stamp=ns_to_stamp(stamp_ns))
@@ -427,3 +452,53 @@ def test_missing_or_corrupt_weights_fail_at_startup(
                 Parameter("weights_us_only", value=str(weights["us_only"])),
             ],
         )
+
+
+def test_live_points_grow_the_spine_until_the_final_completion_replaces_it(
+    make_graph, observations
+):
+    graph = make_graph(live_min_period_s=0.0)
+    bone, xray_points = observations
+    graph.publish_xray(xray_points)
+    graph.publish_live("s1", bone, [0.0, 0.6, 0.2, 0.0, 0.0])
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    first = graph.results[-1]
+    assert (first.sweep_id, first.final) == ("s1", False)
+    assert [v.level for v in first.vertebrae] == ["L2"]
+    assert first.vertebrae[0].used_xray  # the X-ray placed before the sweep ended
+    # L3 newly covered: completed; L2 did not grow: kept as it was
+    graph.publish_live("s1", bone, [0.0, 0.65, 0.7, 0.0, 0.0])
+    assert spin_until(graph.ex, lambda: len(graph.results) >= 2, timeout_s=60.0)
+    assert [v.level for v in graph.results[-1].vertebrae] == ["L2", "L3"]
+    assert bytes(graph.results[-1].vertebrae[0].cloud.data) == bytes(first.vertebrae[0].cloud.data)
+    # the sweep ends: its final completion of every level, offline-equal by construction
+    graph.publish_report(100, 100, 0, 0, stamp_ns=5, sweep_id="s1")
+    graph.publish_xray(xray_points, stamp_ns=5)
+    graph.publish_bone(bone, stamp_ns=5)
+    assert spin_until(graph.ex, lambda: graph.results[-1].final, timeout_s=60.0)
+    final = graph.results[-1]
+    assert final.sweep_id == "s1" and len(final.vertebrae) == 5
+    n = len(graph.results)
+    # late live points of the finished sweep complete nothing; the next sweep's do
+    graph.publish_live("s1", bone, [1.0] * 5)
+    graph.publish_live("s2", bone, [0.0, 0.0, 0.0, 0.9, 0.0])
+    assert spin_until(graph.ex, lambda: len(graph.results) > n, timeout_s=60.0)
+    assert len(graph.results) == n + 1
+    assert graph.results[-1].sweep_id == "s2"
+    assert [v.level for v in graph.results[-1].vertebrae] == ["L4"]
+    assert graph.node.live_completions == 3 and graph.node.completions == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"levels": ["L1", "L2"]}, "invalid_live_points"),
+        ({"coverage": [0.0, 2.0, 0.0, 0.0, 0.0]}, "invalid_live_points"),
+        ({"header": Header(frame_id="map")}, "wrong_frame"),
+    ],
+)
+def test_bad_live_points_are_counted_and_complete_nothing(graph, observations, fields, reason):
+    bone, _ = observations
+    graph.publish_live("s1", bone, [0.0, 0.9, 0.0, 0.0, 0.0], **fields)
+    assert spin_until(graph.ex, lambda: graph.node.health.counts.get(reason, 0) == 1, 5.0)
+    assert not graph.results and graph.node.live_completions == 0

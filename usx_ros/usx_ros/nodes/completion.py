@@ -27,6 +27,14 @@ How long a sweep waits for its X-ray points: ``xray_wait_s`` when no lateral X-r
 then places points for every sweep and needs the bone points to do it (on a loaded
 machine, longer than a short fixed wait: the sweep would complete US-only).
 
+While a RecordSweep goal's sweep records, ``/usx/sweep/live_points`` (usx_msgs/SweepPoints
+from us_compounding: the bone points so far and each level's coverage) drive a live
+completion (``usx_model.completion.live``): each level is completed once its coverage
+criterion is met, again while it grows (``live_min_period_s``, ``live_min_gain``), with
+the latest placed X-ray points, and the spine so far is published on the same topics with
+``final`` false; the sweep's final completion (``final`` true) follows its
+``/usx/bone_points`` as before and ends the live one.
+
 A sweep that lost more than ``max_lost_fraction`` of its frames (``/usx/sweep_report``,
 stamped like its bone points) publishes no level as usable: ``ok`` and
 ``us_only_fallback`` become ``insufficient_us`` with the reason.
@@ -46,6 +54,7 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from usx_model.completion.live import LivePolicy, LiveSpine
 from usx_model.completion.spine import (
     USABLE_STATUSES,
     PatientPrior,
@@ -55,7 +64,7 @@ from usx_model.completion.spine import (
 )
 from usx_model.network.weights import load_weights, sha256_file
 from usx_model.weights import shipped_weights
-from usx_msgs.msg import SpineCompletion, SweepReport, VertebraCompletion, XrayView
+from usx_msgs.msg import SpineCompletion, SweepPoints, SweepReport, VertebraCompletion, XrayView
 from usx_msgs.srv import CompleteSpine
 from usx_ros.completion_status import STATUS_CODE
 from usx_ros.conversions import (
@@ -65,6 +74,7 @@ from usx_ros.conversions import (
     points_mm_to_cloud,
     seconds_to_duration,
     stamp_to_ns,
+    sweep_points_coverage,
     sweep_report_fraction,
     xyz_from_cloud_mm,
 )
@@ -75,7 +85,7 @@ from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
-from usx_ros.qos import RESULT_QOS
+from usx_ros.qos import LIVE_QOS, RESULT_QOS
 
 #: RViz colours of L1..L5 (0xRRGGBB).
 LEVEL_RGB = (0xE6194B, 0x3CB44B, 0xFFE119, 0x4363D8, 0xF58231)
@@ -118,6 +128,21 @@ class CompletionParams:
         read_only=True,
     )
     auto_complete: bool = param(True, "complete when a sweep's bone points arrive")
+    live_completion: bool = param(
+        True, "complete covered levels while a sweep records (/usx/sweep/live_points)"
+    )
+    live_min_period_s: float = param(
+        1.0,
+        "least time between two live completions of the same level, s",
+        min_value=0.0,
+        max_value=60.0,
+    )
+    live_min_gain: float = param(
+        0.1,
+        "least growth of a live-completed level's coverage (fraction) before it is completed again",
+        min_value=0.0,
+        max_value=1.0,
+    )
     max_points: int = param(
         500_000,
         "largest bone or X-ray point cloud accepted; a larger one is rejected (counted, "
@@ -151,6 +176,9 @@ ENDPOINTS = (
     Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "only its arrival"),
+    Endpoint(
+        "subscribes", "/usx/sweep/live_points", "usx_msgs/msg/SweepPoints", "LIVE_QOS", "live"
+    ),
     Endpoint(
         "subscribes", "/usx/sweep_report", "usx_msgs/msg/SweepReport", "RESULT_QOS", "frame loss"
     ),
@@ -203,6 +231,10 @@ class CompletionNode(ManagedNode):
         self._pending_t0: float | None = None
         self._lost_fraction: dict[int, float] = {}  # bone-cloud stamp (ns) -> its sweep's
         self._sweep_end_ns: dict[int, int] = {}  # bone-cloud stamp (ns) -> its sweep's stop
+        self._sweep_id: dict[int, str] = {}  # bone-cloud stamp (ns) -> its sweep's id
+        self._live: LiveSpine | None = None
+        self._finished_ids: list[str] = []  # sweeps completed for good: no live completion
+        self.live_completions = 0
         self.xray_view_seen = False
         self.completions = 0
         self.last_result: SpineCompletionResult | None = None
@@ -222,6 +254,13 @@ class CompletionNode(ManagedNode):
         )
         self.create_subscription(
             XrayView, "/usx/xray", self._on_xray_view, RESULT_QOS, callback_group=work
+        )
+        self.create_subscription(
+            SweepPoints,
+            "/usx/sweep/live_points",
+            self._on_live_points,
+            LIVE_QOS,
+            callback_group=work,
         )
         self._wait_timer = self.create_timer(0.02, self._on_wait_tick, callback_group=work)
         self.create_service(
@@ -257,6 +296,7 @@ class CompletionNode(ManagedNode):
         levels = self.last_result.levels if self.last_result is not None else []
         return {
             "completions": self.completions,
+            "live_completions": self.live_completions,
             "last_latency_s": self.last_latency_s,
             "last_sweep_end_to_result_s": self.last_sweep_latency_s,
             "levels": {f"L{lc.level}": lc.status for lc in levels},
@@ -316,7 +356,8 @@ class CompletionNode(ManagedNode):
         key = stamp_to_ns(msg.header.stamp)
         self._lost_fraction[key] = fraction
         self._sweep_end_ns[key] = stamp_to_ns(msg.sweep_end)
-        for table in (self._lost_fraction, self._sweep_end_ns):
+        self._sweep_id[key] = msg.sweep_id
+        for table in (self._lost_fraction, self._sweep_end_ns, self._sweep_id):
             while len(table) > 8:  # the sweeps that may still be completed
                 del table[next(iter(table))]
 
@@ -385,6 +426,49 @@ class CompletionNode(ManagedNode):
             resp.completion = msg
         return resp
 
+    def _on_live_points(self, msg: SweepPoints) -> None:
+        """Complete the levels a recording sweep has covered so far (``completion.live``)."""
+        p = self.params
+        if not (p.auto_complete and p.live_completion) or msg.sweep_id in self._finished_ids:
+            return
+        if msg.header.frame_id != p.base_frame:
+            self.health.reject("wrong_frame", f"live points in {msg.header.frame_id!r}")
+            return
+        if self._too_large(msg.cloud, "live points"):
+            return
+        try:
+            coverage, covered = sweep_points_coverage(msg)
+            pts = xyz_from_cloud_mm(msg.cloud)
+            if len(pts) < 10:
+                raise ValueError(f"only {len(pts)} bone points")
+        except ValueError as exc:
+            self.health.reject("invalid_live_points", str(exc))
+            return
+        self.health.accept()
+        if self._live is None or self._live.sweep_id != msg.sweep_id:
+            self._live = LiveSpine(msg.sweep_id, LivePolicy(p.live_min_period_s, p.live_min_gain))
+        due = self._live.due(coverage, covered, time.monotonic())
+        if not due:
+            return
+        t0 = time.perf_counter()
+        prior = PatientPrior(np.array(p.patient_cranial), np.array(p.patient_posterior))
+        with self._lock:
+            try:
+                result = self.completer.complete(pts, prior, self._xray, due, True)
+            except ValueError as exc:
+                self.health.reject("completion_failed", f"live: {exc}")
+                return
+        spine = self._live.update(result, coverage, time.monotonic())
+        self.last_latency_s = time.perf_counter() - t0
+        header = Header(frame_id=p.base_frame, stamp=self.get_clock().now().to_msg())
+        self._publish(spine, header, msg.sweep_id, final=False)
+        self.live_completions += 1
+        self.get_logger().info(
+            f"sweep {msg.sweep_id!r} (live): L{', L'.join(map(str, due))} completed in "
+            f"{self.last_latency_s:.2f} s; the spine so far: "
+            f"L{', L'.join(map(str, self._live.completed_levels))}"
+        )
+
     # --- work ---------------------------------------------------------------------------
     def run_completion(self, levels, use_xray: bool, t0: float) -> SpineCompletion | None:
         """Complete ``levels`` from the latest inputs and publish; None on failure."""
@@ -412,10 +496,15 @@ class CompletionNode(ManagedNode):
         self.last_latency_s = time.perf_counter() - t0
         # from the sweep's stop when its report says when, whatever held the inputs up
         sweep_end_ns = self._sweep_end_ns.get(self._bone_stamp_ns, 0)
+        sweep_id = self._sweep_id.get(self._bone_stamp_ns, "")
+        if sweep_id:  # the final completion of this sweep: no live one after it
+            self._finished_ids = [*self._finished_ids[-7:], sweep_id]
+            if self._live is not None and self._live.sweep_id == sweep_id:
+                self._live.close()
         self.last_sweep_latency_s = (
             (now.nanoseconds - sweep_end_ns) * 1e-9 if sweep_end_ns > 0 else float("nan")
         )
-        msg = self._publish(result, header)
+        msg = self._publish(result, header, sweep_id, final=True)
         self.last_result = result
         self.completions += 1
         status = {
@@ -437,9 +526,17 @@ class CompletionNode(ManagedNode):
         trim_heap()  # after the result is out: the sweep's arrays are garbage now
         return msg
 
-    def _publish(self, result: SpineCompletionResult, header: Header) -> SpineCompletion:
-        out = SpineCompletion(header=header, model_id=" ".join(self.model_id), device=self.device)
-        sweep_s = self.last_sweep_latency_s
+    def _publish(
+        self, result: SpineCompletionResult, header: Header, sweep_id: str, final: bool
+    ) -> SpineCompletion:
+        out = SpineCompletion(
+            header=header,
+            model_id=" ".join(self.model_id),
+            device=self.device,
+            sweep_id=sweep_id,
+            final=final,
+        )
+        sweep_s = self.last_sweep_latency_s if final else float("nan")
         out.latency = seconds_to_duration(sweep_s if np.isfinite(sweep_s) else self.last_latency_s)
         clouds, levels, statuses, unc = [], [], [], []
         for lc in result.levels:

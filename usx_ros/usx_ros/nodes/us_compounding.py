@@ -20,7 +20,9 @@ once the frames acquired before the stop have arrived and found their poses
 status reports a digest of the placed frames' stamps). On closing it publishes the sweep's
 bone points on ``/usx/bone_points`` (PointCloud2, base frame, metres, reliable +
 transient-local) and the covered voxels on ``/usx/coverage``, and optionally writes the
-volume and coverage as NIfTI.
+volume and coverage as NIfTI. While a goal's sweep records, once a level is covered, the
+bone points so far go out every ``live_period_s`` on ``/usx/sweep/live_points``
+(``usx_msgs/SweepPoints``: sweep id, each level's coverage) for the live completion.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from usx_model.segmentation.bone import BoneSegParams
 from usx_model.segmentation.contact import ContactParams
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
-from usx_msgs.msg import SweepReport, XrayView
+from usx_msgs.msg import SweepPoints, SweepReport, XrayView
 from usx_ros.conversions import (
     image_to_array,
     points_mm_to_cloud,
@@ -67,7 +69,7 @@ from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import PROBE_CALIBRATION_DOC, load_calibration, run_node
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
-from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+from usx_ros.qos import LIVE_QOS, RESULT_QOS, SENSOR_QOS, STATE_QOS
 from usx_ros.sweep_action import ACTION_NAME, MARKERS_TOPIC, SweepActionServer
 
 
@@ -211,6 +213,14 @@ class CompoundingParams:
         max_value=60.0,
         read_only=True,
     )
+    live_period_s: float = param(
+        1.0,
+        "during a RecordSweep goal, publish the sweep's bone points so far on "
+        "/usx/sweep/live_points at most this often once a level is covered, for the live "
+        "completion (0 = never), s",
+        min_value=0.0,
+        max_value=60.0,
+    )
     bone_points_voxel_mm: float = param(
         0.5,
         "publish one bone point per voxel of this size (0 = every segmented pixel); "
@@ -247,6 +257,13 @@ ENDPOINTS = (
     ),
     Endpoint("publishes", "/usx/sweep_report", "usx_msgs/msg/SweepReport", "RESULT_QOS"),
     Endpoint("publishes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint(
+        "publishes",
+        "/usx/sweep/live_points",
+        "usx_msgs/msg/SweepPoints",
+        "LIVE_QOS",
+        "bone points so far, during a RecordSweep goal",
+    ),
     Endpoint("publishes", "/usx/coverage", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "one JSON per sweep"),
 )
@@ -314,6 +331,9 @@ class UsCompounding(ManagedNode):
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
         self.diagnostics = NodeDiagnostics(self, self.health, self.status, self._diagnose)
         self.sweeps: SweepActionServer | None = None
+        self.pub_live = self.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
+        # the last live points: sweep id, sequence, when, the levels covered then
+        self._live: tuple[str, int, float, set] = ("", 0, -np.inf, set())
         if p.sweep_source == "service":
             self.create_service(Trigger, "/usx/sweep/start", self._srv_start)
             self.create_service(Trigger, "/usx/sweep/stop", self._srv_stop)
@@ -327,6 +347,7 @@ class UsCompounding(ManagedNode):
                 busy=self._busy,
                 bands=self.level_bands,
                 points_since=lambda chunk: self.sweep.points_since(chunk),
+                on_coverage=self._publish_live,
                 feedback_period_s=p.feedback_period_s,
                 client_lost_s=p.client_lost_s,
                 min_coverage=p.min_level_coverage,
@@ -548,6 +569,36 @@ class UsCompounding(ManagedNode):
                 self.health.reject(r.reason or "dropped", f"frame at {r.stamp_ns} ns")
 
     # --- results ----------------------------------------------------------------------
+    def _publish_live(self, sweep_id: str, coverage: dict, done: dict) -> None:
+        """The sweep's bone points so far, once a level is covered (live completion)."""
+        period = self.params.live_period_s
+        now = time.monotonic()
+        last_id, seq, last_s, last_done = self._live
+        newly = {lv for lv, d in done.items() if d} - last_done if sweep_id == last_id else {0}
+        if period <= 0 or not any(done.values()):
+            return
+        # a level just covered goes out at once (its completion is awaited), growth at most
+        # every live_period_s
+        if not newly and now - last_s < period:
+            return
+        seq = seq + 1 if sweep_id == last_id else 0
+        self._live = (sweep_id, seq, now, {lv for lv, d in done.items() if d})
+        points = self.sweep.bone_points_mm()
+        if self.params.bone_points_voxel_mm > 0:
+            points = thin_points(points, self.params.bone_points_voxel_mm)
+        header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
+        self.pub_live.publish(
+            SweepPoints(
+                header=header,
+                sweep_id=sweep_id,
+                sequence=seq,
+                levels=[f"L{lv}" for lv in coverage],
+                coverage=[float(v) for v in coverage.values()],
+                covered=[bool(done[lv]) for lv in coverage],
+                cloud=points_mm_to_cloud(points, header),
+            )
+        )
+
     def _publish_results(self) -> SweepReport:
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()

@@ -7,7 +7,10 @@ device pose ``T_base_xray`` from parameters). Each label pixel's ray is cut with
 vertebral-body mid-plane: the CBCT-registered plane when the view carries one, else the
 paper's heuristic from the sweep's US bone points (``/usx/bone_points``). Publishes
 ``/usx/xray_points`` (PointCloud2: x, y, z in m, level uint8; base frame; reliable +
-transient-local), stamped like the bone points it was placed with.
+transient-local), stamped like the bone points it was placed with. While a sweep records,
+the X-ray is also placed on its bone points so far (``/usx/sweep/live_points``, at most
+every ``live_place_period_s``) for the live completion; each sweep's final bone points
+place it again.
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ from std_msgs.msg import Header
 from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.completion.xray_placement import XrayObservation, place_xray
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
-from usx_msgs.msg import XrayView
-from usx_ros.conversions import points_mm_to_cloud, xray_view_from_msg, xyz_from_cloud_mm
+from usx_msgs.msg import SweepPoints, XrayView
+from usx_ros.conversions import (
+    points_mm_to_cloud,
+    stamp_to_ns,
+    xray_view_from_msg,
+    xyz_from_cloud_mm,
+)
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
 from usx_ros.health import InputHealth, publish_status
 from usx_ros.interfaces import Endpoint
@@ -31,7 +39,7 @@ from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError, declare_params, param
-from usx_ros.qos import RESULT_QOS
+from usx_ros.qos import LIVE_QOS, RESULT_QOS
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,14 @@ class XrayIngestParams:
         "re-register the X-ray in its plane to the US bone points before placing it (a "
         "patient who moved after the shot); needs the X-ray's image",
     )
+    live_place_period_s: float = param(
+        5.0,
+        "while a sweep records, place the X-ray on its bone points so far "
+        "(/usx/sweep/live_points) at most this often, for the live completion (0 = only on "
+        "each sweep's final bone points), s",
+        min_value=0.0,
+        max_value=600.0,
+    )
     patient_posterior: tuple[float, ...] = param(
         (0.0, 0.0, 1.0),
         "direction from the spine to the probe side (posterior), base frame",
@@ -74,6 +90,7 @@ ENDPOINTS = (
     DIAGNOSTICS_ENDPOINT,
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/sweep/live_points", "usx_msgs/msg/SweepPoints", "LIVE_QOS"),
     Endpoint("publishes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
     Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "counters, JSON"),
 )
@@ -103,6 +120,7 @@ class XrayIngest(ManagedNode):
         self.xray: XrayObservation | None = None
         self._bone_mm: np.ndarray | None = None
         self._bone_stamp = None
+        self._live_id, self._live_at = "", -np.inf  # the latest live placement
         self.published = 0
         #: seconds the latest placement took (the completion node waits for it)
         self.last_place_s: float | None = None
@@ -120,6 +138,7 @@ class XrayIngest(ManagedNode):
         )
         self.create_subscription(XrayView, "/usx/xray", self._on_xray, RESULT_QOS)
         self.create_subscription(PointCloud2, "/usx/bone_points", self._on_bone, RESULT_QOS)
+        self.create_subscription(SweepPoints, "/usx/sweep/live_points", self._on_live, LIVE_QOS)
 
     def _load_files(self) -> XrayObservation:
         p = self.params
@@ -166,20 +185,48 @@ class XrayIngest(ManagedNode):
         self._bone_mm, self._bone_stamp = pts, msg.header.stamp
         self._place()
 
-    def _place(self) -> None:
-        if self.xray is None or self._bone_mm is None:
+    def _on_live(self, msg: SweepPoints) -> None:
+        """A recording sweep's bone points so far: place the X-ray on them (rate-bounded)."""
+        period, now = self.params.live_place_period_s, time.monotonic()
+        if period <= 0 or self.xray is None:
+            return
+        if msg.sweep_id == self._live_id and now - self._live_at < period:
+            return
+        if self._bone_stamp is not None and stamp_to_ns(msg.header.stamp) <= stamp_to_ns(
+            self._bone_stamp
+        ):
+            return  # older than the last sweep's final bone points
+        if msg.header.frame_id != self.params.base_frame:
+            self.health.reject("wrong_frame", f"live points in {msg.header.frame_id!r}")
+            return
+        try:
+            pts = xyz_from_cloud_mm(msg.cloud)
+        except ValueError as exc:
+            self.health.reject("invalid_cloud", f"live points: {exc}")
+            return
+        if len(pts) < 10:
+            self.health.reject("invalid_cloud", f"live points: only {len(pts)} bone points")
+            return
+        self._live_id, self._live_at = msg.sweep_id, now
+        self._place(pts, msg.header.stamp)
+
+    def _place(self, bone_mm: np.ndarray | None = None, stamp=None) -> None:
+        """Place the X-ray on ``bone_mm`` (default: the last sweep's bone points)."""
+        if bone_mm is None:
+            bone_mm, stamp = self._bone_mm, self._bone_stamp
+        if self.xray is None or bone_mm is None:
             return
         t0 = time.perf_counter()
         try:
             posterior = np.array(self.params.patient_posterior) if self.params.reregister else None
-            by_level = place_xray(self._bone_mm, self.xray, posterior)
+            by_level = place_xray(bone_mm, self.xray, posterior)
         except ValueError as exc:
             self.health.reject("placement_failed", str(exc))
             return
         levels = sorted(by_level)
         pts = np.concatenate([by_level[lv] for lv in levels])
         lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
-        header = Header(frame_id=self.params.base_frame, stamp=self._bone_stamp)
+        header = Header(frame_id=self.params.base_frame, stamp=stamp)
         self.pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
         self.published += 1
         self.last_place_s = time.perf_counter() - t0

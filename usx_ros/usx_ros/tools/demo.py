@@ -82,6 +82,7 @@ class Monitor:
     node: Node
     t: dict[str, float] = field(default_factory=dict)
     msgs: dict[str, object] = field(default_factory=dict)
+    growth: list[tuple[float, list[str]]] = field(default_factory=list)  # live completions
 
     def __post_init__(self) -> None:
         subs = {
@@ -110,6 +111,13 @@ class Monitor:
             now = time.perf_counter()
             if key == "sweep_active":
                 self.t["sweep_start" if msg.data else "sweep_end"] = now
+                return
+            if key == "spine_completion" and not msg.final:
+                # a live completion while the sweep records: the spine growing
+                levels = [v.level for v in msg.vertebrae]
+                for lv in levels:
+                    self.t.setdefault(f"live_{lv}", now)
+                self.growth.append((now, levels))
                 return
             self.msgs[key] = msg
             self.t.setdefault(key, now)
@@ -331,13 +339,21 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
         report["coverage"] = {
             lv: round(float(c), 3) for lv, c in zip(cov.levels, cov.coverage, strict=True)
         }
-    # seconds from a level meeting its coverage criterion to its completion on
-    # /usx/completed_spine (today every level waits for the sweep's end)
+    # seconds from a level meeting its coverage criterion to its first completion on
+    # /usx/spine_completion (live while the sweep records, else the final one)
     report["level_ready_s"] = {
-        k.removeprefix("covered_"): round(t["spine_completion"] - v, 3)
-        for k, v in sorted(t.items())
-        if k.startswith("covered_")
+        lv: round(t.get(f"live_{lv}", t["spine_completion"]) - t[f"covered_{lv}"], 3)
+        for lv in sorted(k.removeprefix("covered_") for k in t if k.startswith("covered_"))
     }
+    # each level's first publication, s after the sweep's end (negative: during the sweep)
+    report["first_published_after_sweep_end_s"] = {
+        lv: round(t.get(f"live_{lv}", t["spine_completion"]) - t["sweep_end"], 3)
+        for lv in (v.level for v in vertebrae)
+    }
+    start = t.get("sweep_start", np.nan)
+    report["growth"] = [
+        {"t_s": round(when - start, 2), "levels": levels} for when, levels in monitor.growth
+    ]
     R = np.array(stats["R_base_lps"])
     gt_msg = monitor.msgs.get("ground_truth") or _bag_message(
         replay_bag, "/usx/phantom/ground_truth"
@@ -440,4 +456,21 @@ def _markdown(r: dict) -> str:
         "coverage: the share of each level's expected US-visible surface the sweep saw "
         "(the sweep goal's last feedback; a level counts as covered from 0.5).",
     ]
+    ready, first = r.get("level_ready_s", {}), r.get("first_published_after_sweep_end_s", {})
+    if first:
+        lines += [
+            "",
+            "| level | covered -> first completion (s) | first completion - sweep end (s) |",
+        ]
+        lines += ["|---|---|---|"]
+        for lv in first:
+            rd = f"{ready[lv]:.2f}" if lv in ready else "n/a"
+            lines.append(f"| {lv} | {rd} | {first[lv]:+.2f} |")
+    if r.get("growth"):
+        lines += [
+            "",
+            "The spine while the sweep recorded (live completions, s after its start):",
+            "",
+        ]
+        lines += [f"- {g['t_s']:.1f} s: {' '.join(g['levels'])}" for g in r["growth"]]
     return "\n".join(lines) + "\n"

@@ -189,6 +189,8 @@ class SweepWatch:
                     return
 
     def _on_completion(self, msg: SpineCompletion) -> None:
+        if not msg.final:  # a live completion while the sweep records
+            return
         now = time.monotonic()
         with self._lock:
             waiting = [s for s in self.sweeps if s.end is not None and s.completion is None]
