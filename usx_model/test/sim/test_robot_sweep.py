@@ -12,6 +12,7 @@ from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.sim.probe import sweep_poses
 from usx_model.sim.robot_sweep import (
     JOINT_SPEED_LIMITS_RAD_S,
+    SWEEP_MARGIN_MM,
     default_table_pose,
     plan_robot_sweep,
     table_from_spine,
@@ -52,7 +53,7 @@ def test_probe_follows_the_sweep_path_at_constant_speed(toy_spine, plan):
     T_base_spine = default_table_pose() @ table_from_spine(toy_spine)
     np.testing.assert_allclose(plan.T_base_spine, T_base_spine)
     np.testing.assert_allclose(plan.T_base_probe, T_base_spine @ plan.T_spine_probe, atol=1e-9)
-    ends = sweep_poses(toy_spine, 2)
+    ends = sweep_poses(toy_spine, 2, margin_mm=SWEEP_MARGIN_MM)
     np.testing.assert_allclose(plan.T_spine_probe[[0, -1]], ends, atol=1e-6)
     step = np.linalg.norm(np.diff(plan.T_spine_probe[:, :3, 3], axis=0), axis=1)
     np.testing.assert_allclose(step, plan.speed_mm_s / RATES["frame_rate_hz"], rtol=1e-3)
@@ -118,7 +119,7 @@ def test_bad_plans_raise_clear_errors(toy_spine, kwargs, match):
 def test_serpentine_passes_are_shifted_laterally_and_alternate(toy_spine):
     offsets = (-20.0, 0.0, 20.0)
     plan = _plan(toy_spine, lateral_offsets_mm=offsets)
-    ends = sweep_poses(toy_spine, 2)
+    ends = sweep_poses(toy_spine, 2, margin_mm=SWEEP_MARGIN_MM)
     one_pass = abs(ends[0, 2, 3] - ends[1, 2, 3])
     # three straight passes plus two 20 mm lateral moves
     assert plan.path_length_mm == pytest.approx(3 * one_pass + 40.0, rel=1e-6)

@@ -136,8 +136,9 @@ def test_options_leave_out_the_xray_and_its_depth(toy_spine, monkeypatch):
 
 
 def test_plan_sweep_uses_the_config(toy_spine, toy_scenario):
-    plan = plan_sweep(toy_spine, replace(SMALL, n_frames=7))
-    assert plan.n_frames == 7 and plan.path_length_mm == toy_scenario.plan.path_length_mm
+    # 9 frames: fewer would move the toy sweep's first joint faster than the iiwa allows
+    plan = plan_sweep(toy_spine, replace(SMALL, n_frames=9))
+    assert plan.n_frames == 9 and plan.path_length_mm == toy_scenario.plan.path_length_mm
     assert toy_scenario.plan.speed_mm_s == pytest.approx(20.0, rel=0.05)
 
 

@@ -179,12 +179,9 @@ def _solve_sequential(T_base_ee: np.ndarray, seed: np.ndarray) -> np.ndarray:
 
 
 #: How far the sweep runs past the first and last spinous process, mm. The arch of L1 rises
-#: above its spinous process (and L5's reaches below): at 10 mm the demo's sweep sees 36 % of
-#: L1's expected surface and L1 completes worst. 25 mm measured better on 6 phantom spines
-#: (whole CD-L1 1.38 -> 1.21 mm, L1 1.70 -> 1.12; docs/results.md) but is not the default
-#: yet: it breaks joint-speed limits of short, fast test plans and changes the breathing
-#: fit of the lab-conditions test, both still to be checked.
-SWEEP_MARGIN_MM = 10.0
+#: above its spinous process (and L5's reaches below): a shorter overshoot misses L1's arch,
+#: and L1 then completes worst (10 against 25 mm on 6 phantom spines: docs/results.md).
+SWEEP_MARGIN_MM = 25.0
 
 
 def plan_robot_sweep(

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = dict(rate_hz=60.0, minutes=0.5, sample_s=2.0, sweep_speed_mm_s=40.0, finish_s=120.0)
+    base = dict(rate_hz=60.0, minutes=0.5, sample_s=2.0, sweep_speed_mm_s=50.0, finish_s=120.0)
     return argparse.Namespace(**{**base, **kw})
 
 

@@ -5,7 +5,8 @@ frames at ``--rate-hz``) while sampling the resident memory of the graph's proce
 ``--sample-s``; reports the frames the phantom sent, how many the compounding node placed
 and dropped (and why), ``sweep_end_to_spine_s`` (sweep end to the completed spine),
 ``level_ready_s`` (for each level, from the moment the sweep's feedback first called it
-covered to the completed spine) and memory over time.
+covered to its first completion, live while the sweep records), each level's first
+publication relative to the sweep's end, and memory over time.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def run(args) -> dict:
         "rate_hz": args.rate_hz,
         "sweep_end_to_spine_s": report["latency_s"]["sweep_end_to_completed_spine"],
         "level_ready_s": report.get("level_ready_s", {}),
+        # each level's first publication (live or final), s after the sweep's end
+        "first_published_after_sweep_end_s": report.get("first_published_after_sweep_end_s", {}),
+        "live_completions": len(report.get("growth", [])),
         "coverage": report.get("coverage", {}),
         "frames_sent": sent,
         "frames_placed": placed,
