@@ -32,6 +32,17 @@ def test_a_level_is_due_once_covered_and_again_only_after_growth_and_time() -> N
     assert live.covered_at_s == {2: 10.0, 1: 12.0}
 
 
+def test_a_completed_level_is_due_again_once_the_sweep_has_many_more_points() -> None:
+    # a later pass adds points but no coverage: due once 30 % more points are in
+    live = LiveSpine("s1", LivePolicy(min_period_s=1.0, min_gain=0.1, min_growth=0.3))
+    cov, done = {3: 0.9}, {3: True}
+    assert live.due(cov, done, 0.0, n_points=1000) == (3,)
+    live.update(_result({3: "ok"}), cov, 0.0, n_points=1000)
+    assert live.due(cov, done, 5.0, n_points=1299) == ()
+    assert live.due(cov, done, 0.5, n_points=2000) == ()  # too soon
+    assert live.due(cov, done, 5.0, n_points=1300) == (3,)
+
+
 def test_the_spine_grows_and_keeps_the_latest_completion_of_each_level() -> None:
     live = LiveSpine("s1")
     live.update(_result({3: "ok"}, tag=1.0), {3: 0.6}, 0.0)
@@ -62,6 +73,7 @@ def test_nothing_is_completed_live_after_the_final_completion() -> None:
         ({"min_period_s": -1.0}, "min_period_s: expected >= 0 s, got -1.0"),
         ({"min_period_s": float("nan")}, "min_period_s: expected >= 0 s, got nan"),
         ({"min_gain": 1.5}, "min_gain: expected a fraction in 0..1, got 1.5"),
+        ({"min_growth": 0.0}, "min_growth: expected > 0, got 0.0"),
     ],
 )
 def test_bad_policies_are_named(kwargs: dict, message: str) -> None:

@@ -3,7 +3,10 @@ growing result.
 
 A level is completed as soon as its coverage criterion is met (``levels.coverage``) and
 again, at most every ``min_period_s``, while its coverage keeps growing by at least
-``min_gain``; the other levels keep their latest completion. The sweep's final
+``min_gain`` or the sweep's bone points by ``min_growth``: a serpentine's first pass
+already covers most of a level's band, but the network needs the later passes' points too
+(the demo's first-pass completions were 4 mm off, the gate calling them low confidence);
+the other levels keep their latest completion. The sweep's final
 completion (all levels from the final, breathing-corrected bone points) replaces the
 live one: :meth:`LiveSpine.close` ends it, and nothing of that sweep is completed live
 afterwards.
@@ -26,22 +29,28 @@ class LivePolicy:
         min_period_s: least time between two completions of the same level, s.
         min_gain: least growth of a completed level's coverage (fraction, 0..1) that
             makes it due again.
+        min_growth: least relative growth of the sweep's bone points since a level's last
+            completion that makes it due again (0.3: 30 % more points).
     """
 
     min_period_s: float = 1.0
     min_gain: float = 0.1
+    min_growth: float = 0.3
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.min_period_s) and self.min_period_s >= 0):
             raise ValueError(f"min_period_s: expected >= 0 s, got {self.min_period_s}")
         if not (0.0 <= self.min_gain <= 1.0):
             raise ValueError(f"min_gain: expected a fraction in 0..1, got {self.min_gain}")
+        if not (np.isfinite(self.min_growth) and self.min_growth > 0):
+            raise ValueError(f"min_growth: expected > 0, got {self.min_growth}")
 
 
 @dataclass
 class _Done:
     at_s: float
     coverage: float
+    n_points: int
 
 
 @dataclass
@@ -61,13 +70,20 @@ class LiveSpine:
     _levels: dict[int, LevelCompletion] = field(default_factory=dict)
     _latest: SpineCompletionResult | None = None
 
-    def due(self, coverage: dict[int, float], covered: dict[int, bool], now_s: float) -> tuple:
+    def due(
+        self,
+        coverage: dict[int, float],
+        covered: dict[int, bool],
+        now_s: float,
+        n_points: int = 0,
+    ) -> tuple:
         """The levels to complete now, in level order.
 
         Args:
             coverage: level -> coverage fraction of the sweep so far.
             covered: level -> its coverage criterion is met.
             now_s: the caller's monotonic clock, s.
+            n_points: the sweep's bone points so far.
         """
         if self.closed:
             return ()
@@ -79,13 +95,20 @@ class LiveSpine:
             done = self._done.get(lv)
             if done is None or (
                 now_s - done.at_s >= self.policy.min_period_s
-                and coverage[lv] - done.coverage >= self.policy.min_gain
+                and (
+                    coverage[lv] - done.coverage >= self.policy.min_gain
+                    or 0 < (1.0 + self.policy.min_growth) * done.n_points <= n_points
+                )
             ):
                 out.append(lv)
         return tuple(out)
 
     def update(
-        self, result: SpineCompletionResult, coverage: dict[int, float], now_s: float
+        self,
+        result: SpineCompletionResult,
+        coverage: dict[int, float],
+        now_s: float,
+        n_points: int = 0,
     ) -> SpineCompletionResult:
         """Take a completion of some levels; the spine so far (every level completed live,
         the latest completion of each, in level order).
@@ -99,7 +122,7 @@ class LiveSpine:
             if lc.status == "insufficient_input" and lc.level in self._levels:
                 continue
             self._levels[lc.level] = lc
-            self._done[lc.level] = _Done(now_s, float(coverage.get(lc.level, 0.0)))
+            self._done[lc.level] = _Done(now_s, float(coverage.get(lc.level, 0.0)), int(n_points))
         self._latest = SpineCompletionResult(
             [self._levels[lv] for lv in sorted(self._levels)],
             result.R_base_lps,

@@ -30,7 +30,8 @@ machine, longer than a short fixed wait: the sweep would complete US-only).
 While a RecordSweep goal's sweep records, ``/usx/sweep/live_points`` (usx_msgs/SweepPoints
 from us_compounding: the bone points so far and each level's coverage) drive a live
 completion (``usx_model.completion.live``): each level is completed once its coverage
-criterion is met, again while it grows (``live_min_period_s``, ``live_min_gain``), with
+criterion is met, again while it grows (``live_min_period_s``, ``live_min_gain``,
+``live_min_growth``), with
 the latest placed X-ray points, and the spine so far is published on the same topics with
 ``final`` false; the sweep's final completion (``final`` true) follows its
 ``/usx/bone_points`` as before and ends the live one.
@@ -142,6 +143,13 @@ class CompletionParams:
         "least growth of a live-completed level's coverage (fraction) before it is completed again",
         min_value=0.0,
         max_value=1.0,
+    )
+    live_min_growth: float = param(
+        0.3,
+        "least relative growth of the sweep's bone points since a level's last live "
+        "completion before it is completed again (later passes add points, not coverage)",
+        min_value=0.01,
+        max_value=100.0,
     )
     max_points: int = param(
         500_000,
@@ -446,8 +454,9 @@ class CompletionNode(ManagedNode):
             return
         self.health.accept()
         if self._live is None or self._live.sweep_id != msg.sweep_id:
-            self._live = LiveSpine(msg.sweep_id, LivePolicy(p.live_min_period_s, p.live_min_gain))
-        due = self._live.due(coverage, covered, time.monotonic())
+            policy = LivePolicy(p.live_min_period_s, p.live_min_gain, p.live_min_growth)
+            self._live = LiveSpine(msg.sweep_id, policy)
+        due = self._live.due(coverage, covered, time.monotonic(), len(pts))
         if not due:
             return
         t0 = time.perf_counter()
@@ -458,7 +467,7 @@ class CompletionNode(ManagedNode):
             except ValueError as exc:
                 self.health.reject("completion_failed", f"live: {exc}")
                 return
-        spine = self._live.update(result, coverage, time.monotonic())
+        spine = self._live.update(result, coverage, time.monotonic(), len(pts))
         self.last_latency_s = time.perf_counter() - t0
         header = Header(frame_id=p.base_frame, stamp=self.get_clock().now().to_msg())
         self._publish(spine, header, msg.sweep_id, final=False)

@@ -118,6 +118,7 @@ class Monitor:
                 for lv in levels:
                     self.t.setdefault(f"live_{lv}", now)
                 self.growth.append((now, levels))
+                self.msgs["live_spine_completion"] = msg
                 return
             self.msgs[key] = msg
             self.t.setdefault(key, now)
@@ -365,12 +366,33 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
         scores = score_levels(completed, gt, {lv: v[1] for lv, v in gt_all.items()})
         report["levels"] = {f"L{lv}": s for lv, s in scores.items()}
         report["mean_cd_l1_mm"] = float(np.mean([s["cd_l1_mm"] for s in scores.values()]))
+    live_msg = monitor.msgs.get("live_spine_completion")
+    if live_msg is not None:
+        report["live"] = _live_against_final(live_msg, completed, gt)
     if replay_bag is not None:
         report["reproduction"] = _compare_with_recording(replay_bag, completed, stats)
     name = "replay_spine.png" if replay_bag else "spine.png"
     render_spine(out / name, R, completed, bone, gt, title=f"usx demo ({report['mode']})")
     report["png"] = str(out / name)
     return report
+
+
+def _live_against_final(live_msg: SpineCompletion, final: dict, gt: dict | None) -> dict:
+    """Each level's last live completion against its final one (CD-L1, mm) and, with the
+    ground truth, its own CD-L1: what a user saw during the sweep, and how far it was off."""
+    import torch
+
+    out: dict = {"against_final_cd_l1_mm": {}, "cd_l1_mm": {}}
+    for v in live_msg.vertebrae:
+        lv = int(v.level.removeprefix("L"))
+        pts = m_to_mm(_xyz(v.cloud))
+        if not len(pts):
+            continue
+        for key, ref in (("against_final_cd_l1_mm", final), ("cd_l1_mm", gt or {})):
+            if lv in ref and len(ref[lv]):
+                cd = chamfer_distance(torch.as_tensor(pts)[None], torch.as_tensor(ref[lv])[None])
+                out[key][v.level] = round(float(cd.cd_p[0]), 3)
+    return out
 
 
 def _xyz(msg: PointCloud2) -> np.ndarray:
@@ -466,6 +488,17 @@ def _markdown(r: dict) -> str:
         for lv in first:
             rd = f"{ready[lv]:.2f}" if lv in ready else "n/a"
             lines.append(f"| {lv} | {rd} | {first[lv]:+.2f} |")
+    live = r.get("live", {})
+    if live.get("cd_l1_mm"):
+        lines += [
+            "",
+            "Each level's last live completion (during the sweep), CD-L1 in mm: against the "
+            "ground truth "
+            + ", ".join(f"{lv} {v:.2f}" for lv, v in live["cd_l1_mm"].items())
+            + "; against its final completion "
+            + ", ".join(f"{lv} {v:.2f}" for lv, v in live["against_final_cd_l1_mm"].items())
+            + ".",
+        ]
     if r.get("growth"):
         lines += [
             "",
