@@ -243,6 +243,7 @@ class CompletionNode(ManagedNode):
         self._live: LiveSpine | None = None
         self._finished_ids: list[str] = []  # sweeps completed for good: no live completion
         self.live_completions = 0
+        self.last_live_latency_s = float("nan")
         self.xray_view_seen = False
         self.completions = 0
         self.last_result: SpineCompletionResult | None = None
@@ -305,6 +306,7 @@ class CompletionNode(ManagedNode):
         return {
             "completions": self.completions,
             "live_completions": self.live_completions,
+            "last_live_latency_s": self.last_live_latency_s,
             "last_latency_s": self.last_latency_s,
             "last_sweep_end_to_result_s": self.last_sweep_latency_s,
             "levels": {f"L{lc.level}": lc.status for lc in levels},
@@ -468,13 +470,13 @@ class CompletionNode(ManagedNode):
                 self.health.reject("completion_failed", f"live: {exc}")
                 return
         spine = self._live.update(result, coverage, time.monotonic(), len(pts))
-        self.last_latency_s = time.perf_counter() - t0
+        self.last_live_latency_s = time.perf_counter() - t0
         header = Header(frame_id=p.base_frame, stamp=self.get_clock().now().to_msg())
         self._publish(spine, header, msg.sweep_id, final=False)
         self.live_completions += 1
         self.get_logger().info(
             f"sweep {msg.sweep_id!r} (live): L{', L'.join(map(str, due))} completed in "
-            f"{self.last_latency_s:.2f} s; the spine so far: "
+            f"{self.last_live_latency_s:.2f} s; the spine so far: "
             f"L{', L'.join(map(str, self._live.completed_levels))}"
         )
 
@@ -545,8 +547,12 @@ class CompletionNode(ManagedNode):
             sweep_id=sweep_id,
             final=final,
         )
-        sweep_s = self.last_sweep_latency_s if final else float("nan")
-        out.latency = seconds_to_duration(sweep_s if np.isfinite(sweep_s) else self.last_latency_s)
+        if final:
+            sweep_s = self.last_sweep_latency_s
+            latency = sweep_s if np.isfinite(sweep_s) else self.last_latency_s
+        else:  # a live completion: its own time, from the live points' arrival
+            latency = self.last_live_latency_s
+        out.latency = seconds_to_duration(latency)
         clouds, levels, statuses, unc = [], [], [], []
         for lc in result.levels:
             lv = np.full(len(lc.points_mm), lc.level, dtype=np.uint8)
