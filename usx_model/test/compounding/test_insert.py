@@ -185,3 +185,52 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_pixel_stride_inserts_the_strided_pixels_of_the_naive_reference():
+    from usx_model.compounding.insert import insert_stride
+
+    rng = np.random.default_rng(11)
+    grid = VolumeGrid((-4.0, -3.0, -5.0), (0.7, 0.6, 0.8), (14, 12, 11))
+    images = rng.integers(0, 256, (3, 9, 11)).astype(np.uint8)
+    rotations = Rotation.random(3, random_state=5).as_matrix()
+    transforms = np.stack([_pixel_transform(0.3, R, rng.uniform(-4, 0, 3)) for R in rotations])
+    mask = rng.random((9, 11)) > 0.2
+    comp = Compounder(grid, (9, 11), CompoundingMode.MEAN, mask, pixel_stride=2)
+    for image, T in zip(images, transforms, strict=True):
+        comp.insert(image, T)
+    strided = np.zeros_like(mask)
+    strided[::2, ::2] = True
+    value, coverage = _naive(images, transforms, grid, CompoundingMode.MEAN, mask & strided)
+    res = comp.result()
+    np.testing.assert_array_equal(res.coverage, coverage)
+    np.testing.assert_allclose(res.value, value, rtol=1e-6)
+    # 0.15 mm pixels into 0.5 mm voxels: every other pixel (0.3 mm apart); 0.4 mm: all
+    assert insert_stride((0.15, 0.15), 0.5) == 2
+    assert insert_stride((0.1, 0.4), 0.5) == 1
+    assert insert_stride((0.05, 0.05), 0.5) == 6
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda g: Compounder(g, (4, 4), pixel_stride=0),
+            "pixel_stride: expected an integer >= 1, got 0",
+        ),
+        (
+            lambda g: Compounder(g, (4, 4), pixel_stride=1.5),
+            "pixel_stride: expected an integer >= 1, got 1.5",
+        ),
+        (
+            lambda g: __import__("usx_model.compounding.insert", fromlist=["x"]).insert_stride(
+                (0.0, 0.1), 0.5
+            ),
+            "expected positive pixel and voxel sizes",
+        ),
+    ],
+)
+def test_bad_strides_are_named(call, message):
+    grid = VolumeGrid((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (4, 4, 4))
+    with pytest.raises(ValueError, match=message):
+        call(grid)

@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from usx_model.base.transforms import transform_from_xyz_rpy
-from usx_model.compounding.insert import Compounder
+from usx_model.compounding.insert import Compounder, insert_stride
 from usx_model.compounding.masks import fan_mask, rectangle_mask
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid, volume_nbytes
 from usx_model.segmentation.bone import BoneSegParams, segment_bone
@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mask", choices=["fan", "rectangle"], default="fan", help="valid-pixel mask (default fan)"
+    )
+    parser.add_argument(
+        "--pixel-stride",
+        type=int,
+        default=0,
+        help="insert every n-th row and column (default 0: as the node, insert_stride)",
     )
     parser.add_argument("--frame-rate-hz", type=float, default=30.0, help="image rate (default 30)")
     parser.add_argument(
@@ -87,8 +93,14 @@ def run(args: argparse.Namespace) -> dict:
     T_all = base_pixel_transform(T_base_ee, calibration)
     pts = np.einsum("nij,kj->nki", T_all[:, :3, [0, 1, 3]], np.c_[corners, np.ones(4)])
     grid = VolumeGrid.from_bounds(pts.min(axis=(0, 1)), pts.max(axis=(0, 1)), args.voxel_mm)
+    stride = args.pixel_stride or insert_stride((args.pixel_spacing_mm,) * 2, args.voxel_mm)
     compounder = Compounder(
-        grid, shape, CompoundingMode(args.mode), mask, memory_budget_bytes=4 << 30
+        grid,
+        shape,
+        CompoundingMode(args.mode),
+        mask,
+        memory_budget_bytes=4 << 30,
+        pixel_stride=stride,
     )
 
     buffer = PoseBuffer(capacity=n_poses, tolerance_s=2.0 / args.pose_rate_hz)
@@ -139,6 +151,7 @@ def run(args: argparse.Namespace) -> dict:
         "mask": args.mask,
         "grid_shape": list(grid.shape),
         "voxel_mm": args.voxel_mm,
+        "pixel_stride": stride,
         "volume_mib": volume_nbytes(grid, CompoundingMode(args.mode)) / 2**20,
         "included": [
             "pose lookup (slerp)",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from usx_model.compounding.insert import CompoundingResult
+from usx_model.compounding.insert import CompoundingResult, insert_stride
 from usx_model.compounding.sweep import SweepCompounder
 from usx_model.compounding.volume import (
     DEFAULT_MEMORY_BUDGET_BYTES,
@@ -61,6 +61,8 @@ class BoneSweep:
         min_confidence: bone pixels below this confidence are not turned into points.
         contact: probe-contact test settings (depth spacing from the calibration when
             None); ``min_contact_fraction=0`` keeps every frame.
+        pixel_stride: pixels inserted into the volume (``Compounder``); None: the largest
+            stride the voxels allow (``insert_stride``). Segmentation uses every pixel.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class BoneSweep:
         max_pending: int = 90,
         min_confidence: float = 0.0,
         contact: ContactParams | None = None,
+        pixel_stride: int | None = None,
     ) -> None:
         su, sv = calibration.image.spacing_mm
         self.contact = contact or ContactParams(depth_mm_per_px=sv)
@@ -83,8 +86,17 @@ class BoneSweep:
         self.seg_params = seg_params or BoneSegParams(pixel_mm=(su, sv))
         self.seg_params.validate()
         self.image_shape = tuple(int(s) for s in image_shape)
+        if pixel_stride is None:  # as sparse as the voxels allow (compounding.insert)
+            pixel_stride = insert_stride((su, sv), min(grid.spacing_mm))
         self.sweep = SweepCompounder(
-            grid, calibration, self.image_shape, mode, mask, memory_budget_bytes, pose_buffer
+            grid,
+            calibration,
+            self.image_shape,
+            mode,
+            mask,
+            memory_budget_bytes,
+            pose_buffer,
+            pixel_stride,
         )
         self.max_pending = int(max_pending)
         self.min_confidence = float(min_confidence)

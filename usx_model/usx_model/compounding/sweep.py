@@ -46,7 +46,7 @@ class SweepCompounder:
         grid: output grid in the base frame, mm.
         calibration: probe calibration (hand-eye, image spacing and origin).
         image_shape: (rows, columns) of every frame.
-        mode, mask, memory_budget_bytes: passed to ``Compounder``.
+        mode, mask, memory_budget_bytes, pixel_stride: passed to ``Compounder``.
         pose_buffer: the pose buffer (its tolerance and temporal offset apply); a default
             ``PoseBuffer()`` when None.
     """
@@ -60,10 +60,13 @@ class SweepCompounder:
         mask: np.ndarray | None = None,
         memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
         pose_buffer: PoseBuffer | None = None,
+        pixel_stride: int = 1,
     ) -> None:
         self.calibration = calibration
         self.poses = pose_buffer if pose_buffer is not None else PoseBuffer()
-        self.compounder = Compounder(grid, image_shape, mode, mask, memory_budget_bytes)
+        self.compounder = Compounder(
+            grid, image_shape, mode, mask, memory_budget_bytes, pixel_stride
+        )
 
     def add_pose(self, stamp_ns: int, T_base_ee: np.ndarray) -> DropReason | None:
         """Buffer one flange pose (4, 4, mm); returns the rejection reason if rejected."""

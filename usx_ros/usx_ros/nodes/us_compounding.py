@@ -213,6 +213,15 @@ class CompoundingParams:
         max_value=60.0,
         read_only=True,
     )
+    volume_pixel_stride: int = param(
+        0,
+        "insert every n-th row and column of a frame into the volume (0 = the largest "
+        "stride that keeps pixels within two thirds of a voxel: 2 for 0.15 mm pixels and "
+        "0.5 mm voxels); the bone points always come from every pixel",
+        min_value=0,
+        max_value=16,
+        read_only=True,
+    )
     live_period_s: float = param(
         1.0,
         "during a RecordSweep goal, publish the sweep's bone points so far on "
@@ -390,6 +399,7 @@ class UsCompounding(ManagedNode):
                 depth_mm_per_px=self._calibration.image.spacing_mm[1],
                 min_contact_fraction=p.min_contact_fraction,
             ),
+            pixel_stride=p.volume_pixel_stride or None,
         )
 
     # --- read-only state for tests and monitoring ---------------------------------------
