@@ -121,18 +121,21 @@ def test_sweep_points_coverage_by_level() -> None:
     from usx_ros.conversions import sweep_points_coverage
 
     msg = SweepPoints(levels=["L2", "L3"], coverage=[0.25, 0.75], covered=[False, True])
-    assert sweep_points_coverage(msg) == ({2: 0.25, 3: 0.75}, {2: False, 3: True})
+    assert sweep_points_coverage(msg) == ({2: 0.25, 3: 0.75}, {2: False, 3: True}, {})
+    msg.points = [10, 250]
+    assert sweep_points_coverage(msg)[2] == {2: 10, 3: 250}
 
 
 @pytest.mark.parametrize(
     ("levels", "coverage", "covered", "message"),
     [
-        (["L1", "L2"], [0.5], [True, True], "equal length, got 2, 1, 2"),
+        (["L1", "L2"], [0.5], [True, True], "equal length, got 2, 1, 2, 0"),
         (["L6"], [0.5], [True], "expected levels L1..L5, got 'L6'"),
         (["3"], [0.5], [True], "expected levels L1..L5, got '3'"),
         (["L1", "L1"], [0.5, 0.5], [True, True], r"distinct levels, got \['L1', 'L1'\]"),
         (["L4"], [1.5], [True], "coverage in 0..1, got 1.5 for L4"),
         (["L4"], [float("nan")], [True], "coverage in 0..1, got nan for L4"),
+        (["L1", "L2"], [0.5, 0.5], [True, True], "points"),
     ],
 )
 def test_sweep_points_coverage_rejects(levels, coverage, covered, message) -> None:
@@ -140,5 +143,7 @@ def test_sweep_points_coverage_rejects(levels, coverage, covered, message) -> No
     from usx_ros.conversions import sweep_points_coverage
 
     msg = SweepPoints(levels=levels, coverage=coverage, covered=covered)
+    if message.startswith("points"):
+        msg.points, message = [1], "equal length, got 2, 2, 2, 1"
     with pytest.raises(ValueError, match=message):
         sweep_points_coverage(msg)

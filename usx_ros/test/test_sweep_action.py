@@ -338,9 +338,29 @@ def test_a_covered_level_sends_the_bone_points_so_far_for_the_live_completion(ri
     assert (msg.sweep_id, msg.sequence, msg.header.frame_id) == ("live", 0, "lbr_link_0")
     assert list(msg.levels) == ["L1", "L2", "L3", "L4", "L5"]
     assert msg.covered[2] and not msg.covered[0]  # L3 swept, L1 not
+    assert msg.points[2] > 0 and msg.points[0] == 0
     pts = xyz_from_cloud_mm(msg.cloud)
     assert 0 < len(pts) <= len(rig.node.sweep.bone_points_mm())
     n = len(live)
     rig.call(rig.stop)
     assert rig.result(handle).result.success
     assert len(live) == n  # none once the sweep stopped recording
+
+
+@pytest.mark.parametrize("rig", [{"min_level_coverage": 0.01}], indirect=True)
+def test_a_cancelled_sweep_whose_live_points_went_out_is_declared_void(rig) -> None:
+    from usx_msgs.msg import SweepPoints
+    from usx_ros.qos import LIVE_QOS
+
+    live: list[SweepPoints] = []
+    rig.client_node.create_subscription(
+        SweepPoints, "/usx/sweep/live_points", live.append, LIVE_QOS
+    )
+    _, handle = _sweep_through_l3(rig, "void")
+    assert spin_until(rig.ex, lambda: live, 5.0)
+    cancel = handle.cancel_goal_async()
+    assert spin_until(rig.ex, cancel.done, timeout_s=5.0)
+    assert spin_until(rig.ex, lambda: live[-1].discarded, 5.0)
+    last = live[-1]
+    assert last.sweep_id == "void" and last.cloud.width * last.cloud.height == 0
+    assert rig.points == []  # and nothing final of it

@@ -418,18 +418,20 @@ def sweep_report_fraction(msg) -> float:
     return fraction
 
 
-def sweep_points_coverage(msg) -> tuple[dict[int, float], dict[int, bool]]:
-    """Each level's coverage and covered flag of a usx_msgs/SweepPoints, by level number.
+def sweep_points_coverage(msg) -> tuple[dict[int, float], dict[int, bool], dict[int, int]]:
+    """Each level's coverage, covered flag and bone points of a usx_msgs/SweepPoints, by
+    level number (points: empty when the message has none).
 
     Raises:
         ValueError: levels that are not distinct L1..L5, lists of unequal length, or a
             coverage outside 0..1.
     """
     names, cov, done = list(msg.levels), list(msg.coverage), list(msg.covered)
-    if not (len(names) == len(cov) == len(done)):
+    counts = [int(n) for n in msg.points]
+    if not (len(names) == len(cov) == len(done)) or len(counts) not in (0, len(names)):
         raise ValueError(
-            f"expected levels, coverage and covered of equal length, got "
-            f"{len(names)}, {len(cov)}, {len(done)}"
+            f"expected levels, coverage, covered (and points) of equal length, got "
+            f"{len(names)}, {len(cov)}, {len(done)}, {len(counts)}"
         )
     levels = []
     for name in names:
@@ -445,4 +447,5 @@ def sweep_points_coverage(msg) -> tuple[dict[int, float], dict[int, bool]]:
     return (
         {lv: float(c) for lv, c in zip(levels, cov, strict=True)},
         {lv: bool(d) for lv, d in zip(levels, done, strict=True)},
+        dict(zip(levels, counts, strict=False)),
     )

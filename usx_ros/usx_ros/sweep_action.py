@@ -104,7 +104,8 @@ class SweepActionServer:
         bands: the level bands of the latest X-ray (None before one).
         points_since: ``BoneSweep.points_since`` of the current sweep.
         on_coverage: called after each coverage update of a goal's sweep with the sweep
-            id, each level's coverage and whether it is covered (the node's live points).
+            id, each level's coverage, whether it is covered and its bone points so far
+            (the node's live points).
         feedback_period_s, client_lost_s, min_coverage: see the node's parameters.
         frame_id: the base frame (markers).
     """
@@ -121,7 +122,7 @@ class SweepActionServer:
         busy: Callable[[], str | None],
         bands: Callable[[], LevelBands | None] = lambda: None,
         points_since: Callable[[int], tuple[np.ndarray, int]] | None = None,
-        on_coverage: Callable[[str, dict[int, float], dict[int, bool]], None] | None = None,
+        on_coverage: Callable[[str, dict, dict, dict], None] | None = None,
         feedback_period_s: float = 0.2,
         client_lost_s: float = 1.0,
         min_coverage: float = 0.5,
@@ -292,7 +293,7 @@ class SweepActionServer:
             self._handle.publish_feedback(feedback_msg(fb))
             if self._on_coverage is not None and fb["coverage"] and fb["state"] == "recording":
                 done = covered(fb["coverage"], self.min_coverage)
-                self._on_coverage(fb["sweep_id"], fb["coverage"], done)
+                self._on_coverage(fb["sweep_id"], fb["coverage"], done, self.coverage.points())
 
     def _on_feedback_tick(self) -> None:
         if self._handle is None:

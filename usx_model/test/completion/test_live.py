@@ -19,7 +19,7 @@ def _result(levels: dict[int, str], tag: float = 0.0) -> SpineCompletionResult:
 
 
 def test_a_level_is_due_once_covered_and_again_only_after_growth_and_time() -> None:
-    live = LiveSpine("s1", LivePolicy(min_period_s=1.0, min_gain=0.1))
+    live = LiveSpine("s1", LivePolicy(min_period_s=1.0, min_gain=0.1, max_levels=5))
     cov = {1: 0.2, 2: 0.6}
     assert live.due(cov, {1: False, 2: True}, 10.0) == (2,)
     live.update(_result({2: "ok"}), cov, 10.0)
@@ -32,15 +32,28 @@ def test_a_level_is_due_once_covered_and_again_only_after_growth_and_time() -> N
     assert live.covered_at_s == {2: 10.0, 1: 12.0}
 
 
-def test_a_completed_level_is_due_again_once_the_sweep_has_many_more_points() -> None:
-    # a later pass adds points but no coverage: due once 30 % more points are in
-    live = LiveSpine("s1", LivePolicy(min_period_s=1.0, min_gain=0.1, min_growth=0.3))
-    cov, done = {3: 0.9}, {3: True}
-    assert live.due(cov, done, 0.0, n_points=1000) == (3,)
-    live.update(_result({3: "ok"}), cov, 0.0, n_points=1000)
-    assert live.due(cov, done, 5.0, n_points=1299) == ()
-    assert live.due(cov, done, 0.5, n_points=2000) == ()  # too soon
-    assert live.due(cov, done, 5.0, n_points=1300) == (3,)
+def test_a_completed_level_is_due_again_once_it_has_many_more_points() -> None:
+    # a later pass adds points but no coverage: due once 30 % more of its own points are in
+    live = LiveSpine("s1", LivePolicy(min_period_s=1.0, min_gain=0.1, min_growth=0.3, max_levels=5))
+    cov, done = {3: 0.9, 4: 0.9}, {3: True, 4: True}
+    assert live.due(cov, done, 0.0, {3: 1000, 4: 500}) == (3, 4)
+    live.update(_result({3: "ok", 4: "ok"}), cov, 0.0, {3: 1000, 4: 500})
+    assert live.due(cov, done, 5.0, {3: 1299, 4: 649}) == ()
+    assert live.due(cov, done, 0.5, {3: 2000, 4: 2000}) == ()  # too soon
+    assert live.due(cov, done, 5.0, {3: 1300, 4: 600}) == (3,)  # L4's own points: +20 %
+    assert live.due(cov, done, 5.0, None) == ()  # no counts: no growth rule
+
+
+def test_at_most_max_levels_at_once_new_ones_first_then_the_longest_waiting() -> None:
+    live = LiveSpine("s1", LivePolicy(min_period_s=0.0, min_gain=0.0, max_levels=2))
+    cov = {lv: 0.9 for lv in range(1, 6)}
+    done = dict.fromkeys(range(1, 6), True)
+    assert live.due(cov, done, 0.0) == (1, 2)
+    live.update(_result({1: "ok", 2: "ok"}), cov, 0.0)
+    assert live.due(cov, done, 1.0) == (3, 4)  # never completed before those done
+    live.update(_result({3: "ok", 4: "ok"}), cov, 1.0)
+    live.update(_result({5: "ok"}), cov, 2.0)
+    assert live.due(cov, done, 3.0) == (1, 2)  # all done: the longest-waiting
 
 
 def test_the_spine_grows_and_keeps_the_latest_completion_of_each_level() -> None:
@@ -74,6 +87,7 @@ def test_nothing_is_completed_live_after_the_final_completion() -> None:
         ({"min_period_s": float("nan")}, "min_period_s: expected >= 0 s, got nan"),
         ({"min_gain": 1.5}, "min_gain: expected a fraction in 0..1, got 1.5"),
         ({"min_growth": 0.0}, "min_growth: expected > 0, got 0.0"),
+        ({"max_levels": 0}, "max_levels: expected an integer >= 1, got 0"),
     ],
 )
 def test_bad_policies_are_named(kwargs: dict, message: str) -> None:

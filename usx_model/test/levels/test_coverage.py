@@ -88,6 +88,11 @@ def test_fractions_match_a_naive_count() -> None:
     for lv in got:
         assert got[lv] == pytest.approx(want[lv]), lv
     assert 0.0 < min(got.values()) and max(got.values()) <= 1.0
+    # points per band, counted independently (all within the +-80 mm lateral range)
+    d = points - b.origin_mm
+    along = d @ b.axis
+    want_n = {lv: int(((along >= lo) & (along < hi)).sum()) for lv, (lo, hi) in b.bands.items()}
+    assert cov.points() == want_n and sum(want_n.values()) > 0
 
 
 def test_nothing_seen_is_zero_and_a_filled_window_is_one() -> None:

@@ -3,7 +3,7 @@ growing result.
 
 A level is completed as soon as its coverage criterion is met (``levels.coverage``) and
 again, at most every ``min_period_s``, while its coverage keeps growing by at least
-``min_gain`` or the sweep's bone points by ``min_growth``: a serpentine's first pass
+``min_gain`` or its bone points by ``min_growth``: a serpentine's first pass
 already covers most of a level's band, but the network needs the later passes' points too
 (the demo's first-pass completions were 4 mm off, the gate calling them low confidence);
 the other levels keep their latest completion. The sweep's final
@@ -29,13 +29,16 @@ class LivePolicy:
         min_period_s: least time between two completions of the same level, s.
         min_gain: least growth of a completed level's coverage (fraction, 0..1) that
             makes it due again.
-        min_growth: least relative growth of the sweep's bone points since a level's last
+        min_growth: least relative growth of a level's bone points since its last
             completion that makes it due again (0.3: 30 % more points).
+        max_levels: most levels completed at once (the longest-waiting first): one live
+            step stays short, so a sweep's final completion never waits long behind it.
     """
 
     min_period_s: float = 1.0
     min_gain: float = 0.1
     min_growth: float = 0.3
+    max_levels: int = 2
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.min_period_s) and self.min_period_s >= 0):
@@ -44,6 +47,8 @@ class LivePolicy:
             raise ValueError(f"min_gain: expected a fraction in 0..1, got {self.min_gain}")
         if not (np.isfinite(self.min_growth) and self.min_growth > 0):
             raise ValueError(f"min_growth: expected > 0, got {self.min_growth}")
+        if int(self.max_levels) != self.max_levels or self.max_levels < 1:
+            raise ValueError(f"max_levels: expected an integer >= 1, got {self.max_levels}")
 
 
 @dataclass
@@ -75,16 +80,18 @@ class LiveSpine:
         coverage: dict[int, float],
         covered: dict[int, bool],
         now_s: float,
-        n_points: int = 0,
+        points: dict[int, int] | None = None,
     ) -> tuple:
-        """The levels to complete now, in level order.
+        """The levels to complete now (at most ``max_levels``: never completed first, then
+        the longest since its last completion), in level order.
 
         Args:
             coverage: level -> coverage fraction of the sweep so far.
             covered: level -> its coverage criterion is met.
             now_s: the caller's monotonic clock, s.
-            n_points: the sweep's bone points so far.
+            points: level -> its bone points so far (missing: no growth rule).
         """
+        points = points or {}
         if self.closed:
             return ()
         out = []
@@ -97,18 +104,20 @@ class LiveSpine:
                 now_s - done.at_s >= self.policy.min_period_s
                 and (
                     coverage[lv] - done.coverage >= self.policy.min_gain
-                    or 0 < (1.0 + self.policy.min_growth) * done.n_points <= n_points
+                    or 0 < (1.0 + self.policy.min_growth) * done.n_points <= points.get(lv, 0)
                 )
             ):
                 out.append(lv)
-        return tuple(out)
+        # never completed first, then the longest-waiting; ties in level order
+        out.sort(key=lambda lv: (lv in self._done, self._done[lv].at_s if lv in self._done else 0))
+        return tuple(sorted(out[: int(self.policy.max_levels)]))
 
     def update(
         self,
         result: SpineCompletionResult,
         coverage: dict[int, float],
         now_s: float,
-        n_points: int = 0,
+        points: dict[int, int] | None = None,
     ) -> SpineCompletionResult:
         """Take a completion of some levels; the spine so far (every level completed live,
         the latest completion of each, in level order).
@@ -122,7 +131,8 @@ class LiveSpine:
             if lc.status == "insufficient_input" and lc.level in self._levels:
                 continue
             self._levels[lc.level] = lc
-            self._done[lc.level] = _Done(now_s, float(coverage.get(lc.level, 0.0)), int(n_points))
+            n = int((points or {}).get(lc.level, 0))
+            self._done[lc.level] = _Done(now_s, float(coverage.get(lc.level, 0.0)), n)
         self._latest = SpineCompletionResult(
             [self._levels[lv] for lv in sorted(self._levels)],
             result.R_base_lps,

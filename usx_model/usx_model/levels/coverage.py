@@ -151,6 +151,7 @@ class LevelCoverage:
         for lv, (lo, hi) in bands.bands.items():
             self._hits[lv] = np.zeros((max(1, int(np.ceil((hi - lo) / cell_mm))), self._n_lat))
         self._lateral_counts = np.zeros(self._n_lat)  # all bone points, for the midline
+        self._points = dict.fromkeys(bands.bands, 0)  # bone points in each band so far
 
     def add(self, points_mm: np.ndarray) -> None:
         """Bone points (N, 3), base frame, mm."""
@@ -166,6 +167,7 @@ class LevelCoverage:
         for lv, (lo, hi) in b.bands.items():
             sel = inside & (along >= lo) & (along < hi)
             if sel.any():
+                self._points[lv] += int(sel.sum())
                 row = np.minimum(
                     ((along[sel] - lo) / self.cell_mm).astype(np.int64), len(self._hits[lv]) - 1
                 )
@@ -179,6 +181,10 @@ class LevelCoverage:
         cdf = np.cumsum(self._lateral_counts)
         k = int(np.searchsorted(cdf, cdf[-1] / 2.0))
         return (k + 0.5) * self.cell_mm - _LATERAL_RANGE_MM
+
+    def points(self) -> dict[int, int]:
+        """level -> bone points added so far within its band (and the lateral range)."""
+        return dict(self._points)
 
     def fractions(self) -> dict[int, float]:
         """level -> fraction of its expected surface cells seen so far (0..1)."""

@@ -502,3 +502,34 @@ def test_bad_live_points_are_counted_and_complete_nothing(graph, observations, f
     graph.publish_live("s1", bone, [0.0, 0.9, 0.0, 0.0, 0.0], **fields)
     assert spin_until(graph.ex, lambda: graph.node.health.counts.get(reason, 0) == 1, 5.0)
     assert not graph.results and graph.node.live_completions == 0
+
+
+def test_a_discarded_sweep_withdraws_its_live_spine(make_graph, observations):
+    graph = make_graph(live_min_period_s=0.0)
+    bone, xray_points = observations
+    graph.publish_xray(xray_points)
+    # without an earlier final completion: an empty spine replaces the live one
+    graph.publish_live("gone", bone, [0.0, 0.9, 0.0, 0.0, 0.0])
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    graph.publish_live("gone", np.zeros((0, 3)), [0.0] * 5, discarded=True)
+    assert spin_until(graph.ex, lambda: graph.results[-1].final, timeout_s=10.0)
+    assert graph.results[-1].sweep_id == "gone" and not graph.results[-1].vertebrae
+    assert graph.clouds[-1].width == 0
+    # with one: the last final completion stands again
+    graph.publish_report(100, 100, 0, 0, stamp_ns=5, sweep_id="kept")
+    graph.publish_xray(xray_points, stamp_ns=5)
+    graph.publish_bone(bone, stamp_ns=5)
+    assert spin_until(graph.ex, lambda: graph.results[-1].sweep_id == "kept", timeout_s=60.0)
+    kept = graph.results[-1]
+    graph.publish_live("gone2", bone, [0.0, 0.0, 0.9, 0.0, 0.0])
+    assert spin_until(graph.ex, lambda: graph.results[-1].sweep_id == "gone2", timeout_s=60.0)
+    graph.publish_live("gone2", np.zeros((0, 3)), [0.0] * 5, discarded=True)
+    assert spin_until(graph.ex, lambda: graph.results[-1].sweep_id == "kept", timeout_s=10.0)
+    assert graph.results[-1].final and len(graph.results[-1].vertebrae) == 5
+    assert bytes(graph.results[-1].vertebrae[0].cloud.data) == bytes(kept.vertebrae[0].cloud.data)
+    # a void sweep's late live points complete nothing
+    n = len(graph.results)
+    graph.publish_live("gone2", bone, [1.0] * 5)
+    graph.publish_live("next", bone, [0.0, 0.0, 0.0, 0.9, 0.0])
+    assert spin_until(graph.ex, lambda: len(graph.results) > n, timeout_s=60.0)
+    assert [r.sweep_id for r in graph.results[n:]] == ["next"]

@@ -34,7 +34,9 @@ criterion is met, again while it grows (``live_min_period_s``, ``live_min_gain``
 ``live_min_growth``), with
 the latest placed X-ray points, and the spine so far is published on the same topics with
 ``final`` false; the sweep's final completion (``final`` true) follows its
-``/usx/bone_points`` as before and ends the live one.
+``/usx/bone_points`` as before and ends the live one. A discarded sweep (cancelled, its
+client lost, reset: ``SweepPoints.discarded``) has its live spine withdrawn: the last final
+completion is published again, or an empty spine.
 
 A sweep that lost more than ``max_lost_fraction`` of its frames (``/usx/sweep_report``,
 stamped like its bone points) publishes no level as usable: ``ok`` and
@@ -146,10 +148,18 @@ class CompletionParams:
     )
     live_min_growth: float = param(
         0.3,
-        "least relative growth of the sweep's bone points since a level's last live "
-        "completion before it is completed again (later passes add points, not coverage)",
+        "least relative growth of a level's bone points (SweepPoints.points; without them "
+        "the whole sweep's) since its last live completion before it is completed again "
+        "(later passes add points, not coverage)",
         min_value=0.01,
         max_value=100.0,
+    )
+    live_max_levels: int = param(
+        2,
+        "most levels one live completion completes (the longest-waiting first): a live step "
+        "in progress delays a sweep's final completion by at most that long",
+        min_value=1,
+        max_value=5,
     )
     max_points: int = param(
         500_000,
@@ -243,6 +253,7 @@ class CompletionNode(ManagedNode):
         self._live: LiveSpine | None = None
         self._finished_ids: list[str] = []  # sweeps completed for good: no live completion
         self.live_completions = 0
+        self._last_final: tuple | None = None  # the last final (cloud, completion, labels)
         self.last_live_latency_s = float("nan")
         self.xray_view_seen = False
         self.completions = 0
@@ -439,7 +450,12 @@ class CompletionNode(ManagedNode):
     def _on_live_points(self, msg: SweepPoints) -> None:
         """Complete the levels a recording sweep has covered so far (``completion.live``)."""
         p = self.params
-        if not (p.auto_complete and p.live_completion) or msg.sweep_id in self._finished_ids:
+        if msg.sweep_id in self._finished_ids:
+            return
+        if msg.discarded:
+            self._withdraw_live(msg.sweep_id)
+            return
+        if not (p.auto_complete and p.live_completion):
             return
         if msg.header.frame_id != p.base_frame:
             self.health.reject("wrong_frame", f"live points in {msg.header.frame_id!r}")
@@ -447,7 +463,7 @@ class CompletionNode(ManagedNode):
         if self._too_large(msg.cloud, "live points"):
             return
         try:
-            coverage, covered = sweep_points_coverage(msg)
+            coverage, covered, counts = sweep_points_coverage(msg)
             pts = xyz_from_cloud_mm(msg.cloud)
             if len(pts) < 10:
                 raise ValueError(f"only {len(pts)} bone points")
@@ -456,9 +472,13 @@ class CompletionNode(ManagedNode):
             return
         self.health.accept()
         if self._live is None or self._live.sweep_id != msg.sweep_id:
-            policy = LivePolicy(p.live_min_period_s, p.live_min_gain, p.live_min_growth)
+            policy = LivePolicy(
+                p.live_min_period_s, p.live_min_gain, p.live_min_growth, p.live_max_levels
+            )
             self._live = LiveSpine(msg.sweep_id, policy)
-        due = self._live.due(coverage, covered, time.monotonic(), len(pts))
+        # each level's points when the message counts them, else the whole cloud's
+        counts = counts or dict.fromkeys(coverage, len(pts))
+        due = self._live.due(coverage, covered, time.monotonic(), counts)
         if not due:
             return
         t0 = time.perf_counter()
@@ -469,7 +489,7 @@ class CompletionNode(ManagedNode):
             except ValueError as exc:
                 self.health.reject("completion_failed", f"live: {exc}")
                 return
-        spine = self._live.update(result, coverage, time.monotonic(), len(pts))
+        spine = self._live.update(result, coverage, time.monotonic(), counts)
         self.last_live_latency_s = time.perf_counter() - t0
         header = Header(frame_id=p.base_frame, stamp=self.get_clock().now().to_msg())
         self._publish(spine, header, msg.sweep_id, final=False)
@@ -479,6 +499,30 @@ class CompletionNode(ManagedNode):
             f"{self.last_live_latency_s:.2f} s; the spine so far: "
             f"L{', L'.join(map(str, self._live.completed_levels))}"
         )
+
+    def _withdraw_live(self, sweep_id: str) -> None:
+        """A discarded sweep: its live spine must not stand. The last final completion is
+        published again (or an empty spine when there is none)."""
+        self._finished_ids = [*self._finished_ids[-7:], sweep_id]
+        if self._live is None or self._live.sweep_id != sweep_id:
+            return
+        shown = bool(self._live.completed_levels)
+        self._live.close()
+        if not shown:
+            return
+        if self._last_final is not None:
+            cloud, completion, labels = self._last_final
+        else:
+            header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
+            cloud = points_mm_to_cloud(np.zeros((0, 3)), header)
+            completion = SpineCompletion(header=header, sweep_id=sweep_id, final=True)
+            labels = MarkerArray(
+                markers=[Marker(header=header, ns="usx_levels", action=Marker.DELETEALL)]
+            )
+        self.pub_cloud.publish(cloud)
+        self.pub_completion.publish(completion)
+        self.pub_labels.publish(labels)
+        self.get_logger().info(f"sweep {sweep_id!r} discarded: its live spine withdrawn")
 
     # --- work ---------------------------------------------------------------------------
     def run_completion(self, levels, use_xray: bool, t0: float) -> SpineCompletion | None:
@@ -588,9 +632,12 @@ class CompletionNode(ManagedNode):
             "rgb": _rgb_field(lv_all),
             "status": np.concatenate(statuses) if statuses else np.zeros(0, np.uint8),
         }
-        self.pub_cloud.publish(points_mm_to_cloud(pts, header, extra))
-        self.pub_completion.publish(out)
-        self.pub_labels.publish(self._labels(result, header))
+        published = (points_mm_to_cloud(pts, header, extra), out, self._labels(result, header))
+        self.pub_cloud.publish(published[0])
+        self.pub_completion.publish(published[1])
+        self.pub_labels.publish(published[2])
+        if final:
+            self._last_final = published
         return out
 
     def _labels(self, result: SpineCompletionResult, header: Header) -> MarkerArray:

@@ -343,6 +343,7 @@ class UsCompounding(ManagedNode):
         self.pub_live = self.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
         # the last live points: sweep id, sequence, when, the levels covered then
         self._live: tuple[str, int, float, set] = ("", 0, -np.inf, set())
+        self._live_open = ""  # the sweep whose live points went out and that has not closed
         if p.sweep_source == "service":
             self.create_service(Trigger, "/usx/sweep/start", self._srv_start)
             self.create_service(Trigger, "/usx/sweep/stop", self._srv_stop)
@@ -351,7 +352,7 @@ class UsCompounding(ManagedNode):
                 SweepProtocol(p.max_sweep_duration_s, p.max_frame_spacing_mm),
                 start=self.start,
                 stop=self.stop,
-                discard=self.session.reset,
+                discard=self._discard_sweep,
                 not_ready=self.not_ready,
                 busy=self._busy,
                 bands=self.level_bands,
@@ -490,7 +491,7 @@ class UsCompounding(ManagedNode):
     def _srv_reset(self, _req, resp):
         if self.sweeps is not None:
             self.sweeps.abort("discarded by /usx/sweep/reset")
-        resp.success, resp.message = True, self.session.reset()
+        resp.success, resp.message = True, self._discard_sweep()
         return resp
 
     def _on_active(self, msg: Bool) -> None:
@@ -578,8 +579,25 @@ class UsCompounding(ManagedNode):
             else:
                 self.health.reject(r.reason or "dropped", f"frame at {r.stamp_ns} ns")
 
+    def _discard_sweep(self) -> str:
+        """Discard the sweep unpublished; if its live points went out, say it is void."""
+        message = self.session.reset()
+        if self._live_open:
+            header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
+            self.pub_live.publish(
+                SweepPoints(
+                    header=header,
+                    sweep_id=self._live_open,
+                    sequence=self._live[1] + 1,
+                    discarded=True,
+                    cloud=points_mm_to_cloud(np.zeros((0, 3)), header),
+                )
+            )
+            self._live_open = ""
+        return message
+
     # --- results ----------------------------------------------------------------------
-    def _publish_live(self, sweep_id: str, coverage: dict, done: dict) -> None:
+    def _publish_live(self, sweep_id: str, coverage: dict, done: dict, counts: dict) -> None:
         """The sweep's bone points so far, once a level is covered (live completion)."""
         period = self.params.live_period_s
         now = time.monotonic()
@@ -593,6 +611,7 @@ class UsCompounding(ManagedNode):
             return
         seq = seq + 1 if sweep_id == last_id else 0
         self._live = (sweep_id, seq, now, {lv for lv, d in done.items() if d})
+        self._live_open = sweep_id
         points = self.sweep.bone_points_mm()
         if self.params.bone_points_voxel_mm > 0:
             points = thin_points(points, self.params.bone_points_voxel_mm)
@@ -605,6 +624,7 @@ class UsCompounding(ManagedNode):
                 levels=[f"L{lv}" for lv in coverage],
                 coverage=[float(v) for v in coverage.values()],
                 covered=[bool(done[lv]) for lv in coverage],
+                points=[int(counts.get(lv, 0)) for lv in coverage],
                 cloud=points_mm_to_cloud(points, header),
             )
         )
@@ -613,6 +633,7 @@ class UsCompounding(ManagedNode):
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()
         self._last_points_mm = self.sweep.bone_points_mm()
+        self._live_open = ""  # the sweep closes: its final points follow
         self._breathing = None
         beam = self.sweep.mean_beam_direction()
         if self.params.breathing_compensation and beam is not None:
