@@ -322,16 +322,23 @@ def test_feedback_and_markers_give_each_levels_coverage_once_an_xray_is_in(rig) 
         assert "below 0.5 coverage: L3" in res.message and "L1" not in res.message
 
 
-@pytest.mark.parametrize("rig", [{"min_level_coverage": 0.01}], indirect=True)
-def test_a_covered_level_sends_the_bone_points_so_far_for_the_live_completion(rig) -> None:
+def _live_points(rig) -> list:
+    """Every usx_msgs/SweepPoints the node sends, as they arrive."""
     from usx_msgs.msg import SweepPoints
-    from usx_ros.conversions import xyz_from_cloud_mm
     from usx_ros.qos import LIVE_QOS
 
     live: list[SweepPoints] = []
     rig.client_node.create_subscription(
         SweepPoints, "/usx/sweep/live_points", live.append, LIVE_QOS
     )
+    return live
+
+
+@pytest.mark.parametrize("rig", [{"min_level_coverage": 0.01}], indirect=True)
+def test_a_covered_level_sends_the_bone_points_so_far_for_the_live_completion(rig) -> None:
+    from usx_ros.conversions import xyz_from_cloud_mm
+
+    live = _live_points(rig)
     _, handle = _sweep_through_l3(rig, "live")
     assert spin_until(rig.ex, lambda: live, 5.0)
     msg = live[0]
@@ -349,13 +356,7 @@ def test_a_covered_level_sends_the_bone_points_so_far_for_the_live_completion(ri
 
 @pytest.mark.parametrize("rig", [{"min_level_coverage": 0.01}], indirect=True)
 def test_a_cancelled_sweep_whose_live_points_went_out_is_declared_void(rig) -> None:
-    from usx_msgs.msg import SweepPoints
-    from usx_ros.qos import LIVE_QOS
-
-    live: list[SweepPoints] = []
-    rig.client_node.create_subscription(
-        SweepPoints, "/usx/sweep/live_points", live.append, LIVE_QOS
-    )
+    live = _live_points(rig)
     _, handle = _sweep_through_l3(rig, "void")
     assert spin_until(rig.ex, lambda: live, 5.0)
     cancel = handle.cancel_goal_async()

@@ -90,3 +90,53 @@ def publish_status(
     node.create_timer(period_s, tick)
     tick()
     return pub
+
+
+def too_many_points(health: InputHealth, cloud, what: str, max_points: int) -> bool:
+    """Reject (count) a PointCloud2 over ``max_points`` before any work on it."""
+    n = int(cloud.width) * int(cloud.height)
+    if n > max_points:
+        health.reject("too_many_points", f"{what}: {n} points (max_points {max_points})")
+        return True
+    return False
+
+
+#: Fewest bone points a cloud must hold to be used.
+MIN_BONE_POINTS = 10
+
+
+def bone_points_or_reject(
+    health: InputHealth,
+    cloud,
+    frame_id: str,
+    base_frame: str,
+    what: str,
+    reason: str,
+    max_points: int | None = None,
+):
+    """A bone-point PointCloud2's points in mm (base frame), or None once counted why not.
+
+    Rejected (counted, the callback carries on): another frame than ``base_frame``
+    (``wrong_frame``), more than ``max_points`` points (``too_many_points``, before any
+    decoding), a malformed cloud or fewer than :data:`MIN_BONE_POINTS` (``reason``).
+
+    Args:
+        cloud: sensor_msgs/PointCloud2 with x, y, z in metres.
+        frame_id: the frame the message states (its own header's or its wrapper's).
+        what: names the input in the log.
+    """
+    from usx_ros.conversions import xyz_from_cloud_mm
+
+    if frame_id != base_frame:
+        health.reject("wrong_frame", f"{what} in {frame_id!r}")
+        return None
+    if max_points is not None and too_many_points(health, cloud, what, max_points):
+        return None
+    try:
+        pts = xyz_from_cloud_mm(cloud)
+        if len(pts) < MIN_BONE_POINTS:
+            raise ValueError(f"only {len(pts)} bone points")
+    except ValueError as exc:
+        health.reject(reason, str(exc))
+        return None
+    return pts

@@ -82,7 +82,7 @@ from usx_ros.conversions import (
     xyz_from_cloud_mm,
 )
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT, WARN, NodeDiagnostics
-from usx_ros.health import InputHealth
+from usx_ros.health import InputHealth, bone_points_or_reject, too_many_points
 from usx_ros.interfaces import Endpoint
 from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
@@ -336,21 +336,11 @@ class CompletionNode(ManagedNode):
         return (WARN, "last completion: " + ", ".join(bad)) if bad else None
 
     # --- inputs -------------------------------------------------------------------------
-    def _too_large(self, msg: PointCloud2, what: str) -> bool:
-        """Reject a cloud over ``max_points`` before any work on it (counted)."""
-        n = int(msg.width) * int(msg.height)
-        if n > self.params.max_points:
-            self.health.reject(
-                "too_many_points", f"{what}: {n} points (max_points {self.params.max_points})"
-            )
-            return True
-        return False
-
     def _on_xray_points(self, msg: PointCloud2) -> None:
         if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"X-ray points in {msg.header.frame_id!r}")
             return
-        if self._too_large(msg, "X-ray points"):
+        if too_many_points(self.health, msg, "X-ray points", self.params.max_points):
             return
         try:
             pts = xyz_from_cloud_mm(msg)
@@ -407,17 +397,17 @@ class CompletionNode(ManagedNode):
 
     def _on_bone_points(self, msg: PointCloud2) -> None:
         t_received = time.perf_counter()
-        if msg.header.frame_id != self.params.base_frame:
-            self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
-            return
-        if self._too_large(msg, "bone points"):
-            return
-        try:
-            pts = xyz_from_cloud_mm(msg)
-            if len(pts) < 10:
-                raise ValueError(f"only {len(pts)} bone points")
-        except ValueError as exc:
-            self.health.reject("invalid_cloud", str(exc))
+        p = self.params
+        pts = bone_points_or_reject(
+            self.health,
+            msg,
+            msg.header.frame_id,
+            p.base_frame,
+            "bone points",
+            "invalid_cloud",
+            p.max_points,
+        )
+        if pts is None:
             return
         self.health.accept()
         self._bone_mm, self._bone_stamp_ns = pts, stamp_to_ns(msg.header.stamp)
@@ -457,16 +447,19 @@ class CompletionNode(ManagedNode):
             return
         if not (p.auto_complete and p.live_completion):
             return
-        if msg.header.frame_id != p.base_frame:
-            self.health.reject("wrong_frame", f"live points in {msg.header.frame_id!r}")
-            return
-        if self._too_large(msg.cloud, "live points"):
+        pts = bone_points_or_reject(
+            self.health,
+            msg.cloud,
+            msg.header.frame_id,
+            p.base_frame,
+            "live points",
+            "invalid_live_points",
+            p.max_points,
+        )
+        if pts is None:
             return
         try:
             coverage, covered, counts = sweep_points_coverage(msg)
-            pts = xyz_from_cloud_mm(msg.cloud)
-            if len(pts) < 10:
-                raise ValueError(f"only {len(pts)} bone points")
         except ValueError as exc:
             self.health.reject("invalid_live_points", str(exc))
             return

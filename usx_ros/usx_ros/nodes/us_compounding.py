@@ -44,6 +44,7 @@ from usx_model.base.points import thin_points
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.breathing import estimate_breathing
 from usx_model.compounding.insert import warm_up as warm_up_compounding
+from usx_model.compounding.live_points import LivePointsSchedule
 from usx_model.compounding.nifti import save_compounding_nifti
 from usx_model.compounding.session import SessionTiming, StampRejected, SweepSession
 from usx_model.compounding.sweep_protocol import SweepProtocol
@@ -342,8 +343,7 @@ class UsCompounding(ManagedNode):
         self.sweeps: SweepActionServer | None = None
         self.pub_live = self.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
         # the last live points: sweep id, sequence, when, the levels covered then
-        self._live: tuple[str, int, float, set] = ("", 0, -np.inf, set())
-        self._live_open = ""  # the sweep whose live points went out and that has not closed
+        self._live = LivePointsSchedule(p.live_period_s)
         if p.sweep_source == "service":
             self.create_service(Trigger, "/usx/sweep/start", self._srv_start)
             self.create_service(Trigger, "/usx/sweep/stop", self._srv_stop)
@@ -582,36 +582,26 @@ class UsCompounding(ManagedNode):
     def _discard_sweep(self) -> str:
         """Discard the sweep unpublished; if its live points went out, say it is void."""
         message = self.session.reset()
-        if self._live_open:
+        void = self._live.discarded()
+        if void is not None:
             header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
             self.pub_live.publish(
                 SweepPoints(
                     header=header,
-                    sweep_id=self._live_open,
-                    sequence=self._live[1] + 1,
+                    sweep_id=void[0],
+                    sequence=void[1],
                     discarded=True,
                     cloud=points_mm_to_cloud(np.zeros((0, 3)), header),
                 )
             )
-            self._live_open = ""
         return message
 
     # --- results ----------------------------------------------------------------------
     def _publish_live(self, sweep_id: str, coverage: dict, done: dict, counts: dict) -> None:
         """The sweep's bone points so far, once a level is covered (live completion)."""
-        period = self.params.live_period_s
-        now = time.monotonic()
-        last_id, seq, last_s, last_done = self._live
-        newly = {lv for lv, d in done.items() if d} - last_done if sweep_id == last_id else {0}
-        if period <= 0 or not any(done.values()):
+        seq = self._live.due(sweep_id, done, time.monotonic())
+        if seq is None:
             return
-        # a level just covered goes out at once (its completion is awaited), growth at most
-        # every live_period_s
-        if not newly and now - last_s < period:
-            return
-        seq = seq + 1 if sweep_id == last_id else 0
-        self._live = (sweep_id, seq, now, {lv for lv, d in done.items() if d})
-        self._live_open = sweep_id
         points = self.sweep.bone_points_mm()
         if self.params.bone_points_voxel_mm > 0:
             points = thin_points(points, self.params.bone_points_voxel_mm)
@@ -633,7 +623,7 @@ class UsCompounding(ManagedNode):
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()
         self._last_points_mm = self.sweep.bone_points_mm()
-        self._live_open = ""  # the sweep closes: its final points follow
+        self._live.closed()  # its final points follow: nothing live to withdraw
         self._breathing = None
         beam = self.sweep.mean_beam_direction()
         if self.params.breathing_compensation and beam is not None:

@@ -30,10 +30,9 @@ from usx_ros.conversions import (
     points_mm_to_cloud,
     stamp_to_ns,
     xray_view_from_msg,
-    xyz_from_cloud_mm,
 )
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
-from usx_ros.health import InputHealth, publish_status
+from usx_ros.health import InputHealth, bone_points_or_reject, publish_status
 from usx_ros.interfaces import Endpoint
 from usx_ros.memory import trim_heap
 from usx_ros.nodes.common import run_node
@@ -171,16 +170,15 @@ class XrayIngest(ManagedNode):
         self._place()
 
     def _on_bone(self, msg: PointCloud2) -> None:
-        if msg.header.frame_id != self.params.base_frame:
-            self.health.reject("wrong_frame", f"bone points in {msg.header.frame_id!r}")
-            return
-        try:
-            pts = xyz_from_cloud_mm(msg)
-        except ValueError as exc:
-            self.health.reject("invalid_cloud", str(exc))
-            return
-        if len(pts) < 10:
-            self.health.reject("invalid_cloud", f"only {len(pts)} bone points")
+        pts = bone_points_or_reject(
+            self.health,
+            msg,
+            msg.header.frame_id,
+            self.params.base_frame,
+            "bone points",
+            "invalid_cloud",
+        )
+        if pts is None:
             return
         self._bone_mm, self._bone_stamp = pts, msg.header.stamp
         self._place()
@@ -196,16 +194,15 @@ class XrayIngest(ManagedNode):
             self._bone_stamp
         ):
             return  # older than the last sweep's final bone points
-        if msg.header.frame_id != self.params.base_frame:
-            self.health.reject("wrong_frame", f"live points in {msg.header.frame_id!r}")
-            return
-        try:
-            pts = xyz_from_cloud_mm(msg.cloud)
-        except ValueError as exc:
-            self.health.reject("invalid_cloud", f"live points: {exc}")
-            return
-        if len(pts) < 10:
-            self.health.reject("invalid_cloud", f"live points: only {len(pts)} bone points")
+        pts = bone_points_or_reject(
+            self.health,
+            msg.cloud,
+            msg.header.frame_id,
+            self.params.base_frame,
+            "live points",
+            "invalid_cloud",
+        )
+        if pts is None:
             return
         self._live_id, self._live_at = msg.sweep_id, now
         self._place(pts, msg.header.stamp)
