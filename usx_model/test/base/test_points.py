@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usx_model.base.points import check_points
+from usx_model.base.points import check_points, nearest_distance
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,28 @@ def test_result_is_a_copy() -> None:
 def test_bad_input(points, min_count, match) -> None:
     with pytest.raises(ValueError, match=match):
         check_points(points, "cloud", min_count)
+
+
+def test_nearest_distance_is_the_brute_force_minimum() -> None:
+    rng = np.random.default_rng(3)
+    ref = rng.normal(0.0, 10.0, (700, 3))
+    ref[:, 2] = 0.0  # a planar reference, like the X-ray body points
+    ref[100:120] = ref[0]  # exact duplicates
+    query = rng.normal(0.0, 15.0, (300, 3))
+    naive = np.sqrt(((query[:, None, :] - ref[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    np.testing.assert_allclose(nearest_distance(query, ref), naive, rtol=0, atol=1e-12)
+    assert nearest_distance(np.zeros((0, 3)), ref).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("query", "ref", "match"),
+    [
+        (np.zeros((2, 3)), np.zeros((0, 3)), "reference points needs at least 1 points, got 0"),
+        (np.zeros((2, 2)), np.zeros((2, 3)), r"expected query points as \(N, 3\)"),
+        (np.zeros((2, 3)), np.full((2, 3), np.nan), "reference points contains non-finite"),
+    ],
+    ids=["empty_reference", "query_columns", "nan_reference"],
+)
+def test_nearest_distance_bad_input(query, ref, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        nearest_distance(query, ref)

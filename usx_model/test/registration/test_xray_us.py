@@ -6,7 +6,7 @@ from scipy.spatial.transform import Rotation
 
 from usx_model.base.transforms import make_transform
 from usx_model.base.xray_geometry import transform_geometry
-from usx_model.registration.xray_us import register_xray_to_us
+from usx_model.registration.xray_us import anterior_gradients, register_xray_to_us
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import body_midplane_point_mm, lateral_geometry, render_lateral_xray
@@ -85,3 +85,17 @@ def test_bad_input(scene, kind, message):
         args[3] = truth.normal
     with pytest.raises(ValueError, match=message):
         register_xray_to_us(*args)
+
+
+def test_gradients_made_once_give_the_same_registration(scene):
+    spine, truth, image, us, _ = scene
+    c = body_midplane_point_mm(spine)
+    believed = transform_geometry(truth, make_transform(np.eye(3), np.array([0.0, 4.0, -5.0])))
+    made = anterior_gradients(image, believed, POSTERIOR)
+    once = register_xray_to_us(image, believed, us, POSTERIOR, gradients=made)
+    each = register_xray_to_us(image, believed, us, POSTERIOR)
+    np.testing.assert_array_equal(once.T_correction, each.T_correction)
+    assert once.applied
+    turned = make_transform(Rotation.from_euler("z", 30, degrees=True).as_matrix(), c)
+    with pytest.raises(ValueError, match="gradients: made for another X-ray geometry"):
+        register_xray_to_us(image, transform_geometry(truth, turned), us, POSTERIOR, gradients=made)

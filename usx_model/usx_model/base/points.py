@@ -47,3 +47,27 @@ def thin_points(points_mm: np.ndarray, voxel_mm: float = THIN_VOXEL_MM) -> np.nd
     flat = np.ravel_multi_index(keys.T, keys.max(axis=0) + 1)
     _, first = np.unique(flat, return_index=True)
     return p[np.sort(first)]
+
+
+def nearest_distance(query_mm: np.ndarray, reference_mm: np.ndarray) -> np.ndarray:
+    """(M,) distance from each of ``query_mm`` (M, 3) to its nearest of ``reference_mm``
+    (N, 3), same units.
+
+    Open3D's k-d tree (nanoflann) in float64, so the distances are exact. On the clouds of
+    a completion (8,192 predicted points against a level's ~8,000 US points or ~10,000
+    X-ray body points, which lie in one plane) scipy's balanced cKDTree took 20-50 ms
+    per query set, this a fifth of that (docs/results.md, Speed).
+
+    Raises:
+        ValueError: not (N, 3) arrays, NaN/Inf, or an empty reference.
+    """
+    import open3d as o3d  # on first use: importing this module should stay cheap
+
+    q = check_points(query_mm, "query points")
+    ref = check_points(reference_mm, "reference points", min_count=1)
+    if not len(q):
+        return np.zeros(0)
+    search = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(ref))
+    search.knn_index()
+    _, dist2 = search.knn_search(o3d.core.Tensor(q), 1)
+    return np.sqrt(dist2.numpy()[:, 0])

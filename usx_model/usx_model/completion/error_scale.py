@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.spatial import cKDTree
 from scipy.stats import norm
+
+from usx_model.base.points import nearest_distance
 
 #: The shipped coefficients.
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "error_scale.json"
@@ -108,8 +109,7 @@ def observed_distance(
     d = np.full(len(pts), 50.0)
     for obs in (us_mm, xray_mm):
         if obs is not None and len(obs):
-            near = cKDTree(np.asarray(obs, dtype=np.float64).reshape(-1, 3)).query(pts)[0]
-            d = np.minimum(d, near)
+            d = np.minimum(d, nearest_distance(pts, np.asarray(obs).reshape(-1, 3)))
     return d
 
 

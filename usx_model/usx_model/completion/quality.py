@@ -29,9 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from usx_model.base.points import check_points
+from usx_model.base.points import check_points, nearest_distance
 
 #: Statuses a completed vertebra can carry (``usx_msgs/VertebraCompletion`` mirrors them).
 OK = "ok"
@@ -152,9 +151,9 @@ def quality_features(
     if len(pred) and len(us):
         depth = pred @ R[1]
         dorsal = pred[depth >= depth.max() - DORSAL_DEPTH_MM]
-        d_cov, _ = cKDTree(us).query(dorsal, k=1)
+        d_cov = nearest_distance(dorsal, us)
         f["arch_coverage"] = float(np.mean(d_cov <= COVERAGE_MM))
-        d_fit, _ = cKDTree(pred).query(us, k=1)
+        d_fit = nearest_distance(us, pred)
         f["us_fit_mm"] = float(np.median(d_fit))
         lat_pred, lat_us = pred @ R[0], us @ R[0]
         mid = np.median(lat_pred)

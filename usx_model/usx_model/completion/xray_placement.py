@@ -16,7 +16,11 @@ from usx_model.base.points import thin_points
 from usx_model.base.xray_geometry import XrayGeometry, transform_geometry
 from usx_model.ingest.placement import place_without_cbct
 from usx_model.ingest.xray_points import LateralPlane, place_xray_labels
-from usx_model.registration.xray_us import register_xray_to_us
+from usx_model.registration.xray_us import (
+    AnteriorGradients,
+    anterior_gradients,
+    register_xray_to_us,
+)
 
 #: Coarser thinning for the X-ray placement's symmetry-plane ICP.
 PLACEMENT_VOXEL_MM = 2.0
@@ -44,16 +48,34 @@ class XrayObservation:
     image: np.ndarray | None = None
 
 
+def registration_gradients(
+    xray: XrayObservation, posterior: np.ndarray | None
+) -> AnteriorGradients | None:
+    """What re-registering ``xray`` samples, made once per X-ray (``place_xray``'s
+    ``gradients``); None where it is not re-registered (no image or no ``posterior``).
+
+    Raises:
+        ValueError: see ``registration.xray_us.anterior_gradients``.
+    """
+    if xray.image is None or posterior is None:
+        return None
+    geometry_base = transform_geometry(xray.geometry, xray.T_base_xray)
+    return anterior_gradients(xray.image, geometry_base, posterior)
+
+
 def place_xray(
     bone_points_mm: np.ndarray,
     xray: XrayObservation,
     posterior: np.ndarray | None = None,
+    gradients: AnteriorGradients | None = None,
 ) -> dict[int, np.ndarray]:
     """Per-level X-ray body points in the base frame (stage 2).
 
     With the X-ray's image and the patient's ``posterior`` direction (base frame), the
     shot is first re-registered in its plane to the US bone points
-    (``registration.xray_us``), undoing a patient's motion since the shot.
+    (``registration.xray_us``), undoing a patient's motion since the shot; ``gradients``
+    (:func:`registration_gradients` of the same X-ray and posterior) spares that step
+    smoothing the image again for each sweep.
 
     With a registered depth (``plane_point_mm``) the label rays are cut with the plane
     through that point normal to the beam; otherwise with each vertebra's mid-sagittal
@@ -65,7 +87,9 @@ def place_xray(
     """
     if xray.image is not None and posterior is not None:
         geometry_base = transform_geometry(xray.geometry, xray.T_base_xray)
-        reg = register_xray_to_us(xray.image, geometry_base, bone_points_mm, posterior)
+        reg = register_xray_to_us(
+            xray.image, geometry_base, bone_points_mm, posterior, gradients=gradients
+        )
         if reg.applied:
             xray = dataclasses.replace(xray, T_base_xray=reg.T_correction @ xray.T_base_xray)
     if xray.plane_point_mm is None:

@@ -67,6 +67,65 @@ class XrayRegistration:
         }
 
 
+@dataclass(frozen=True)
+class AnteriorGradients:
+    """What the registration samples: the X-ray's intensity gradient toward anterior, one
+    image per coarse-to-fine stage (``SMOOTHING_MM``), intensity scaled to [0, 1], per
+    pixel. It depends on the image, the geometry's axes and the posterior direction only,
+    so one X-ray needs it once, however many sweeps it is registered to.
+
+    Attributes:
+        images: one (rows, cols) float64 image per stage.
+        axes: (3, 3) rows u, v, normal of the geometry it was made for (checked on use).
+    """
+
+    images: tuple[np.ndarray, ...]
+    axes: np.ndarray
+
+
+def _axes(geometry: XrayGeometry) -> np.ndarray:
+    return np.array([geometry.u_axis, geometry.v_axis, geometry.normal], dtype=np.float64)
+
+
+def anterior_gradients(
+    image: np.ndarray, geometry: XrayGeometry, posterior: np.ndarray
+) -> AnteriorGradients:
+    """The stages' gradient images of ``image`` (see :class:`AnteriorGradients`).
+
+    Args:
+        image: (rows, cols) X-ray intensity, bone bright (any numeric dtype).
+        geometry: the shot's geometry in the base frame, mm.
+        posterior: (3,) direction from the spine to the probe side, base frame.
+
+    Raises:
+        ValueError: an image of another shape than the geometry's, a posterior direction
+            along the beam.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.shape != tuple(geometry.shape):
+        raise ValueError(f"expected an image of shape {tuple(geometry.shape)}, got {img.shape}")
+    n = geometry.normal
+    u, v = np.asarray(geometry.u_axis), np.asarray(geometry.v_axis)
+    post = np.asarray(posterior, dtype=np.float64)
+    post_in_plane = post - (post @ n) * n
+    if np.linalg.norm(post_in_plane) < 0.5 * np.linalg.norm(post):
+        raise ValueError("the posterior direction lies along the X-ray beam: not a lateral shot")
+    # image direction (d row, d col) of anterior: rows follow v, columns u
+    anterior = -np.array([post_in_plane @ v, post_in_plane @ u])
+    anterior /= np.linalg.norm(anterior)
+    scale = img.max() - img.min()
+    img = (img - img.min()) / (scale if scale > 0 else 1.0)
+    images = []
+    for sigma_mm in SMOOTHING_MM:
+        s = sigma_mm / geometry.pixel_mm
+        # the gradient toward anterior, as one image: bilinear interpolation is linear, so
+        # sampling it equals combining the two sampled derivatives, at half the cost
+        grad = anterior[0] * ndimage.gaussian_filter(img, s, order=(1, 0))
+        grad += anterior[1] * ndimage.gaussian_filter(img, s, order=(0, 1))
+        images.append(grad)
+    return AnteriorGradients(tuple(images), _axes(geometry))
+
+
 def register_xray_to_us(
     image: np.ndarray,
     geometry: XrayGeometry,
@@ -76,6 +135,7 @@ def register_xray_to_us(
     max_rotation_deg: float = 8.0,
     min_shift_mm: float = 1.5,
     min_rotation_deg: float = 1.0,
+    gradients: AnteriorGradients | None = None,
 ) -> XrayRegistration:
     """The in-plane correction of ``geometry``; see the module docstring.
 
@@ -88,29 +148,23 @@ def register_xray_to_us(
             rotation (a motion beyond it is not undone).
         min_shift_mm, min_rotation_deg: a correction below both is not applied (the
             identity is returned; ``applied`` False).
+        gradients: :func:`anterior_gradients` of this image, geometry and posterior, made
+            once per X-ray (None: made here).
 
     Raises:
         ValueError: an image of another shape than the geometry's, too few points, a
-            posterior direction along the beam.
+            posterior direction along the beam, gradients made for another geometry.
     """
-    img = np.asarray(image, dtype=np.float64)
-    if img.shape != tuple(geometry.shape):
-        raise ValueError(f"expected an image of shape {tuple(geometry.shape)}, got {img.shape}")
+    if gradients is None:
+        gradients = anterior_gradients(image, geometry, posterior)
+    elif not np.allclose(gradients.axes, _axes(geometry), atol=1e-9):
+        raise ValueError("gradients: made for another X-ray geometry")
     bone = check_points(bone_points_mm, "bone_points_mm")
     pts = thin_points(bone, VOXEL_MM[-1])
     if len(pts) < 50:
         raise ValueError(f"expected at least 50 bone points to register the X-ray, got {len(pts)}")
     n = geometry.normal
     u, v = np.asarray(geometry.u_axis), np.asarray(geometry.v_axis)
-    post = np.asarray(posterior, dtype=np.float64)
-    post_in_plane = post - (post @ n) * n
-    if np.linalg.norm(post_in_plane) < 0.5 * np.linalg.norm(post):
-        raise ValueError("the posterior direction lies along the X-ray beam: not a lateral shot")
-    # image direction (d row, d col) of anterior: rows follow v, columns u
-    anterior = -np.array([post_in_plane @ v, post_in_plane @ u])
-    anterior /= np.linalg.norm(anterior)
-    scale = img.max() - img.min()
-    img = (img - img.min()) / (scale if scale > 0 else 1.0)
     centre = pts.mean(axis=0)
 
     def correction(x: np.ndarray) -> np.ndarray:
@@ -127,13 +181,8 @@ def register_xray_to_us(
     bounds = [(-max_shift_mm, max_shift_mm)] * 2 + [(-max_rotation_deg, max_rotation_deg)]
     x = np.zeros(3)
     before = after = 0.0
-    for k, (sigma_mm, voxel_mm) in enumerate(zip(SMOOTHING_MM, VOXEL_MM, strict=True)):
+    for k, (grad, voxel_mm) in enumerate(zip(gradients.images, VOXEL_MM, strict=True)):
         stage_pts = pts if voxel_mm == VOXEL_MM[-1] else thin_points(bone, voxel_mm)
-        s = sigma_mm / geometry.pixel_mm
-        # the gradient toward anterior, as one image: bilinear interpolation is linear, so
-        # sampling it equals combining the two sampled derivatives, at half the cost
-        grad = anterior[0] * ndimage.gaussian_filter(img, s, order=(1, 0))
-        grad += anterior[1] * ndimage.gaussian_filter(img, s, order=(0, 1))
         if k == len(SMOOTHING_MM) - 1:
             before = -score(np.zeros(3), grad, stage_pts)
         x = minimize(

@@ -23,7 +23,11 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
 from usx_model.base.transforms import transform_from_xyz_rpy
-from usx_model.completion.xray_placement import XrayObservation, place_xray
+from usx_model.completion.xray_placement import (
+    XrayObservation,
+    place_xray,
+    registration_gradients,
+)
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
 from usx_msgs.msg import SweepPoints, XrayView
 from usx_ros.conversions import (
@@ -120,6 +124,8 @@ class XrayIngest(ManagedNode):
         self._bone_mm: np.ndarray | None = None
         self._bone_stamp = None
         self._live_id, self._live_at = "", -np.inf  # the latest live placement
+        # what re-registering the X-ray samples, made once per X-ray and posterior
+        self._gradients, self._gradients_for = None, None
         self.published = 0
         #: seconds the latest placement took (the completion node waits for it)
         self.last_place_s: float | None = None
@@ -216,7 +222,7 @@ class XrayIngest(ManagedNode):
         t0 = time.perf_counter()
         try:
             posterior = np.array(self.params.patient_posterior) if self.params.reregister else None
-            by_level = place_xray(bone_mm, self.xray, posterior)
+            by_level = place_xray(bone_mm, self.xray, posterior, self._registration(posterior))
         except ValueError as exc:
             self.health.reject("placement_failed", str(exc))
             return
@@ -232,6 +238,16 @@ class XrayIngest(ManagedNode):
             f"{self.last_place_s:.2f} s"
         )
         trim_heap()  # the placement's images and arrays are garbage now
+
+    def _registration(self, posterior: np.ndarray | None):
+        """The X-ray's registration gradients, made again only for a new X-ray or posterior
+        (the X-ray held in the key: an identity test on a live object is exact)."""
+        post = None if posterior is None else tuple(posterior)
+        made = self._gradients_for
+        if made is None or made[0] is not self.xray or made[1] != post:
+            self._gradients = registration_gradients(self.xray, posterior)
+            self._gradients_for = (self.xray, post)
+        return self._gradients
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,11 +1,12 @@
 """``usx bench graph``: the phantom graph streaming frames — drops, latency, memory.
 
 Runs the live demo (one process per node, as ``ros2 launch`` would; one serpentine sweep,
-frames at ``--rate-hz``) while sampling the resident memory of the graph's processes every
-``--sample-s``; reports the frames the phantom sent, how many the compounding node placed
-and dropped (and why), ``sweep_end_to_spine_s`` (sweep end to the completed spine),
-``level_ready_s`` (for each level, from the moment the sweep's feedback first called it
-covered to its first completion, live while the sweep records), each level's first
+frames at ``--rate-hz``; ``--sweeps N`` runs it N times, each a fresh graph, and reports the
+medians over the sweeps beside each sweep's own figures) while sampling the resident memory of
+the graph's processes every ``--sample-s``; reports the frames the phantom sent, how many the
+compounding node placed and dropped (and why), ``sweep_end_to_spine_s`` (sweep end to the
+completed spine), ``level_ready_s`` (for each level, from the moment the sweep's feedback first
+called it covered to its first completion, live while the sweep records), each level's first
 publication relative to the sweep's end, and memory over time.
 """
 
@@ -23,6 +24,9 @@ HELP = "phantom graph: frame drops, sweep-end-to-spine and per-level ready laten
 
 def add_arguments(parser) -> None:
     parser.add_argument("--rate-hz", type=float, default=30.0, help="B-mode frame rate (1-120)")
+    parser.add_argument(
+        "--sweeps", type=int, default=1, help="sweeps, each in a fresh graph (medians reported)"
+    )
     parser.add_argument("--sample-s", type=float, default=1.0, help="memory sampling period")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this (s)")
     parser.add_argument("--weights-full", default=None, help="default: shipped")
@@ -43,11 +47,40 @@ def _graph_rss_mb() -> float:
 
 
 def run(args) -> dict:
-    from usx_ros.tools.demo import run_demo
-    from usx_ros.tools.graph_watch import overlay_config
-
     if not 1.0 <= args.rate_hz <= 120.0:
         raise ValueError(f"--rate-hz: expected 1..120 (the phantom's range), got {args.rate_hz}")
+    if not 1 <= args.sweeps <= 20:
+        raise ValueError(f"--sweeps: expected 1..20, got {args.sweeps}")
+    runs = [_one_sweep(args) for _ in range(args.sweeps)]
+    if len(runs) == 1:
+        return runs[0]
+    return {**_medians(runs), "sweeps": len(runs), "per_sweep": runs}
+
+
+def _medians(runs: list[dict]) -> dict:
+    """Median over the sweeps of each figure the issue names (and the frame counts)."""
+    import numpy as np
+
+    def med(values) -> float | None:
+        v = [x for x in values if x is not None]
+        return float(np.median(v)) if v else None
+
+    levels = sorted({lv for r in runs for lv in r["level_ready_s"]})
+    return {
+        "rate_hz": runs[0]["rate_hz"],
+        "sweep_end_to_spine_s": med(r["sweep_end_to_spine_s"] for r in runs),
+        "level_ready_s": {lv: med(r["level_ready_s"].get(lv) for r in runs) for lv in levels},
+        "frames_sent": sum(r["frames_sent"] for r in runs),
+        "frames_placed": sum(r["frames_placed"] for r in runs),
+        "frames_dropped": sum(r["frames_dropped"] for r in runs),
+        "drop_fraction": med(r["drop_fraction"] for r in runs),
+        "mean_cd_l1_mm": med(r["mean_cd_l1_mm"] for r in runs),
+    }
+
+
+def _one_sweep(args) -> dict:
+    from usx_ros.tools.demo import run_demo
+    from usx_ros.tools.graph_watch import overlay_config
 
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
