@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from usx_model.compounding import breathing
 from usx_model.compounding.breathing import BreathingParams, estimate_breathing
 
 AXIS = np.array([0.0, 0.0, 1.0])
@@ -90,3 +91,11 @@ def test_a_single_pass_cannot_be_fitted():
 def test_bad_input(points, stamps, axis, message):
     with pytest.raises(ValueError, match=message):
         estimate_breathing(points, stamps, axis)
+
+
+@pytest.mark.parametrize("spread", [50, 10**9], ids=["dense_range", "sparse_range"])
+def test_dense_rank_is_unique_inverse(spread) -> None:
+    keys = np.random.default_rng(5).integers(0, spread, 2000)
+    np.testing.assert_array_equal(
+        breathing._dense_rank(keys), np.unique(keys, return_inverse=True)[1]
+    )

@@ -444,14 +444,20 @@ class UsCompounding(ManagedNode):
             return
         if not force and not self.session.close_due(time.monotonic()):
             return
+        since = self.session.closing.since
+        t_close = time.monotonic()
         self._account(self.session.close())
         report = self._publish_results()
+        t_out = time.monotonic()
         if self.sweeps is not None:
             self.sweeps.closed(report, len(self._last_points_mm))
         self.pub_status.publish(String(data=json.dumps(self.status())))
+        # where a sweep's end waits: settling after the stop, then the results themselves
         self.get_logger().info(
             f"sweep closed: {self.sweep.frames_placed} frames placed, "
-            f"{len(self._last_points_mm)} bone points, drops {dict(self.health.counts)}"
+            f"{len(self._last_points_mm)} bone points, drops {dict(self.health.counts)}; "
+            f"bone points out {t_out - since:.2f} s after the stop (settling "
+            f"{t_close - since:.2f} s, results {t_out - t_close:.2f} s)"
         )
         trim_heap()  # the closed sweep's volume is garbage now
 
