@@ -52,6 +52,7 @@ setup(
         ],
         "usx.bench": [
             "graph = usx_ros.tools.bench_graph",
+            "final = usx_ros.tools.bench_final",
             "fuzz = usx_ros.tools.bench_fuzz",
             "faults = usx_ros.tools.bench_faults",
             "multihost = usx_ros.tools.bench_multihost",
