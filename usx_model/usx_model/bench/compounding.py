@@ -3,7 +3,9 @@
 Simulates a sweep: iiwa 14 joint states at ``--pose-rate-hz`` (forward kinematics, pose
 buffer), B-mode frames at ``--frame-rate-hz``; per frame it times the pose lookup
 (interpolation), the pixel -> base chain, the bone segmentation (with its base-frame
-points) and the insertion into the volume.
+points), the insertion into the volume and the per-level coverage update (each frame's bone
+points into ``levels.coverage.LevelCoverage`` over five bands along the sweep; the fractions
+every ``--coverage-every`` frames, as the RecordSweep feedback reads them every 0.2 s).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.compounding.insert import Compounder, insert_stride
 from usx_model.compounding.masks import fan_mask, rectangle_mask
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid, volume_nbytes
+from usx_model.levels.coverage import LevelCoverage, level_bands
 from usx_model.segmentation.bone import BoneSegParams, segment_bone
 from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration, base_pixel_transform
 from usx_model.tracking.iiwa import forward_kinematics
@@ -54,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="insert every n-th row and column (default 0: as the node, insert_stride)",
     )
+    parser.add_argument(
+        "--coverage-every",
+        type=int,
+        default=6,
+        help="frames between two coverage fractions (default 6: the feedback's 0.2 s at 30 Hz)",
+    )
     parser.add_argument("--frame-rate-hz", type=float, default=30.0, help="image rate (default 30)")
     parser.add_argument(
         "--pose-rate-hz", type=float, default=100.0, help="joint-state rate (default 100)"
@@ -70,6 +79,8 @@ def _sweep_poses(n_poses: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> dict:
     if args.frames < 2 or args.size < 2:
         raise ValueError(f"expected --frames >= 2 and --size >= 2, got {args.frames}, {args.size}")
+    if args.coverage_every < 1:
+        raise ValueError(f"expected --coverage-every >= 1, got {args.coverage_every}")
     duration_s = args.frames / args.frame_rate_hz
     n_poses = int(np.ceil(duration_s * args.pose_rate_hz)) + 2
     pose_stamps_ns = (np.arange(n_poses) * 1e9 / args.pose_rate_hz).astype(np.int64)
@@ -103,6 +114,7 @@ def run(args: argparse.Namespace) -> dict:
         pixel_stride=stride,
     )
 
+    coverage = LevelCoverage(_bands_along(T_all, args.size))
     buffer = PoseBuffer(capacity=n_poses, tolerance_s=2.0 / args.pose_rate_hz)
     for stamp, T in zip(pose_stamps_ns, T_base_ee, strict=True):
         buffer.add_transform(int(stamp), T)
@@ -110,7 +122,7 @@ def run(args: argparse.Namespace) -> dict:
     images = _frames(shape, args.pixel_spacing_mm)  # real B-mode content, cycled
     seg_params = BoneSegParams(pixel_mm=(args.pixel_spacing_mm,) * 2)
     frame_stamps_ns = (np.arange(args.frames) * 1e9 / args.frame_rate_hz).astype(np.int64) + 1
-    lookup_s, seg_s, insert_s, total_s = [], [], [], []
+    lookup_s, seg_s, insert_s, coverage_s, total_s = [], [], [], [], []
     # One thread, as in the compounding node: per-frame work is too small to split, and
     # BLAS/OpenMP pools spinning on a busy 2-core machine cost more than they give.
     limiter = threadpool_limits(limits=1)
@@ -122,13 +134,18 @@ def run(args: argparse.Namespace) -> dict:
             continue
         T_base_pixel = base_pixel_transform(hit.T_base_ee, calibration)
         t_lookup = time.perf_counter()
-        segment_bone(image, seg_params).to_base(T_base_pixel)
+        bone_mm = segment_bone(image, seg_params).to_base(T_base_pixel)
         t_seg = time.perf_counter()
         compounder.insert(image, T_base_pixel)
+        t_insert = time.perf_counter()
+        coverage.add(bone_mm)
+        if i % args.coverage_every == 0:
+            coverage.fractions()
         t_end = time.perf_counter()
         lookup_s.append(t_lookup - t_start)
         seg_s.append(t_seg - t_lookup)
-        insert_s.append(t_end - t_seg)
+        insert_s.append(t_insert - t_seg)
+        coverage_s.append(t_end - t_insert)
         total_s.append(t_end - t_start)
 
     limiter.restore_original_limits()
@@ -142,6 +159,9 @@ def run(args: argparse.Namespace) -> dict:
         "median_lookup_ms": ms(lookup_s),
         "median_segmentation_ms": ms(seg_s),
         "median_insert_ms": ms(insert_s),
+        "median_coverage_ms": ms(coverage_s),
+        "mean_coverage_ms": statistics.mean(coverage_s) * 1e3,
+        "coverage_fractions": {f"L{k}": round(v, 3) for k, v in coverage.fractions().items()},
         "fk_ms_per_pose": fk_ms_per_pose,
         "frames_timed": len(total_s),
         "frames_dropped": int(args.frames - len(total_s)),
@@ -158,8 +178,21 @@ def run(args: argparse.Namespace) -> dict:
             "pixel->base chain",
             "bone segmentation -> base-frame points",
             "insertion",
+            "per-level coverage update",
         ],
     }
+
+
+def _bands_along(T_base_pixel: np.ndarray, size: int) -> object:
+    """Five level bands along the sweep: body centroids 35 mm apart on the path of the
+    image's centre column, 40 mm deep, lateral along the image rows (base frame, mm)."""
+    centre = T_base_pixel[:, :3, :] @ np.array([size / 2.0, size * 0.5, 0.0, 1.0])
+    path = centre[-1] - centre[0]
+    path /= np.linalg.norm(path)
+    mid = centre.mean(axis=0)
+    bodies = {lv: (mid + (3 - lv) * 35.0 * path)[None, :] for lv in range(1, 6)}
+    lateral = T_base_pixel[0, :3, 0] / np.linalg.norm(T_base_pixel[0, :3, 0])
+    return level_bands(bodies, lateral)
 
 
 def _frames(shape: tuple[int, int], pixel_mm: float) -> np.ndarray:
