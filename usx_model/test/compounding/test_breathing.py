@@ -99,3 +99,15 @@ def test_dense_rank_is_unique_inverse(spread) -> None:
     np.testing.assert_array_equal(
         breathing._dense_rank(keys), np.unique(keys, return_inverse=True)[1]
     )
+
+
+def test_key_then_height_order_is_lexsort_for_distinct_heights() -> None:
+    rng = np.random.default_rng(6)
+    key = rng.integers(0, 40, 3000)
+    h = rng.normal(0.0, 10.0, 3000)
+    np.testing.assert_array_equal(breathing._by_key_then_height(key, h), np.lexsort((h, key)))
+    h_tied = np.round(h)  # equal heights: same sorted values, their order is free
+    order = breathing._by_key_then_height(key, h_tied)
+    ref = np.lexsort((h_tied, key))
+    np.testing.assert_array_equal(key[order], key[ref])
+    np.testing.assert_array_equal(h_tied[order], h_tied[ref])

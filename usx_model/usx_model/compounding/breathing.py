@@ -227,7 +227,7 @@ def _visit_heights(
     _, frame = np.unique(stamps, return_inverse=True)
     key = cell.ravel().astype(np.int64) * (int(frame.max()) + 1) + frame.ravel()
     h_all = pts @ axis
-    order = np.lexsort((h_all, key))  # by key, then height: a group's middle is its median
+    order = _by_key_then_height(key, h_all)  # a group's middle is its median
     key_s = key[order]
     starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
     h = h_all[order]
@@ -255,6 +255,19 @@ def _visit_heights(
         return None
     _, cell_k = np.unique(cell_v[keep], return_inverse=True)
     return cell_k.ravel(), t_v[keep], h_v[keep], n[keep].astype(np.float64)
+
+
+def _by_key_then_height(key: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Indices ordering (N,) int keys >= 0, then (N,) heights within a key: ``np.lexsort((h,
+    key))`` up to the order of equal heights in one group (which leaves every group's
+    median and stamp alone). One int64 sort of ``key * N + rank(h)``: a two-key lexsort
+    of a 60 Hz sweep's ~8e5 points took ~5x longer."""
+    n = len(key)
+    if n == 0 or int(key.max()) >= np.iinfo(np.int64).max // n:
+        return np.lexsort((h, key))
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(h)] = np.arange(n)
+    return np.argsort(key.astype(np.int64) * n + rank)
 
 
 def _dense_rank(keys: np.ndarray) -> np.ndarray:
