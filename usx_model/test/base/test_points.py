@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usx_model.base.points import check_points, nearest_distance
+from usx_model.base.points import check_points, nearest_distance, nearest_neighbours
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,14 @@ def test_nearest_distance_is_the_brute_force_minimum() -> None:
 def test_nearest_distance_bad_input(query, ref, match) -> None:
     with pytest.raises(ValueError, match=match):
         nearest_distance(query, ref)
+
+
+def test_nearest_neighbours_are_the_brute_force_k_nearest() -> None:
+    rng = np.random.default_rng(4)
+    ref, query = rng.normal(0.0, 10.0, (400, 3)), rng.normal(0.0, 12.0, (50, 3))
+    d_all = np.sqrt(((query[:, None, :] - ref[None, :, :]) ** 2).sum(-1))
+    dist, idx = nearest_neighbours(query, ref, 6)
+    np.testing.assert_array_equal(idx, np.argsort(d_all, axis=1)[:, :6])  # no ties here
+    np.testing.assert_allclose(dist, np.sort(d_all, axis=1)[:, :6], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="reference points needs at least 6 points, got 5"):
+        nearest_neighbours(query, ref[:5], 6)

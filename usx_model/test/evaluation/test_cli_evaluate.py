@@ -149,6 +149,7 @@ def test_no_xray_snap_gives_the_raw_network_output(tmp_path, toy_dataset, tiny_w
         out, npz = tmp_path / f"{len(flag)}.json", tmp_path / f"{len(flag)}.npz"
         argv = ["evaluate", "--data", str(toy_dataset), "--weights", str(tiny_weights("full"))]
         argv += [*flag, "--no-emd", "--quiet", "--save-predictions", str(npz)]
+        argv += ["--us-snap-mm", "0"]  # the X-ray step alone
         assert main([*argv, "--json", str(out), "--report", str(tmp_path / "r")]) == 0
         assert json.loads(out.read_text())["xray_snap"] == (not flag)
         preds[bool(flag)] = np.load(npz, allow_pickle=False)["pred"]
@@ -158,6 +159,26 @@ def test_no_xray_snap_gives_the_raw_network_output(tmp_path, toy_dataset, tiny_w
             snapped, snap_to_silhouette(raw, silhouette_plane(x), [0, 1, 0]), atol=1e-4
         )
     assert np.abs(preds[True] - preds[False]).max() > 0.1  # the toy case moves points
+
+
+def test_us_snap_scores_the_snapped_points_and_gates_the_raw(tmp_path, toy_dataset, tiny_weights):
+    from usx_model.network.us_consistency import snap_to_us_surface
+
+    res, preds = {}, {}
+    for mm in ("0", "5"):
+        out, npz = tmp_path / f"{mm}.json", tmp_path / f"{mm}.npz"
+        argv = ["evaluate", "--data", str(toy_dataset), "--weights", str(tiny_weights("full"))]
+        argv += ["--us-snap-mm", mm, "--no-emd", "--quiet", "--save-predictions", str(npz)]
+        assert main([*argv, "--json", str(out), "--report", str(tmp_path / "r")]) == 0
+        res[mm] = json.loads(out.read_text())
+        preds[mm] = np.load(npz, allow_pickle=False)["pred"]
+    assert (res["0"]["us_snap_mm"], res["5"]["us_snap_mm"]) == (0.0, 5.0)
+    us = read_samples(toy_dataset, "test").us_partial.astype(np.float64)
+    for raw, snapped, u in zip(preds["0"], preds["5"], us, strict=True):
+        np.testing.assert_allclose(snapped, snap_to_us_surface(raw, u, 5.0), atol=1e-9)
+    assert np.abs(preds["0"] - preds["5"]).max() > 0.1  # the toy case moves points
+    for a, b in zip(res["0"]["per_vertebra"], res["5"]["per_vertebra"], strict=True):
+        assert (a["status"], a["confidence"]) == (b["status"], b["confidence"])
 
 
 def _corrupt(path, fix_checksum: bool):

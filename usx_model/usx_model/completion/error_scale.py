@@ -106,11 +106,11 @@ def observed_distance(
     With no observed point at all the distance is 50 mm (nothing near was seen).
     """
     pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
-    d = np.full(len(pts), 50.0)
-    for obs in (us_mm, xray_mm):
-        if obs is not None and len(obs):
-            d = np.minimum(d, nearest_distance(pts, np.asarray(obs).reshape(-1, 3)))
-    return d
+    seen = [np.asarray(o).reshape(-1, 3) for o in (us_mm, xray_mm) if o is not None and len(o)]
+    if not seen:
+        return np.full(len(pts), 50.0)
+    # the nearest of the union is the nearer of the two nearest: one search, not two
+    return np.minimum(nearest_distance(pts, np.concatenate(seen)), 50.0)
 
 
 def load_error_scale(path: str | Path = SHIPPED) -> ErrorScale:

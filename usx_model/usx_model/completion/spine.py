@@ -15,7 +15,10 @@ The stages, each a core function of its own module:
    the US-only baseline where it has none (``network.inference.complete`` with the
    anatomical rotation), with per-point uncertainty from posterior samples;
 6. the quality gate: status and confidence of each vertebra from its inputs and output
-   (``completion.quality``), so that a vertebra the inputs cannot determine is never ``ok``.
+   (``completion.quality``), so that a vertebra the inputs cannot determine is never ``ok``;
+7. optionally (``us_snap_mm``), the predicted points near the observed US surface moved onto
+   it (``network.us_consistency``), after the gate has judged the network's own output;
+   then each point's published error scale.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from usx_model.levels.us_only import split_levels_us_only
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete
 from usx_model.network.prepare import MIN_POINTS
+from usx_model.network.us_consistency import snap_to_us_surface
 
 #: Vertebra centroid lies this far anterior of the US-visible arch points (phantom mean).
 ARCH_TO_CENTROID_MM = 20.0
@@ -129,6 +133,8 @@ class SpineCompleter:
         error_scale: turns each point's posterior spread and distance to the level's US
             points into the published uncertainty (``completion.error_scale``; default
             the shipped coefficients).
+        us_snap_mm: move predicted points within this of the level's US points onto their
+            surface (``network.us_consistency``; 0 = off, the network's output as it is).
     """
 
     def __init__(
@@ -138,9 +144,13 @@ class SpineCompleter:
         device: str = "cpu",
         n_samples: int = 4,
         error_scale: ErrorScale | None = None,
+        us_snap_mm: float = 0.0,
     ) -> None:
         if model_full is None and model_us_only is None:
             raise ValueError("SpineCompleter needs at least one model")
+        if not us_snap_mm >= 0:
+            raise ValueError(f"us_snap_mm: expected >= 0, got {us_snap_mm}")
+        self.us_snap_mm = float(us_snap_mm)
         self.model_full = model_full
         self.model_us_only = model_us_only
         self.device = device
@@ -208,7 +218,17 @@ class SpineCompleter:
             if len(lc.points_mm):
                 _gate(lc, pts[point_level == lv], xr.get(lv), _level_frame(R, centroids, lv))
         t["gate"] = time.perf_counter()
-        names = ["frame", "xray", "split", "network", "gate"]
+        for items in batches.values():
+            for lv, crop, xray in items:
+                lc = results[lv]
+                if self.us_snap_mm > 0:
+                    lc.points_mm = snap_to_us_surface(lc.points_mm, crop, self.us_snap_mm)
+                if self.n_samples > 0:
+                    lc.uncertainty_mm = self.error_scale.for_points(
+                        lc.points_mm, lc.spread_mm, crop, xray
+                    )
+        t["finish"] = time.perf_counter()
+        names = ["frame", "xray", "split", "network", "gate", "finish"]
         prev = ["start", *names[:-1]]
         timings = {n: t[n] - t[p] for n, p in zip(names, prev, strict=True)}
         return SpineCompletionResult(
@@ -272,15 +292,13 @@ class SpineCompleter:
             )
             for i, level in enumerate(lv):
                 points = out.points_mm[i]
-                if out.uncertainty_mm is None:  # no posterior samples: no uncertainty
-                    spread = sigma = np.zeros(len(points))
-                else:
-                    spread = out.uncertainty_mm[i]
-                    sigma = self.error_scale.for_points(points, spread, us[i], xray[i])
+                # no posterior samples: no uncertainty (zeros); else ``complete`` sets it
+                no_spread = out.uncertainty_mm is None
+                spread = np.zeros(len(points)) if no_spread else out.uncertainty_mm[i]
                 results[level] = LevelCompletion(
                     level,
                     points,
-                    sigma,
+                    np.zeros(len(points)),
                     name == "full",
                     len(us[i]),
                     0 if xray[i] is None else len(xray[i]),

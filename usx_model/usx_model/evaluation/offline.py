@@ -40,6 +40,7 @@ from usx_model.evaluation.stats import json_safe
 from usx_model.ingest.cbct import bone_surface
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete
+from usx_model.network.us_consistency import snap_to_us_surface
 from usx_model.registration.icp import register_cbct_to_us
 from usx_model.sim.bmode import BModeSimulator
 from usx_model.sim.conditions import (
@@ -101,6 +102,7 @@ def run_offline(
     breathing_compensation: bool = True,
     xray_shifts: Sequence[tuple[float, float]] = (),
     xray_registration: bool = True,
+    us_snap_mm: float = 0.0,
 ) -> OfflineResult:
     """Run every stage on ``spine`` and score it; see the module docstring.
 
@@ -118,6 +120,9 @@ def run_offline(
 
     ``xray_registration``: re-register the X-ray to the US bone points before placing it
     (``registration.xray_us``; the patient's posterior direction is the phantom's).
+
+    ``us_snap_mm``: the completion's US surface consistency (``network.us_consistency``;
+    0 = off), in the pipeline and in the ideal completion it is compared with.
 
     ``xray_shifts``: extra (mm, deg) patient shifts between X-ray and sweep to complete
     the same bone points with (the same random direction and axis for every size);
@@ -226,7 +231,9 @@ def run_offline(
 
     # --- level split + completion ----------------------------------------------------------
     t = time.perf_counter()
-    completer = SpineCompleter(model_full, model_us_only, n_samples=n_samples)
+    completer = SpineCompleter(
+        model_full, model_us_only, n_samples=n_samples, us_snap_mm=us_snap_mm
+    )
     prior = PatientPrior(T_base_spine[:3, 2], T_base_spine[:3, 1])
     result = completer.complete(bone, prior, xray_base)
     timings["completion_s"] = time.perf_counter() - t
@@ -255,7 +262,7 @@ def run_offline(
             }
         )
 
-    ideal = _ideal_completion(spine, model_full, seed)
+    ideal = _ideal_completion(spine, model_full, seed, us_snap_mm)
     ideal_scores = score_levels(ideal, {lv: g[0] for lv, g in gt_spine.items()}, gt_part)
 
     def mean_cd(sc: dict) -> float:
@@ -264,6 +271,7 @@ def run_offline(
     report = {
         "spine_id": spine.spine_id,
         "frames": int(plan.n_frames),
+        "us_snap_mm": us_snap_mm,
         "bone_points": {
             "n": len(bone),
             "median_mm": float(np.median(dist)),
@@ -366,8 +374,11 @@ def _nearest_level(spine: Spine, points_spine_mm: np.ndarray) -> np.ndarray:
     return np.asarray(levels)[np.argmin(dist, axis=0)]
 
 
-def _ideal_completion(spine: Spine, model: USXComplete, seed: int) -> dict[int, np.ndarray]:
-    """The network on the simulator's per-level partials (spine frame, as in training)."""
+def _ideal_completion(
+    spine: Spine, model: USXComplete, seed: int, us_snap_mm: float = 0.0
+) -> dict[int, np.ndarray]:
+    """The network on the simulator's per-level partials (spine frame, as in training),
+    then the same US surface consistency as the pipeline's (``us_snap_mm``)."""
     partials = simulate_us_partials(spine, seed=seed)
     xrays = xray_points_25d(spine, jitter_seed=seed)
     levels = spine.levels
@@ -378,4 +389,7 @@ def _ideal_completion(spine: Spine, model: USXComplete, seed: int) -> dict[int, 
         model,
         n_samples=0,
     )
-    return {lv: out.points_mm[i] for i, lv in enumerate(levels)}
+    return {
+        lv: snap_to_us_surface(out.points_mm[i], partials[lv].points_mm, us_snap_mm)
+        for i, lv in enumerate(levels)
+    }

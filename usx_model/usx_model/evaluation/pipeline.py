@@ -33,6 +33,7 @@ from usx_model.evaluation.stats import (
 from usx_model.metrics.vertebra import vertebra_metrics
 from usx_model.network.inference import complete
 from usx_model.network.prepare import prepare_observations
+from usx_model.network.us_consistency import snap_to_us_surface
 
 #: Np of the reference normaliser behind CD×1e4 (the dataset builder's ``norm_points``).
 NORM_POINTS = 512
@@ -182,6 +183,7 @@ def evaluate(
     emd_points: int | None = 1024,
     progress: Callable[[str, int], None] | None = None,
     xray_snap: bool = True,
+    us_snap_mm: float = 0.0,
 ) -> Evaluation:
     """Predict and score every vertebra with every method; build the results JSON.
 
@@ -194,6 +196,9 @@ def evaluate(
         progress: called with (stage, vertebrae done) — stage ``"<method> predict"`` or
             ``"<method> metrics"``.
         xray_snap: ``complete``'s X-ray silhouette consistency for methods with X-ray.
+        us_snap_mm: move predicted points within this of the vertebra's US points onto
+            their surface (``network.us_consistency``) before scoring; the gate judges the
+            network's output before it, as live (0 = off).
 
     Returns:
         :class:`Evaluation`; ``results`` follows the JSON contract of ``usx evaluate``.
@@ -202,11 +207,21 @@ def evaluate(
         raise ValueError("expected at least one vertebra to evaluate, got none")
     subsets = ANATOMICAL_SUBSETS if evalset.gt_part is not None else HALFSPACE_SUBSETS
     scale = reference_scale_mm(evalset.us)
-    preds, rows, values, timing = {}, {}, {}, {}
+    if not us_snap_mm >= 0:
+        raise ValueError(f"us_snap_mm: expected >= 0, got {us_snap_mm}")
+    raw, preds, rows, values, timing = {}, {}, {}, {}, {}
     for m in methods:
         t0 = time.perf_counter()
         cb = (lambda n, s=f"{m.name} predict": progress(s, n)) if progress else None
-        preds[m.name] = predict(m, evalset, device, batch_size, cb, xray_snap)
+        raw[m.name] = predict(m, evalset, device, batch_size, cb, xray_snap)
+        preds[m.name] = raw[m.name]
+        if us_snap_mm > 0:
+            preds[m.name] = np.stack(
+                [
+                    snap_to_us_surface(p, evalset.us[k], us_snap_mm)
+                    for k, p in enumerate(raw[m.name])
+                ]
+            )
         t1 = time.perf_counter()
         rows[m.name] = []
         for k in range(len(evalset)):
@@ -221,7 +236,7 @@ def evaluate(
         }
     gates = {
         m.name: gate_vertebrae(
-            evalset.us, evalset.xray, preds[m.name], m.model.config.variant.uses_xray
+            evalset.us, evalset.xray, raw[m.name], m.model.config.variant.uses_xray
         )
         for m in methods
     }
@@ -239,6 +254,7 @@ def evaluate(
         timing=timing,
         device=str(device),
         xray_snap=xray_snap,
+        us_snap_mm=us_snap_mm,
         **evalset.meta,
     )
     ref = "full" if "full" in rows else next(iter(rows))

@@ -34,6 +34,7 @@ from usx_model.completion.error_scale import (
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
 from usx_model.network.inference import complete
+from usx_model.network.us_consistency import US_SNAP_MM, snap_to_us_surface
 from usx_model.network.weights import sha256_file
 
 #: Nominal interval rates reported.
@@ -44,6 +45,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_set_arguments(p)
     p.add_argument("--samples", type=int, default=4, help="posterior samples (default 4)")
     p.add_argument("--plot", metavar="PNG", help="write the calibration plot here")
+    p.add_argument(
+        "--us-snap-mm",
+        type=float,
+        default=US_SNAP_MM,
+        help="the completion's US surface consistency before measuring (0 = off; default: "
+        "the completion node's, %(default)s mm)",
+    )
     p.add_argument(
         "--error-scale", metavar="JSON", default=str(SHIPPED), help="sigma's coefficients"
     )
@@ -81,14 +89,15 @@ def rank_stats(predictor: Sequence[np.ndarray], error: Sequence[np.ndarray]) -> 
     }
 
 
-def _points(evalset: EvalSet, model, n_samples: int) -> dict:
-    """Per vertebra: spread ``u``, distance to the observations ``d``, error ``e`` per point."""
+def _points(evalset: EvalSet, model, n_samples: int, us_snap_mm: float = 0.0) -> dict:
+    """Per vertebra: spread ``u``, distance to the observations ``d``, error ``e`` per point
+    (of the prediction after the US surface consistency when ``us_snap_mm`` > 0)."""
     u, e, d_obs = [], [], []
     for k in range(len(evalset)):
         out = complete(
             [evalset.us[k]], [evalset.xray[k]], [evalset.names[k]], model, n_samples=n_samples
         )
-        pred = out.points_mm[0]
+        pred = snap_to_us_surface(out.points_mm[0], evalset.us[k], us_snap_mm)
         u.append(np.maximum(out.uncertainty_mm[0], 1e-6))
         e.append(cKDTree(evalset.gt[k]).query(pred)[0])
         d_obs.append(observed_distance(pred, evalset.us[k], evalset.xray[k]))
@@ -142,12 +151,13 @@ def _fit(sets: dict, args: argparse.Namespace, weights: Path) -> ErrorScale:
         "points": len(cat["e"]),
         "weights_sha256": sha256_file(weights),
         "samples": args.samples,
+        "us_snap_mm": args.us_snap_mm,
         "command": " ".join(
             ["usx measure uncertainty"]
             + ([f"--data {args.data} --split {args.split}"] if args.data else [])
             + ([f"--real {args.real}"] if args.real else [])
             + (["--loose"] if args.loose else [])
-            + [f"--samples {args.samples} --fit {args.fit}"]
+            + [f"--samples {args.samples} --us-snap-mm {args.us_snap_mm:g} --fit {args.fit}"]
         ),
     }
     scale = ErrorScale(scale.coef, provenance)
@@ -158,9 +168,13 @@ def _fit(sets: dict, args: argparse.Namespace, weights: Path) -> ErrorScale:
 def run(args: argparse.Namespace) -> dict:
     if args.samples < 1:
         raise SystemExit(f"--samples: expected >= 1, got {args.samples}")
+    if not args.us_snap_mm >= 0:
+        raise SystemExit(f"--us-snap-mm: expected >= 0, got {args.us_snap_mm}")
     evalsets = load_sets(args, "usx measure uncertainty")
     model, weights = shipped_full_model()
-    sets = {name: _points(es, model, args.samples) for name, es in evalsets.items()}
+    sets = {
+        name: _points(es, model, args.samples, args.us_snap_mm) for name, es in evalsets.items()
+    }
     if args.fit:
         sigma_of = _fit(sets, args, weights)
     else:
@@ -175,6 +189,7 @@ def run(args: argparse.Namespace) -> dict:
     out: dict = {
         "weights": str(weights),
         "samples": args.samples,
+        "us_snap_mm": args.us_snap_mm,
         "error_scale": {"coef": list(sigma_of.coef), "file": args.fit or args.error_scale},
         "spread_scale_fitted_on": next(iter(sets)),
         "spread_scale": scale,

@@ -65,6 +65,7 @@ from usx_model.completion.spine import (
     SpineCompletionResult,
     cap_for_frame_loss,
 )
+from usx_model.network.us_consistency import US_SNAP_MM
 from usx_model.network.weights import load_weights, sha256_file
 from usx_model.weights import shipped_weights
 from usx_msgs.msg import SpineCompletion, SweepPoints, SweepReport, VertebraCompletion, XrayView
@@ -128,6 +129,14 @@ class CompletionParams:
         "posterior samples behind the per-point uncertainty (latency grows with 1 + n)",
         min_value=0,
         max_value=32,
+        read_only=True,
+    )
+    us_snap_mm: float = param(
+        US_SNAP_MM,
+        "move predicted points within this of their level's US bone points onto the "
+        "observed surface, after the quality gate (network.us_consistency; 0 = off), mm",
+        min_value=0.0,
+        max_value=20.0,
         read_only=True,
     )
     auto_complete: bool = param(True, "complete when a sweep's bone points arrive")
@@ -239,7 +248,9 @@ class CompletionNode(ManagedNode):
             except (OSError, ValueError) as exc:
                 raise ParameterError(f"parameter 'weights_{variant}': {exc}") from exc
             self.model_id.append(f"{variant}@{sha256_file(path)[:12]}")
-        self.completer = SpineCompleter(models["full"], models["us_only"], self.device, p.n_samples)
+        self.completer = SpineCompleter(
+            models["full"], models["us_only"], self.device, p.n_samples, us_snap_mm=p.us_snap_mm
+        )
         self.health = InputHealth(self.get_logger())
         self._lock = threading.Lock()
         self._bone_mm: np.ndarray | None = None

@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from usx_model.network.us_consistency import US_SNAP_MM
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -75,6 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-xray-snap",
         action="store_true",
         help="raw network output: skip the X-ray silhouette consistency step of complete()",
+    )
+    p.add_argument(
+        "--us-snap-mm",
+        type=float,
+        default=US_SNAP_MM,
+        help="move predicted points within this of the US points onto their surface "
+        "(after the gate; 0 = off; default: the completion node's, %(default)s mm)",
     )
     p.add_argument(
         "--floor",
@@ -193,6 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         None if args.no_emd else 1024,
         None if args.quiet else progress,
         xray_snap=not args.no_xray_snap,
+        us_snap_mm=args.us_snap_mm,
     )
     floor = None
     if args.floor is not None:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from usx_model.network.us_consistency import US_SNAP_MM
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -51,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-xray-registration",
         action="store_true",
         help="place the X-ray as given (default: first re-register it to the US bone points)",
+    )
+    p.add_argument(
+        "--us-snap-mm",
+        type=float,
+        default=US_SNAP_MM,
+        help="move predicted points within this of the US bone points onto their surface "
+        "(after the gate; 0 = off; default: the completion node's, %(default)s mm), here and "
+        "in the ideal completion",
     )
     p.add_argument(
         "--no-breathing-compensation",
@@ -125,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         breathing_compensation=not args.no_breathing_compensation,
         xray_registration=not args.no_xray_registration,
+        us_snap_mm=args.us_snap_mm,
         **offsets,
     )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,46 @@
+"""SpineCompleter's optional US surface consistency: after the gate, points only near the US."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from usx_model.base.points import nearest_distance
+from usx_model.completion.spine import PatientPrior, SpineCompleter
+from usx_model.network.config import compact_config
+from usx_model.network.model import USXComplete
+from usx_model.sim.phantom.spine import generate_spine
+from usx_model.sim.us_partial import simulate_us_partials
+from usx_model.sim.xray import xray_points_25d
+
+PRIOR = PatientPrior(np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]))  # the spine frame
+
+
+@pytest.fixture(scope="module")
+def scene():
+    spine = generate_spine(5)
+    partials = simulate_us_partials(spine, seed=5)
+    bone = np.vstack([partials[lv].points_mm for lv in spine.levels])
+    torch.manual_seed(0)
+    return bone, xray_points_25d(spine), USXComplete(compact_config("full"))
+
+
+def test_us_snap_moves_points_near_the_us_onto_it_after_the_gate(scene) -> None:
+    bone, xray, model = scene
+    plain = SpineCompleter(model, None, n_samples=1).complete(bone, PRIOR, xray)
+    snapped = SpineCompleter(model, None, n_samples=1, us_snap_mm=5.0).complete(bone, PRIOR, xray)
+    assert "finish" in snapped.timings_s
+    for a, b in zip(plain.levels, snapped.levels, strict=True):
+        # the gate judged the same network output
+        assert (a.status, a.confidence, a.quality) == (b.status, b.confidence, b.quality)
+        moved = np.linalg.norm(a.points_mm - b.points_mm, axis=1) > 0
+        d_before = nearest_distance(a.points_mm, bone)
+        assert moved.any() and d_before[moved].max() <= 5.0 + 1e-9  # only near the US
+        assert nearest_distance(b.points_mm[moved], bone).mean() < d_before[moved].mean()
+        assert np.all(b.uncertainty_mm > 0)  # the error scale of the published points
+
+
+def test_negative_snap_distance_is_refused(scene) -> None:
+    with pytest.raises(ValueError, match=r"us_snap_mm: expected >= 0, got -1\.0"):
+        SpineCompleter(scene[2], None, us_snap_mm=-1.0)
