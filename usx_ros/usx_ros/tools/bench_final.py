@@ -1,12 +1,12 @@
 """``usx bench final --bag BAG``: what a sweep's end costs, stage by stage, on a recorded sweep.
 
 After a sweep ends, xray_ingest places the X-ray on the sweep's final bone points and
-completion completes the five levels from both; the spine is final only then. This reads
-the last ``/usx/bone_points``, ``/usx/xray`` and ``/usx/xray_points`` of a bag (``make
-demo`` records them) and times those two steps in one process, on one thread, as the
-nodes run them with the phantom launch's parameters (re-registration on, the X-ray's
-registration gradients made once, as xray_ingest keeps them; ``n_samples`` 1): medians of
-``--runs`` after one untimed run. It also says whether the placement made here equals the
+completion completes the five levels from both; the spine is final only then. This reads the
+last ``/usx/bone_points``, ``/usx/xray`` and ``/usx/xray_points`` of a bag (``make demo``
+records them) and times those two steps in one process, on one thread, as the nodes run them
+with the phantom launch's parameters (re-registration on, the X-ray's registration gradients
+made once, as xray_ingest keeps them; ``n_samples`` 1; the node's ``us_snap_mm``): medians
+of ``--runs`` after one untimed run. It also says whether the placement made here equals the
 one recorded (the live graph's), so the figures are of the same work. Without the graph's
 transport, settling and the other nodes' load: ``usx bench graph`` measures those.
 """
@@ -111,7 +111,9 @@ def run(args) -> dict:
 
     p = CompletionParams()
     models = {v: load_weights(str(shipped_weights(v)), "cpu") for v in ("full", "us_only")}
-    completer = SpineCompleter(models["full"], models["us_only"], "cpu", args.samples)
+    completer = SpineCompleter(
+        models["full"], models["us_only"], "cpu", args.samples, us_snap_mm=p.us_snap_mm
+    )
     completer.warm_up()
     prior = PatientPrior(np.array(p.patient_cranial), np.array(p.patient_posterior))
     stages: dict[str, list[float]] = {}
