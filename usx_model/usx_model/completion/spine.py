@@ -16,9 +16,9 @@ The stages, each a core function of its own module:
    anatomical rotation), with per-point uncertainty from posterior samples;
 6. the quality gate: status and confidence of each vertebra from its inputs and output
    (``completion.quality``), so that a vertebra the inputs cannot determine is never ``ok``;
-7. optionally (``us_snap_mm``), the predicted points near the observed US surface moved onto
-   it (``network.us_consistency``), after the gate has judged the network's own output;
-   then each point's published error scale.
+7. optionally (``us_snap_mm``), the predicted points near the level's own US bone points (of
+   the split) moved onto their surface (``network.us_consistency``), after the gate has
+   judged the network's own output; then each point's published error scale.
 """
 
 from __future__ import annotations
@@ -133,8 +133,9 @@ class SpineCompleter:
         error_scale: turns each point's posterior spread and distance to the level's US
             points into the published uncertainty (``completion.error_scale``; default
             the shipped coefficients).
-        us_snap_mm: move predicted points within this of the level's US points onto their
-            surface (``network.us_consistency``; 0 = off, the network's output as it is).
+        us_snap_mm: move predicted points within this of the level's own US points (of the
+            split) onto their surface (``network.us_consistency``; 0 = off, the network's
+            output as it is).
     """
 
     def __init__(
@@ -222,7 +223,10 @@ class SpineCompleter:
             for lv, crop, xray in items:
                 lc = results[lv]
                 if self.us_snap_mm > 0:
-                    lc.points_mm = snap_to_us_surface(lc.points_mm, crop, self.us_snap_mm)
+                    # onto the level's own points, not the crop's neighbours: their
+                    # surfaces lie within the radius where two vertebrae meet
+                    own = pts[point_level == lv]
+                    lc.points_mm = snap_to_us_surface(lc.points_mm, own, self.us_snap_mm)
                 if self.n_samples > 0:
                     lc.uncertainty_mm = self.error_scale.for_points(
                         lc.points_mm, lc.spread_mm, crop, xray

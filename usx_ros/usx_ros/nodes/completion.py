@@ -133,8 +133,9 @@ class CompletionParams:
     )
     us_snap_mm: float = param(
         US_SNAP_MM,
-        "move predicted points within this of their level's US bone points onto the "
-        "observed surface, after the quality gate (network.us_consistency; 0 = off), mm",
+        "move predicted points within this of their level's own US bone points (of the "
+        "split) onto the observed surface, after the quality gate (network.us_consistency; "
+        "0 = off), mm",
         min_value=0.0,
         max_value=20.0,
         read_only=True,
