@@ -21,7 +21,7 @@ from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.compounding.insert import Compounder, insert_stride
 from usx_model.compounding.masks import fan_mask, rectangle_mask
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid, volume_nbytes
-from usx_model.levels.coverage import LevelCoverage, level_bands
+from usx_model.levels.coverage import LevelBands, LevelCoverage, level_bands
 from usx_model.segmentation.bone import BoneSegParams, segment_bone
 from usx_model.tracking.calibration import ImageCalibration, ProbeCalibration, base_pixel_transform
 from usx_model.tracking.iiwa import forward_kinematics
@@ -183,10 +183,10 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _bands_along(T_base_pixel: np.ndarray, size: int) -> object:
+def _bands_along(T_base_pixel: np.ndarray, size: int) -> LevelBands:
     """Five level bands along the sweep: body centroids 35 mm apart on the path of the
     image's centre column, 40 mm deep, lateral along the image rows (base frame, mm)."""
-    centre = T_base_pixel[:, :3, :] @ np.array([size / 2.0, size * 0.5, 0.0, 1.0])
+    centre = T_base_pixel[:, :3, :] @ np.array([size / 2.0, size / 2.0, 0.0, 1.0])
     path = centre[-1] - centre[0]
     path /= np.linalg.norm(path)
     mid = centre.mean(axis=0)
