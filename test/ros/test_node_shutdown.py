@@ -24,7 +24,8 @@ def test_node_process_stops_cleanly(ros_node, module: str, sig: signal.Signals) 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ.copy(),
+        # a process that hangs is sent SIGABRT below: faulthandler prints where it hung
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     try:
         up = spin_until(
@@ -34,7 +35,12 @@ def test_node_process_stops_cleanly(ros_node, module: str, sig: signal.Signals) 
         )
         assert up and proc.poll() is None, f"{module} did not come up:\n{proc.stdout.read()}"
         proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=10)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            out, _ = proc.communicate(timeout=10)
+            raise AssertionError(f"{module} still ran 10 s after {sig.name}:\n{out}") from None
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -7,6 +7,7 @@ process with exit code 2 and one log line naming the parameter.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import rclpy
@@ -45,6 +46,30 @@ def load_calibration(path: str) -> ProbeCalibration:
         raise ParameterError(f"parameter 'probe_calibration': {where}: {exc}") from exc
 
 
+_interrupted: set[int] = set()  # SIGINT seen by Python (before rclpy.init: only there)
+
+
+def quiet_keyboard_interrupt() -> None:
+    """SIGINT ends a node's spin through rclpy alone, never as a ``KeyboardInterrupt``.
+
+    rclpy's SIGINT handler (installed by ``rclpy.init``) shuts the contexts down, which
+    ends the spin loop, and then calls the Python handler it found. Python's default one
+    raises ``KeyboardInterrupt`` at whatever bytecode the main thread runs next: between
+    a lock's acquisition and its ``with`` block inside the executor, the lock is never
+    released and the shutdown that follows waits on it for ever (a node process that hung
+    on Ctrl-C with no output). Call before ``rclpy.init`` so that the handler rclpy chains
+    to is this one, which only notes the signal.
+    """
+    _interrupted.clear()
+    signal.signal(signal.SIGINT, _note_interrupt)
+
+
+def _note_interrupt(signum: int, frame) -> None:
+    """rclpy has already acted on the signal; one that came before ``rclpy.init`` is
+    acted on by :func:`run_node` once the context exists."""
+    _interrupted.add(signum)
+
+
 def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> None:
     """Run one node in this process until shutdown; exit 2 on a start-up parameter error.
 
@@ -54,7 +79,11 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
     target, lost 9 % of 100 Hz joint states where the single-threaded one lost none.
     """
     configure_dds()
+    quiet_keyboard_interrupt()
     rclpy.init(args=args)
+    if _interrupted:  # Ctrl-C before rclpy's handler was installed: nothing to stop
+        rclpy.try_shutdown()
+        return
     # rclpy's own handlers (SignalHandlerOptions.ALL, the default) turn SIGINT and SIGTERM
     # (what launchers send) into a clean shutdown. Do not replace them: a Python handler
     # calling rclpy.try_shutdown() never wakes a single-threaded executor's wait.

@@ -1,0 +1,48 @@
+"""The node process entry point: how a signal ends it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+# Runs in a process of its own: pytest keeps its own SIGINT handler in this one.
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, time
+    import rclpy
+    from usx_ros.nodes.common import quiet_keyboard_interrupt
+
+    {before}
+    rclpy.init()
+    deadline = time.monotonic() + 10.0
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        while rclpy.ok() and time.monotonic() < deadline:
+            sum(range(1000))  # Python bytecode, where a KeyboardInterrupt would land
+        print("context ok after SIGINT:", rclpy.ok())
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt")
+    """
+)
+
+
+def _run(before: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(before=before)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout + out.stderr
+
+
+def test_sigint_shuts_the_context_down_without_a_keyboard_interrupt() -> None:
+    out = _run("quiet_keyboard_interrupt()")
+    assert "context ok after SIGINT: False" in out, out
+    assert "KeyboardInterrupt" not in out, out
+
+
+def test_without_it_python_raises_keyboard_interrupt_anywhere() -> None:
+    # The reference: what rclpy's chaining to Python's default handler does.
+    assert "KeyboardInterrupt" in _run("pass")
