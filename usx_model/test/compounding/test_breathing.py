@@ -111,3 +111,28 @@ def test_key_then_height_order_is_lexsort_for_distinct_heights() -> None:
     ref = np.lexsort((h_tied, key))
     np.testing.assert_array_equal(key[order], key[ref])
     np.testing.assert_array_equal(h_tied[order], h_tied[ref])
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["frame_order", "shuffled"])
+def test_frames_is_unique_with_inverse(ordered) -> None:
+    stamps = np.repeat(np.arange(50, dtype=np.int64) * 16_666_667, 7)
+    if not ordered:
+        stamps = np.random.default_rng(7).permutation(stamps)
+    distinct, index = breathing._frames(stamps)
+    ref_distinct, ref_index = np.unique(stamps, return_inverse=True)
+    np.testing.assert_array_equal(distinct, ref_distinct)
+    np.testing.assert_array_equal(index, ref_index)
+
+
+def test_displacement_per_frame_equals_per_point_evaluation() -> None:
+    fit = breathing.BreathingFit(
+        np.array([0.0, 0.0, 1.0]), 0.25, np.array([1.2, -0.3, 0.1, 0.05]), 10**9, 3.0, 0.5, 9, True
+    )
+    stamps = np.random.default_rng(8).permutation(np.repeat(np.arange(40) * 10**8, 5) + 10**9)
+    t = (stamps - fit.t0_ns) * 1e-9
+    w = 2 * np.pi * fit.freq_hz
+    ref = sum(
+        fit.coef[2 * k] * np.sin((k + 1) * w * t) + fit.coef[2 * k + 1] * np.cos((k + 1) * w * t)
+        for k in range(2)
+    )
+    np.testing.assert_allclose(fit.displacement_mm(stamps), ref, atol=1e-12)

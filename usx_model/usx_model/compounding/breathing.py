@@ -94,8 +94,11 @@ class BreathingFit:
         stamps_ns = np.asarray(stamps_ns)
         if not self.applied:
             return np.zeros(stamps_ns.shape)
-        t = (stamps_ns - self.t0_ns) * 1e-9
-        return _basis(t, 2 * np.pi * self.freq_hz, len(self.coef) // 2) @ self.coef
+        # one value per frame: a frame's ~10^2 points share its stamp
+        frames, frame = _frames(stamps_ns.ravel())
+        t = (frames - self.t0_ns) * 1e-9
+        d = _basis(t, 2 * np.pi * self.freq_hz, len(self.coef) // 2) @ self.coef
+        return d[frame].reshape(stamps_ns.shape)
 
     def correct(self, points_mm: np.ndarray, stamps_ns: np.ndarray) -> np.ndarray:
         """(N, 3) points moved back to the patient's mean position."""
@@ -224,7 +227,7 @@ def _visit_heights(
     ij = np.floor(np.stack([pts @ e1, pts @ e2], axis=1) / p.cell_mm).astype(np.int64)
     ij -= ij.min(axis=0)
     cell = _dense_rank(ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1])
-    _, frame = np.unique(stamps, return_inverse=True)
+    frame = _frames(stamps)[1]
     key = cell.ravel().astype(np.int64) * (int(frame.max()) + 1) + frame.ravel()
     h_all = pts @ axis
     order = _by_key_then_height(key, h_all)  # a group's middle is its median
@@ -279,6 +282,17 @@ def _dense_rank(keys: np.ndarray) -> np.ndarray:
     present = np.zeros(int(keys.max()) + 1, dtype=np.int64)
     present[keys] = 1
     return (np.cumsum(present) - 1)[keys]
+
+
+def _frames(stamps_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct stamps (M,) ascending and the index of each of ``stamps_ns`` (N,) into
+    them, as ``np.unique(stamps_ns, return_inverse=True)``; without a sort when the stamps
+    are in order already (a sweep's points are stored frame after frame)."""
+    if len(stamps_ns) and np.all(stamps_ns[1:] >= stamps_ns[:-1]):
+        new = np.r_[True, stamps_ns[1:] != stamps_ns[:-1]]
+        return stamps_ns[new], np.cumsum(new) - 1
+    distinct, index = np.unique(stamps_ns, return_inverse=True)
+    return distinct, index.ravel()
 
 
 def _demean(v: np.ndarray, cell: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:

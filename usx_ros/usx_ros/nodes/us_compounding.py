@@ -325,6 +325,7 @@ class UsCompounding(ManagedNode):
         self.health = InputHealth(self.get_logger())
         self._last_points_mm = np.zeros((0, 3))
         self._breathing = None
+        self._results_took: dict[str, float] = {}  # the last close's results stages, s
         self._xray = self._xray_bands = None  # the latest X-ray and its registered bands
         # rclpy's executor serves ready subscriptions in creation order: a sweep start
         # that arrives together with the first frame is handled before it.
@@ -457,7 +458,9 @@ class UsCompounding(ManagedNode):
             f"sweep closed: {self.sweep.frames_placed} frames placed, "
             f"{len(self._last_points_mm)} bone points, drops {dict(self.health.counts)}; "
             f"bone points out {t_out - since:.2f} s after the stop (settling "
-            f"{t_close - since:.2f} s, results {t_out - t_close:.2f} s)"
+            f"{t_close - since:.2f} s, results {t_out - t_close:.2f} s: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in self._results_took.items())
+            + ")"
         )
         trim_heap()  # the closed sweep's volume is garbage now
 
@@ -628,6 +631,7 @@ class UsCompounding(ManagedNode):
     def _publish_results(self) -> SweepReport:
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()
+        took, t0 = {}, time.perf_counter()  # the results' stages, s (the close's log line)
         self._last_points_mm = self.sweep.bone_points_mm()
         self._live.closed()  # its final points follow: nothing live to withdraw
         self._breathing = None
@@ -640,15 +644,20 @@ class UsCompounding(ManagedNode):
                 self.get_logger().warning(f"breathing fit failed: {exc}")
             else:
                 self._last_points_mm = self._breathing.correct(self._last_points_mm, stamps)
+        took["breathing"], t0 = time.perf_counter() - t0, time.perf_counter()
         voxel_mm = self.params.bone_points_voxel_mm
         if voxel_mm > 0:
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)
+        took["thinning"], t0 = time.perf_counter() - t0, time.perf_counter()
         # the report first: completion reads it when these bone points arrive
         report = sweep_report_msg(self.session.frame_loss(), header, self.session.stopped_at_ns)
         report.sweep_id = "" if self.sweeps is None else self.sweeps.sweep_id
         self.pub_report.publish(report)
         self.pub_points.publish(points_mm_to_cloud(self._last_points_mm, header))
+        took["publish"], t0 = time.perf_counter() - t0, time.perf_counter()
         self.pub_coverage.publish(points_mm_to_cloud(self.sweep.coverage_points_mm(), header))
+        took["coverage cloud"] = time.perf_counter() - t0
+        self._results_took = took
         out = self.params.save_volume_dir
         if out:
             res = self.sweep.result()
