@@ -83,21 +83,22 @@ def test_the_first_sweep_is_made_at_construction_and_fails_there():
 
 
 STOPPING = "sweep stopping: 0 frames placed so far"
+STARTED = "sweep 'sweep-1' started"  # the first sweep started without an id
 
 
 @pytest.mark.parametrize(
     ("ops", "messages", "active", "closing"),
     [
-        (["start"], ["sweep started"], True, False),
-        (["start", "start"], ["sweep started", "sweep already active"], True, False),
+        (["start"], [STARTED], True, False),
+        (["start", "start"], [STARTED, "sweep already active"], True, False),
         (["stop"], ["no active sweep"], False, False),
-        (["start", "stop"], ["sweep started", STOPPING], False, True),
-        (["start", "stop", "stop"], ["sweep started", STOPPING, "no active sweep"], False, True),
-        (["start", "reset"], ["sweep started", "sweep discarded"], False, False),
-        (["start", "stop", "reset"], ["sweep started", STOPPING, "sweep discarded"], False, False),
+        (["start", "stop"], [STARTED, STOPPING], False, True),
+        (["start", "stop", "stop"], [STARTED, STOPPING, "no active sweep"], False, True),
+        (["start", "reset"], [STARTED, "sweep discarded"], False, False),
+        (["start", "stop", "reset"], [STARTED, STOPPING, "sweep discarded"], False, False),
         (
             ["start", "stop", "close", "start"],
-            ["sweep started", STOPPING, "closed", "sweep started"],
+            [STARTED, STOPPING, "closed", "sweep 'sweep-2' started"],
             True,
             False,
         ),
@@ -116,6 +117,19 @@ def test_start_stop_reset_transitions(ops, messages, active, closing):
             got.append(getattr(session, op)())
     assert got == messages
     assert session.active is active and (session.closing is not None) is closing
+
+
+def test_every_sweep_has_an_id_its_own_or_the_next_unnamed_one():
+    session, _, _ = _session()
+    assert session.sweep_id == ""
+    ids = []
+    for given in ("", "goal-7", ""):
+        session.start(given)
+        ids.append(session.sweep_id)
+        session.stop(now_s=1.0, clock_ns=0)
+        session.close()
+    assert ids == ["sweep-1", "goal-7", "sweep-2"]
+    assert session.sweep_id == "sweep-2"  # the closed sweep's, until the next start
 
 
 def test_a_closing_sweep_must_be_closed_before_the_next_start():

@@ -66,15 +66,26 @@ class SweepSession:
             first sweep: make a fresh one). Called once here, so an invalid volume (memory
             budget) raises ``ValueError`` at construction, not at the first frame.
         timing: closing waits.
+        id_prefix: the id of a sweep started without one is this prefix and a count
+            (``"<prefix>1"``, ...): make it unique to the process (a node name and its start
+            time), so that two sweeps never share an id.
+
+    Attributes:
+        sweep_id: the current (or last) sweep's id; every message of the sweep carries it
+            ('' before the first sweep).
     """
 
     def __init__(
         self,
         new_sweep: Callable[[PoseBuffer | None], BoneSweep],
         timing: SessionTiming,
+        id_prefix: str = "sweep-",
     ) -> None:
         self._new_sweep = new_sweep
         self.timing = timing
+        self.id_prefix = id_prefix
+        self.sweep_id = ""
+        self._unnamed = 0  # sweeps started without an id
         self.sweep = new_sweep(None)
         self.active = False
         self.closing: Closing | None = None
@@ -98,8 +109,12 @@ class SweepSession:
         self.sweep = self._new_sweep(self.sweep.sweep.poses.restarted())
 
     # --- sweep control ---------------------------------------------------------------
-    def start(self) -> str:
+    def start(self, sweep_id: str = "") -> str:
         """Begin a new sweep (the message the start service answers).
+
+        Args:
+            sweep_id: the sweep's id (a RecordSweep goal's, which the protocol has checked
+                to be new); '' gives it the next ``id_prefix`` id.
 
         A stopped sweep still closing must be closed (:meth:`close`) first.
         """
@@ -107,13 +122,17 @@ class SweepSession:
             return "sweep already active"
         if self.closing is not None:
             raise RuntimeError("close the stopped sweep before starting the next one")
+        if not sweep_id:
+            self._unnamed += 1
+            sweep_id = f"{self.id_prefix}{self._unnamed}"
+        self.sweep_id = sweep_id
         self._renew()
         self.last_image_ns = -1
         self._stamps = self._new_guard()  # each sweep's first frame sets its reference
         self.frames_after_stop = 0
         self.frames_rejected = 0
         self.active = True
-        return "sweep started"
+        return f"sweep {sweep_id!r} started"
 
     def stop(self, now_s: float, clock_ns: int) -> str:
         """End the sweep; it closes once the frames acquired before the stop are settled.

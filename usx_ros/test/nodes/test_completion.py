@@ -20,7 +20,14 @@ from usx_model.network.weights import save_weights
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import lateral_geometry, render_lateral_xray
-from usx_msgs.msg import SpineCompletion, SweepPoints, SweepReport, VertebraCompletion, XrayView
+from usx_msgs.msg import (
+    SpineCompletion,
+    SweepCloud,
+    SweepPoints,
+    SweepReport,
+    VertebraCompletion,
+    XrayView,
+)
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud
 from usx_ros.nodes.completion import CompletionNode
@@ -32,6 +39,8 @@ pytestmark = pytest.mark.ros
 
 # Patient prone, head towards base +y, back towards +z (the phantom's default set-up):
 # spine L -> -x, P -> +z, S -> +y.
+#: the sweep id of the tests' bone and X-ray points and reports, unless they say otherwise
+SWEEP = "sweep-1"
 T_BASE_SPINE = make_transform(
     np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).T, [600.0, 0.0, 100.0]
 )
@@ -85,8 +94,8 @@ class Graph:
         tester.create_subscription(
             SpineCompletion, "/usx/spine_completion", self.results.append, RESULT_QOS
         )
-        self.bone_pub = tester.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
-        self.xray_pub = tester.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
+        self.bone_pub = tester.create_publisher(SweepCloud, "/usx/sweep/bone_points", RESULT_QOS)
+        self.xray_pub = tester.create_publisher(SweepCloud, "/usx/sweep/xray_points", RESULT_QOS)
         self.view_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
         self.report_pub = tester.create_publisher(SweepReport, "/usx/sweep_report", RESULT_QOS)
         self.live_pub = tester.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
@@ -96,12 +105,11 @@ class Graph:
         self.ex.add_node(tester)
         assert spin_until(self.ex, lambda: self.bone_pub.get_subscription_count() > 0, 5.0)
 
-    def publish_xray(self, by_level, stamp_ns=1):
+    def publish_xray(self, by_level, sweep_id=SWEEP, final=True):
         levels = sorted(by_level)
         pts = np.concatenate([by_level[lv] for lv in levels])
         lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
-        header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
-        self.xray_pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
+        self.publish_cloud(self.xray_pub, pts, sweep_id, final=final, level=lv)
         assert spin_until(self.ex, lambda: self.node._xray is not None, 5.0)
 
     def publish_view(self):
@@ -114,12 +122,11 @@ class Graph:
         placed,
         no_contact,
         lost,
-        stamp_ns=1,
         fraction=None,
         sweep_end_ns=0,
-        sweep_id="",
+        sweep_id=SWEEP,
     ):
-        header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(stamp_ns))
+        header = Header(frame_id="lbr_link_0")
         self.report_pub.publish(
             SweepReport(
                 header=header,
@@ -154,9 +161,14 @@ class Graph:
         assert spin_until(self.ex, lambda: self.live_pub.get_subscription_count() > 0, 5.0)
         self.live_pub.publish(msg)
 
-    def publish_bone(self, pts_mm, frame="lbr_link_0", stamp_ns=1):
-        header = Header(frame_id=frame, stamp=ns_to_stamp(stamp_ns))
-        self.bone_pub.publish(points_mm_to_cloud(pts_mm, header))
+    def publish_bone(self, pts_mm, frame="lbr_link_0", sweep_id=SWEEP):
+        self.publish_cloud(self.bone_pub, pts_mm, sweep_id, frame)
+
+    @staticmethod
+    def publish_cloud(pub, pts_mm, sweep_id, frame="lbr_link_0", final=True, **fields):
+        header = Header(frame_id=frame, stamp=ns_to_stamp(1))
+        cloud = points_mm_to_cloud(pts_mm, header, fields or None)
+        pub.publish(SweepCloud(header=header, sweep_id=sweep_id, cloud=cloud, final=final))
 
     def close(self):
         self.ex.shutdown()
@@ -267,8 +279,8 @@ def test_latency_counts_from_the_sweeps_stop(graph, observations):
 def test_a_report_of_another_sweep_or_within_bounds_changes_nothing(shipped_graph, observations):
     graph = shipped_graph
     bone, xray_points = observations
-    graph.publish_report(expected=1520, placed=900, no_contact=12, lost=608, stamp_ns=7)
-    graph.publish_report(expected=1520, placed=1500, no_contact=10, lost=10, stamp_ns=1)
+    graph.publish_report(expected=1520, placed=900, no_contact=12, lost=608, sweep_id="other")
+    graph.publish_report(expected=1520, placed=1500, no_contact=10, lost=10)
     graph.publish_xray(xray_points)
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
@@ -286,7 +298,7 @@ def test_an_inconsistent_sweep_report_is_counted(graph, counts, fraction, messag
     graph.publish_report(*counts, fraction=fraction)
     assert graph.node.health.counts["invalid_sweep_report"] == 1
     assert message in graph.node.health.last_detail["invalid_sweep_report"]
-    assert not graph.node._lost_fraction
+    assert not graph.node._reports
 
 
 def test_without_xray_every_level_falls_back_to_us_only(shipped_graph, observations):
@@ -332,6 +344,23 @@ def test_a_known_xray_view_waits_for_late_xray_points(make_graph, observations):
     assert not graph.results
     graph.publish_xray(xray_points)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert all(v.used_xray for v in graph.results[-1].vertebrae)
+
+
+def test_xray_points_of_another_sweep_are_not_this_sweeps(make_graph, observations):
+    """The join is on the sweep id: an earlier sweep's placement, or this sweep's live one
+    (on its points so far), does not start this sweep's final completion; its own final
+    placement does (stamps play no part: every cloud here has the same)."""
+    graph = make_graph(xray_wait_s=30.0, xray_placement_wait_s=30.0, live_completion=False)
+    bone, xray_points = observations
+    graph.publish_xray(xray_points, sweep_id="the-sweep-before")
+    graph.publish_xray(xray_points, sweep_id="this-sweep", final=False)
+    graph.publish_bone(bone, sweep_id="this-sweep")
+    _spin_for(graph.ex, 0.5)
+    assert not graph.results
+    graph.publish_xray(xray_points, sweep_id="this-sweep")
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert graph.results[-1].sweep_id == "this-sweep"
     assert all(v.used_xray for v in graph.results[-1].vertebrae)
 
 
@@ -390,7 +419,8 @@ def _cloud_without_z(pts):
 )
 def test_bad_clouds_are_counted_and_the_node_keeps_serving(graph, observations, make, reason):
     bone, _ = observations
-    graph.bone_pub.publish(make(bone))
+    cloud = make(bone)
+    graph.bone_pub.publish(SweepCloud(header=cloud.header, sweep_id=SWEEP, cloud=cloud))
     assert spin_until(graph.ex, lambda: graph.node.health.counts[reason] == 1, 5.0)
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
@@ -403,14 +433,11 @@ def test_a_cloud_over_max_points_is_rejected_before_it_is_decoded(
     bone, _ = observations
     g = Graph(ros_context, ros_node, weights, max_points=len(bone) - 1)
     try:
-        header = Header(frame_id="lbr_link_0", stamp=ns_to_stamp(1))
         if topic == "bone":
-            g.bone_pub.publish(points_mm_to_cloud(bone, header))
+            g.publish_bone(bone)
         else:
             big = np.concatenate([bone, bone])
-            g.xray_pub.publish(
-                points_mm_to_cloud(big, header, {"level": np.ones(len(big), np.uint8)})
-            )
+            g.publish_cloud(g.xray_pub, big, SWEEP, level=np.ones(len(big), np.uint8))
         assert spin_until(g.ex, lambda: g.node.health.counts["too_many_points"] == 1, 5.0)
         assert g.node._bone_mm is None and g.node._xray is None
         g.publish_bone(bone[::2])  # within the limit: the node keeps serving
@@ -421,11 +448,8 @@ def test_a_cloud_over_max_points_is_rejected_before_it_is_decoded(
 
 def test_xray_points_with_bad_levels_are_rejected(graph, observations):
     _, xray_points = observations
-    header = Header(frame_id="lbr_link_0")
     pts = xray_points[1]
-    graph.xray_pub.publish(
-        points_mm_to_cloud(pts, header, {"level": np.full(len(pts), 9, np.uint8)})
-    )
+    graph.publish_cloud(graph.xray_pub, pts, SWEEP, level=np.full(len(pts), 9, np.uint8))
     assert spin_until(graph.ex, lambda: graph.node.health.counts["invalid_xray_points"] == 1, 5.0)
     assert graph.node._xray is None
 
@@ -472,9 +496,9 @@ def test_live_points_grow_the_spine_until_the_final_completion_replaces_it(
     assert [v.level for v in graph.results[-1].vertebrae] == ["L2", "L3"]
     assert bytes(graph.results[-1].vertebrae[0].cloud.data) == bytes(first.vertebrae[0].cloud.data)
     # the sweep ends: its final completion of every level, offline-equal by construction
-    graph.publish_report(100, 100, 0, 0, stamp_ns=5, sweep_id="s1")
-    graph.publish_xray(xray_points, stamp_ns=5)
-    graph.publish_bone(bone, stamp_ns=5)
+    graph.publish_report(100, 100, 0, 0, sweep_id="s1")
+    graph.publish_xray(xray_points, sweep_id="s1")
+    graph.publish_bone(bone, sweep_id="s1")
     assert spin_until(graph.ex, lambda: graph.results[-1].final, timeout_s=60.0)
     final = graph.results[-1]
     assert final.sweep_id == "s1" and len(final.vertebrae) == 5
@@ -516,9 +540,9 @@ def test_a_discarded_sweep_withdraws_its_live_spine(make_graph, observations):
     assert graph.results[-1].sweep_id == "gone" and not graph.results[-1].vertebrae
     assert graph.clouds[-1].width == 0
     # with one: the last final completion stands again
-    graph.publish_report(100, 100, 0, 0, stamp_ns=5, sweep_id="kept")
-    graph.publish_xray(xray_points, stamp_ns=5)
-    graph.publish_bone(bone, stamp_ns=5)
+    graph.publish_report(100, 100, 0, 0, sweep_id="kept")
+    graph.publish_xray(xray_points, sweep_id="kept")
+    graph.publish_bone(bone, sweep_id="kept")
     assert spin_until(graph.ex, lambda: graph.results[-1].sweep_id == "kept", timeout_s=60.0)
     kept = graph.results[-1]
     graph.publish_live("gone2", bone, [0.0, 0.0, 0.9, 0.0, 0.0])

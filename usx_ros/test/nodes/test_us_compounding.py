@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
@@ -11,7 +13,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
-from usx_msgs.msg import SweepReport
+from usx_msgs.msg import SweepCloud, SweepReport
 from usx_ros.conversions import (
     array_to_image,
     ns_to_stamp,
@@ -72,6 +74,10 @@ class Harness:
         self.reports: list[SweepReport] = []
         self.arrivals: list[str] = []
         ros_node.create_subscription(PointCloud2, "/usx/bone_points", self._on_points, RESULT_QOS)
+        self.sweep_points: list[SweepCloud] = []
+        ros_node.create_subscription(
+            SweepCloud, "/usx/sweep/bone_points", self.sweep_points.append, RESULT_QOS
+        )
         ros_node.create_subscription(SweepReport, "/usx/sweep_report", self._on_report, RESULT_QOS)
         self.pose_pub = ros_node.create_publisher(PoseStamped, "/usx/probe_pose", STATE_QOS)
         self.img_pub = ros_node.create_publisher(Image, "/us/image", SENSOR_QOS)
@@ -155,6 +161,12 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
     assert sorted(harness.arrivals) == ["bone_points", "sweep_report"]
     report = harness.reports[-1]
     assert report.header.stamp == cloud.header.stamp
+    # a sweep started by service is named by the node; its clouds and report carry the id
+    assert spin_until(harness.ex, lambda: harness.sweep_points, timeout_s=5.0)
+    named = harness.sweep_points[-1]
+    assert re.fullmatch(r"us_compounding-\d+-1", named.sweep_id), named.sweep_id
+    assert report.sweep_id == named.sweep_id
+    assert named.final and bytes(named.cloud.data) == bytes(cloud.data)
     assert 0 < report.sweep_end.sec <= cloud.header.stamp.sec  # stopped before it closed
     assert (report.frames_expected, report.frames_placed, report.frames_lost) == (5, 5, 0)
 
@@ -231,7 +243,8 @@ def test_start_is_refused_until_the_pose_stream_is_live(harness):
     harness.pose_pub.publish(_pose_msg(0))
     assert spin_until(harness.ex, lambda: poses.accepted_poses == 1, 5.0)
     accepted = harness.call(harness.start)
-    assert accepted.success and accepted.message == "sweep started" and harness.node.active
+    assert accepted.success and harness.node.active
+    assert re.fullmatch(r"sweep 'us_compounding-\d+-1' started", accepted.message)
     assert harness.call(harness.stop).success
     spin_until(harness.ex, lambda: False, timeout_s=0.4)  # the pose grows older than 0.3 s
     stale = harness.call(harness.start)

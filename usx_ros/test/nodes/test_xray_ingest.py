@@ -14,10 +14,10 @@ from std_msgs.msg import Header, String
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import lateral_geometry, render_lateral_xray
-from usx_msgs.msg import XrayView
+from usx_msgs.msg import SweepCloud, SweepPoints, XrayView
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud, xray_view_to_msg
 from usx_ros.nodes.xray_ingest import XrayIngest
-from usx_ros.qos import RESULT_QOS
+from usx_ros.qos import LIVE_QOS, RESULT_QOS
 from usx_ros.testing import spin_until
 
 pytestmark = pytest.mark.ros
@@ -32,6 +32,21 @@ def scene():
     return spine, bone, geometry, render_lateral_xray(spine, geometry)
 
 
+class SweepCloudPublisher:
+    """Publishes a PointCloud2 as one sweep's cloud (usx_msgs/SweepCloud)."""
+
+    def __init__(self, pub) -> None:
+        self.pub = pub
+
+    def publish(self, cloud: PointCloud2, sweep_id: str = "sweep-1") -> None:
+        self.pub.publish(
+            SweepCloud(header=cloud.header, sweep_id=sweep_id, cloud=cloud, final=True)
+        )
+
+    def get_subscription_count(self) -> int:
+        return self.pub.get_subscription_count()
+
+
 @pytest.fixture
 def graph(ros_context, ros_node):
     # the phantom's spine frame (LPS) is the base frame here: posterior is +y
@@ -39,10 +54,12 @@ def graph(ros_context, ros_node):
         context=ros_context,
         parameter_overrides=[Parameter("patient_posterior", value=[0.0, 1.0, 0.0])],
     )
-    got: list[PointCloud2] = []
-    ros_node.create_subscription(PointCloud2, "/usx/xray_points", got.append, RESULT_QOS)
+    got: list[SweepCloud] = []
+    ros_node.create_subscription(SweepCloud, "/usx/sweep/xray_points", got.append, RESULT_QOS)
     xray_pub = ros_node.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
-    bone_pub = ros_node.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
+    bone_pub = SweepCloudPublisher(
+        ros_node.create_publisher(SweepCloud, "/usx/sweep/bone_points", RESULT_QOS)
+    )
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)
     ex.add_node(ros_node)
@@ -52,17 +69,22 @@ def graph(ros_context, ros_node):
     node.destroy_node()
 
 
-def test_points_land_on_each_body_mid_plane(graph, scene):
+def test_points_land_on_each_body_mid_plane(graph, scene, ros_node):
     node, got, xray_pub, bone_pub, ex = graph
     spine, bone, geometry, shot = scene
     header = Header(frame_id="lbr_link_0")
     xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
-    bone_pub.publish(points_mm_to_cloud(bone, Header(frame_id="lbr_link_0", stamp=ns_to_stamp(42))))
-    assert spin_until(ex, lambda: got, timeout_s=10.0), node.health.summary()
+    shown: list[PointCloud2] = []
+    ros_node.create_subscription(PointCloud2, "/usx/xray_points", shown.append, RESULT_QOS)
+    cloud = points_mm_to_cloud(bone, Header(frame_id="lbr_link_0", stamp=ns_to_stamp(42)))
+    bone_pub.publish(cloud, sweep_id="sweep-42")
+    assert spin_until(ex, lambda: got and shown, timeout_s=10.0), node.health.summary()
     msg = got[-1]
-    assert msg.header.stamp == ns_to_stamp(42)  # matched to the sweep it was placed with
+    assert msg.sweep_id == "sweep-42"  # named by the sweep whose points placed it
+    assert msg.cloud.header.stamp == ns_to_stamp(42)
+    assert bytes(shown[-1].data) == bytes(msg.cloud.data)  # the same cloud, for viewers
     assert 0.0 < node.last_place_s < 30.0  # measured, for the log
-    arr = cloud_to_array(msg, ("x", "y", "z", "level"))
+    arr = cloud_to_array(msg.cloud, ("x", "y", "z", "level"))
     assert set(np.unique(arr["level"])) == {1, 2, 3, 4, 5}
     for lv, vert in spine.vertebrae.items():
         sel = arr["level"] == lv
@@ -105,3 +127,22 @@ def test_status_reports_placements_and_rejects(graph, scene, ros_node):
         timeout_s=15.0,
     ), statuses
     assert statuses[-1]["xray"] and statuses[-1]["last_place_s"] > 0
+
+
+def test_live_points_place_the_xray_for_their_sweep_unless_it_has_closed(graph, scene, ros_node):
+    node, got, xray_pub, bone_pub, ex = graph
+    _, bone, geometry, shot = scene
+    header = Header(frame_id="lbr_link_0")
+    live_pub = ros_node.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
+    xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
+    bone_pub.publish(points_mm_to_cloud(bone, header), sweep_id="closed")
+    assert spin_until(ex, lambda: len(got) == 1, timeout_s=10.0), node.health.summary()
+    assert spin_until(ex, lambda: live_pub.get_subscription_count() > 0, 5.0)
+    cloud = points_mm_to_cloud(bone, header)
+    # late live points of the closed sweep: its final points placed it already
+    live_pub.publish(SweepPoints(header=header, sweep_id="closed", cloud=cloud))
+    spin_until(ex, lambda: False, timeout_s=0.5)  # bounded: give a wrong placement a chance
+    assert len(got) == 1
+    live_pub.publish(SweepPoints(header=header, sweep_id="recording", cloud=cloud))
+    assert spin_until(ex, lambda: len(got) == 2, timeout_s=10.0), node.health.summary()
+    assert [(m.sweep_id, m.final) for m in got] == [("closed", True), ("recording", False)]

@@ -1,8 +1,9 @@
 """completion: US bone points + lateral X-ray -> the completed spine, in the base frame.
 
-Inputs (reliable, transient-local): ``/usx/bone_points`` (PointCloud2 from
-us_compounding, one per finished sweep) and ``/usx/xray_points`` (PointCloud2 with a
-level field, from xray_ingest, stamped like the bone points it was placed with). On the
+Inputs (reliable, transient-local): ``/usx/sweep/bone_points`` (usx_msgs/SweepCloud from
+us_compounding, one per finished sweep) and ``/usx/sweep/xray_points`` (SweepCloud with a
+level field, from xray_ingest, named by the sweep whose bone points placed it): a sweep's
+clouds and its report are joined on the sweep id. On the
 ``/usx/complete_spine`` service (usx_msgs/CompleteSpine), or automatically when a sweep's
 bone points and its X-ray points are in, it runs
 ``usx_model.completion.spine.SpineCompleter`` on the configured device (CUDA when present
@@ -34,12 +35,12 @@ criterion is met, again while it grows (``live_min_period_s``, ``live_min_gain``
 ``live_min_growth``), with
 the latest placed X-ray points, and the spine so far is published on the same topics with
 ``final`` false; the sweep's final completion (``final`` true) follows its
-``/usx/bone_points`` as before and ends the live one. A discarded sweep (cancelled, its
+``/usx/sweep/bone_points`` as before and ends the live one. A discarded sweep (cancelled, its
 client lost, reset: ``SweepPoints.discarded``) has its live spine withdrawn: the last final
 completion is published again, or an empty spine.
 
-A sweep that lost more than ``max_lost_fraction`` of its frames (``/usx/sweep_report``,
-stamped like its bone points) publishes no level as usable: ``ok`` and
+A sweep that lost more than ``max_lost_fraction`` of its frames (``/usx/sweep_report``
+with the same sweep id) publishes no level as usable: ``ok`` and
 ``us_only_fallback`` become ``insufficient_us`` with the reason.
 """
 
@@ -68,7 +69,14 @@ from usx_model.completion.spine import (
 from usx_model.network.us_consistency import US_SNAP_MM
 from usx_model.network.weights import load_weights, sha256_file
 from usx_model.weights import shipped_weights
-from usx_msgs.msg import SpineCompletion, SweepPoints, SweepReport, VertebraCompletion, XrayView
+from usx_msgs.msg import (
+    SpineCompletion,
+    SweepCloud,
+    SweepPoints,
+    SweepReport,
+    VertebraCompletion,
+    XrayView,
+)
 from usx_msgs.srv import CompleteSpine
 from usx_ros.completion_status import STATUS_CODE
 from usx_ros.conversions import (
@@ -201,8 +209,8 @@ PARAMS = CompletionParams
 
 ENDPOINTS = (
     DIAGNOSTICS_ENDPOINT,
-    Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
-    Endpoint("subscribes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/sweep/bone_points", "usx_msgs/msg/SweepCloud", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/sweep/xray_points", "usx_msgs/msg/SweepCloud", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "only its arrival"),
     Endpoint(
         "subscribes", "/usx/sweep/live_points", "usx_msgs/msg/SweepPoints", "LIVE_QOS", "live"
@@ -254,14 +262,14 @@ class CompletionNode(ManagedNode):
         )
         self.health = InputHealth(self.get_logger())
         self._lock = threading.Lock()
+        # the latest bone and X-ray points and the sweeps they belong to (None: none yet)
         self._bone_mm: np.ndarray | None = None
-        self._bone_stamp_ns = -2
+        self._bone_sweep: str | None = None
         self._xray: dict[int, np.ndarray] | None = None
-        self._xray_stamp_ns = -1
+        self._xray_sweep: str | None = None  # None too for a live placement
         self._pending_t0: float | None = None
-        self._lost_fraction: dict[int, float] = {}  # bone-cloud stamp (ns) -> its sweep's
-        self._sweep_end_ns: dict[int, int] = {}  # bone-cloud stamp (ns) -> its sweep's stop
-        self._sweep_id: dict[int, str] = {}  # bone-cloud stamp (ns) -> its sweep's id
+        # sweep id -> (lost fraction of its frames, its stop in ns), from its report
+        self._reports: dict[str, tuple[float, int]] = {}
         self._live: LiveSpine | None = None
         self._finished_ids: list[str] = []  # sweeps completed for good: no live completion
         self.live_completions = 0
@@ -279,10 +287,18 @@ class CompletionNode(ManagedNode):
             SweepReport, "/usx/sweep_report", self._on_sweep_report, RESULT_QOS, callback_group=work
         )
         self.create_subscription(
-            PointCloud2, "/usx/bone_points", self._on_bone_points, RESULT_QOS, callback_group=work
+            SweepCloud,
+            "/usx/sweep/bone_points",
+            self._on_bone_points,
+            RESULT_QOS,
+            callback_group=work,
         )
         self.create_subscription(
-            PointCloud2, "/usx/xray_points", self._on_xray_points, RESULT_QOS, callback_group=work
+            SweepCloud,
+            "/usx/sweep/xray_points",
+            self._on_xray_points,
+            RESULT_QOS,
+            callback_group=work,
         )
         self.create_subscription(
             XrayView, "/usx/xray", self._on_xray_view, RESULT_QOS, callback_group=work
@@ -348,15 +364,20 @@ class CompletionNode(ManagedNode):
         return (WARN, "last completion: " + ", ".join(bad)) if bad else None
 
     # --- inputs -------------------------------------------------------------------------
-    def _on_xray_points(self, msg: PointCloud2) -> None:
+    def _has_xray_points(self) -> bool:
+        """The latest sweep's X-ray points are in (placed on that sweep's final bone
+        points; a live placement on its points so far is not them)."""
+        return self._bone_sweep is not None and self._xray_sweep == self._bone_sweep
+
+    def _on_xray_points(self, msg: SweepCloud) -> None:
         if msg.header.frame_id != self.params.base_frame:
             self.health.reject("wrong_frame", f"X-ray points in {msg.header.frame_id!r}")
             return
-        if too_many_points(self.health, msg, "X-ray points", self.params.max_points):
+        if too_many_points(self.health, msg.cloud, "X-ray points", self.params.max_points):
             return
         try:
-            pts = xyz_from_cloud_mm(msg)
-            level = cloud_to_array(msg, ("x", "y", "z", "level"))["level"].astype(int)
+            pts = xyz_from_cloud_mm(msg.cloud)
+            level = cloud_to_array(msg.cloud, ("x", "y", "z", "level"))["level"].astype(int)
             if not len(pts) or not np.isin(level, (1, 2, 3, 4, 5)).all():
                 raise ValueError("expected points with levels 1..5")
         except ValueError as exc:
@@ -364,8 +385,8 @@ class CompletionNode(ManagedNode):
             return
         self.health.accept()
         self._xray = {int(lv): pts[level == lv] for lv in np.unique(level)}
-        self._xray_stamp_ns = stamp_to_ns(msg.header.stamp)
-        if self._pending_t0 is not None and self._xray_stamp_ns == self._bone_stamp_ns:
+        self._xray_sweep = msg.sweep_id if msg.final else None
+        if self._pending_t0 is not None and self._has_xray_points():
             t0, self._pending_t0 = self._pending_t0, None
             self.run_completion((1, 2, 3, 4, 5), True, t0)
 
@@ -376,13 +397,9 @@ class CompletionNode(ManagedNode):
             self.health.reject("invalid_sweep_report", str(exc))
             return
         self.health.accept()
-        key = stamp_to_ns(msg.header.stamp)
-        self._lost_fraction[key] = fraction
-        self._sweep_end_ns[key] = stamp_to_ns(msg.sweep_end)
-        self._sweep_id[key] = msg.sweep_id
-        for table in (self._lost_fraction, self._sweep_end_ns, self._sweep_id):
-            while len(table) > 8:  # the sweeps that may still be completed
-                del table[next(iter(table))]
+        self._reports[msg.sweep_id] = (fraction, stamp_to_ns(msg.sweep_end))
+        while len(self._reports) > 8:  # the sweeps that may still be completed
+            del self._reports[next(iter(self._reports))]
 
     def _on_xray_view(self, msg: XrayView) -> None:
         if not self.xray_view_seen:
@@ -397,7 +414,7 @@ class CompletionNode(ManagedNode):
         wait_s = p.xray_placement_wait_s if self.xray_view_seen else p.xray_wait_s
         if time.perf_counter() - self._pending_t0 >= wait_s:
             t0, self._pending_t0 = self._pending_t0, None
-            matched = self._xray_stamp_ns == self._bone_stamp_ns
+            matched = self._has_xray_points()
             if not matched and self._xray is not None:
                 self.get_logger().warning("no X-ray points for this sweep: using the latest")
             elif self._xray is None and self.xray_view_seen:
@@ -407,12 +424,12 @@ class CompletionNode(ManagedNode):
                 )
             self.run_completion((1, 2, 3, 4, 5), True, t0)
 
-    def _on_bone_points(self, msg: PointCloud2) -> None:
+    def _on_bone_points(self, msg: SweepCloud) -> None:
         t_received = time.perf_counter()
         p = self.params
         pts = bone_points_or_reject(
             self.health,
-            msg,
+            msg.cloud,
             msg.header.frame_id,
             p.base_frame,
             "bone points",
@@ -422,10 +439,10 @@ class CompletionNode(ManagedNode):
         if pts is None:
             return
         self.health.accept()
-        self._bone_mm, self._bone_stamp_ns = pts, stamp_to_ns(msg.header.stamp)
+        self._bone_mm, self._bone_sweep = pts, msg.sweep_id
         if not self.params.auto_complete:
             return
-        if self._xray_stamp_ns == self._bone_stamp_ns:  # its X-ray points came first
+        if self._has_xray_points():  # its X-ray points came first
             self.run_completion((1, 2, 3, 4, 5), True, t_received)
         else:
             self._pending_t0 = t_received
@@ -543,7 +560,7 @@ class CompletionNode(ManagedNode):
             except ValueError as exc:
                 self.health.reject("completion_failed", str(exc))
                 return None
-        lost = self._lost_fraction.get(self._bone_stamp_ns)
+        lost, sweep_end_ns = self._reports.get(self._bone_sweep or "", (None, 0))
         if lost is not None:
             capped = cap_for_frame_loss(result, lost, self.params.max_lost_fraction)
             if capped:
@@ -555,8 +572,7 @@ class CompletionNode(ManagedNode):
         header = Header(frame_id=self.params.base_frame, stamp=now.to_msg())
         self.last_latency_s = time.perf_counter() - t0
         # from the sweep's stop when its report says when, whatever held the inputs up
-        sweep_end_ns = self._sweep_end_ns.get(self._bone_stamp_ns, 0)
-        sweep_id = self._sweep_id.get(self._bone_stamp_ns, "")
+        sweep_id = self._bone_sweep or ""
         if sweep_id:  # the final completion of this sweep: no live one after it
             self._finished_ids = [*self._finished_ids[-7:], sweep_id]
             if self._live is not None and self._live.sweep_id == sweep_id:

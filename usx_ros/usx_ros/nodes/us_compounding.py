@@ -17,9 +17,13 @@ goal and the start service are refused while no probe pose has arrived within
 lost); the topic edge does not wait. A stopped sweep closes
 once the frames acquired before the stop have arrived and found their poses
 (``stop_settle_s``, ``stop_grace_s``), so a recorded sweep replays to the same frames (the
-status reports a digest of the placed frames' stamps). On closing it publishes the sweep's
-bone points on ``/usx/bone_points`` (PointCloud2, base frame, metres, reliable +
-transient-local) and the covered voxels on ``/usx/coverage``, and optionally writes the
+status reports a digest of the placed frames' stamps). Every sweep has an id (a goal's, or
+one the node gives a sweep started by service or topic) that each of its messages carries.
+On closing it publishes the sweep's frame accounting (``/usx/sweep_report``), its bone
+points on ``/usx/sweep/bone_points`` (``usx_msgs/SweepCloud``: sweep id + PointCloud2,
+base frame, metres, reliable + transient-local; what xray_ingest and completion join on)
+and the same cloud on ``/usx/bone_points`` for viewers and bags, the covered voxels on
+``/usx/coverage``, and optionally writes the
 volume and coverage as NIfTI. While a goal's sweep records, once a level is covered, the
 bone points so far go out every ``live_period_s`` on ``/usx/sweep/live_points``
 (``usx_msgs/SweepPoints``: sweep id, each level's coverage) for the live completion.
@@ -54,7 +58,7 @@ from usx_model.segmentation.bone import BoneSegParams
 from usx_model.segmentation.contact import ContactParams
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
-from usx_msgs.msg import SweepPoints, SweepReport, XrayView
+from usx_msgs.msg import SweepCloud, SweepPoints, SweepReport, XrayView
 from usx_ros.conversions import (
     image_to_array,
     points_mm_to_cloud,
@@ -266,7 +270,20 @@ ENDPOINTS = (
         "per-level coverage during a RecordSweep goal",
     ),
     Endpoint("publishes", "/usx/sweep_report", "usx_msgs/msg/SweepReport", "RESULT_QOS"),
-    Endpoint("publishes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint(
+        "publishes",
+        "/usx/sweep/bone_points",
+        "usx_msgs/msg/SweepCloud",
+        "RESULT_QOS",
+        "a closed sweep's bone points, with its id",
+    ),
+    Endpoint(
+        "publishes",
+        "/usx/bone_points",
+        "sensor_msgs/msg/PointCloud2",
+        "RESULT_QOS",
+        "the same cloud, for viewers and bags",
+    ),
     Endpoint(
         "publishes",
         "/usx/sweep/live_points",
@@ -319,6 +336,8 @@ class UsCompounding(ManagedNode):
                     max_stamp_step_s=p.max_stamp_step_s,
                     stamp_recover_count=p.stamp_recover_count,
                 ),
+                # ids of sweeps started by service or topic: unique across restarts
+                id_prefix=f"{self.get_name()}-{self.get_clock().now().nanoseconds // 10**6}-",
             )
         except ValueError as exc:
             raise ParameterError(f"compounding volume: {exc}") from exc
@@ -337,6 +356,9 @@ class UsCompounding(ManagedNode):
         )
         self.pub_report = self.create_publisher(SweepReport, "/usx/sweep_report", RESULT_QOS)
         self.pub_points = self.create_publisher(PointCloud2, "/usx/bone_points", RESULT_QOS)
+        self.pub_sweep_points = self.create_publisher(
+            SweepCloud, "/usx/sweep/bone_points", RESULT_QOS
+        )
         self.pub_coverage = self.create_publisher(PointCloud2, "/usx/coverage", RESULT_QOS)
         # One JSON line per closed sweep (frames placed, drops by reason) for monitors.
         self.pub_status = self.create_publisher(String, "~/status", RESULT_QOS)
@@ -422,7 +444,8 @@ class UsCompounding(ManagedNode):
     def start(self) -> str:
         if self.session.closing is not None:  # close the previous sweep first
             self._on_stop_tick(force=True)
-        return self.session.start()
+        # a RecordSweep goal's sweep is named by its goal; the session names the others
+        return self.session.start("" if self.sweeps is None else self.sweeps.sweep_id)
 
     def stop(self) -> str:
         """End the sweep; it closes once the frames acquired before the stop are settled
@@ -651,9 +674,13 @@ class UsCompounding(ManagedNode):
         took["thinning"], t0 = time.perf_counter() - t0, time.perf_counter()
         # the report first: completion reads it when these bone points arrive
         report = sweep_report_msg(self.session.frame_loss(), header, self.session.stopped_at_ns)
-        report.sweep_id = "" if self.sweeps is None else self.sweeps.sweep_id
+        report.sweep_id = self.session.sweep_id
         self.pub_report.publish(report)
-        self.pub_points.publish(points_mm_to_cloud(self._last_points_mm, header))
+        cloud = points_mm_to_cloud(self._last_points_mm, header)
+        self.pub_sweep_points.publish(
+            SweepCloud(header=header, sweep_id=self.session.sweep_id, cloud=cloud, final=True)
+        )
+        self.pub_points.publish(cloud)
         took["publish"], t0 = time.perf_counter() - t0, time.perf_counter()
         self.pub_coverage.publish(points_mm_to_cloud(self.sweep.coverage_points_mm(), header))
         took["coverage cloud"] = time.perf_counter() - t0

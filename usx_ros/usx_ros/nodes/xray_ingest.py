@@ -5,12 +5,14 @@ frame, e.g. from the phantom or a C-arm bridge) or from files at start-up (DICOM
 PNG + JSON geometry, de-identified by ``usx_model.ingest.xray``; labels as a PNG; the
 device pose ``T_base_xray`` from parameters). Each label pixel's ray is cut with the
 vertebral-body mid-plane: the CBCT-registered plane when the view carries one, else the
-paper's heuristic from the sweep's US bone points (``/usx/bone_points``). Publishes
-``/usx/xray_points`` (PointCloud2: x, y, z in m, level uint8; base frame; reliable +
-transient-local), stamped like the bone points it was placed with. While a sweep records,
-the X-ray is also placed on its bone points so far (``/usx/sweep/live_points``, at most
-every ``live_place_period_s``) for the live completion; each sweep's final bone points
-place it again.
+paper's heuristic from a sweep's US bone points (``/usx/sweep/bone_points``,
+``usx_msgs/SweepCloud``). Publishes the placed points on ``/usx/sweep/xray_points``
+(``usx_msgs/SweepCloud`` named by the sweep whose points placed them: x, y, z in m, level
+uint8; base frame; reliable + transient-local) and the same cloud on ``/usx/xray_points``
+for viewers and bags, stamped like the bone points it was placed with. While a sweep
+records, the X-ray is also placed on its bone points so far (``/usx/sweep/live_points``, at
+most every ``live_place_period_s``) for the live completion; each sweep's final bone
+points place it again.
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ from usx_model.completion.xray_placement import (
     registration_gradients,
 )
 from usx_model.ingest.xray import read_xray_dicom, read_xray_png
-from usx_msgs.msg import SweepPoints, XrayView
+from usx_msgs.msg import SweepCloud, SweepPoints, XrayView
 from usx_ros.conversions import (
     points_mm_to_cloud,
-    stamp_to_ns,
     xray_view_from_msg,
 )
 from usx_ros.diagnostics import DIAGNOSTICS_ENDPOINT
@@ -92,9 +93,22 @@ PARAMS = XrayIngestParams
 ENDPOINTS = (
     DIAGNOSTICS_ENDPOINT,
     Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS"),
-    Endpoint("subscribes", "/usx/bone_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint("subscribes", "/usx/sweep/bone_points", "usx_msgs/msg/SweepCloud", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/sweep/live_points", "usx_msgs/msg/SweepPoints", "LIVE_QOS"),
-    Endpoint("publishes", "/usx/xray_points", "sensor_msgs/msg/PointCloud2", "RESULT_QOS"),
+    Endpoint(
+        "publishes",
+        "/usx/sweep/xray_points",
+        "usx_msgs/msg/SweepCloud",
+        "RESULT_QOS",
+        "placed body points, with the sweep id",
+    ),
+    Endpoint(
+        "publishes",
+        "/usx/xray_points",
+        "sensor_msgs/msg/PointCloud2",
+        "RESULT_QOS",
+        "the same cloud, for viewers and bags",
+    ),
     Endpoint("publishes", "~/status", "std_msgs/msg/String", "RESULT_QOS", "counters, JSON"),
 )
 
@@ -121,8 +135,9 @@ class XrayIngest(ManagedNode):
         p = declare_params(self, XrayIngestParams)
         self.health = InputHealth(self.get_logger())
         self.xray: XrayObservation | None = None
+        # the last closed sweep's bone points, their stamp and the sweep's id
         self._bone_mm: np.ndarray | None = None
-        self._bone_stamp = None
+        self._bone_stamp, self._bone_sweep = None, ""
         self._live_id, self._live_at = "", -np.inf  # the latest live placement
         # what re-registering the X-ray samples, made once per X-ray and posterior
         self._gradients, self._gradients_for = None, None
@@ -132,6 +147,7 @@ class XrayIngest(ManagedNode):
         if p.xray_file:
             self.xray = self._load_files()
         self.pub = self.create_publisher(PointCloud2, "/usx/xray_points", RESULT_QOS)
+        self.pub_sweep = self.create_publisher(SweepCloud, "/usx/sweep/xray_points", RESULT_QOS)
         publish_status(
             self,
             self.health,
@@ -142,7 +158,7 @@ class XrayIngest(ManagedNode):
             },
         )
         self.create_subscription(XrayView, "/usx/xray", self._on_xray, RESULT_QOS)
-        self.create_subscription(PointCloud2, "/usx/bone_points", self._on_bone, RESULT_QOS)
+        self.create_subscription(SweepCloud, "/usx/sweep/bone_points", self._on_bone, RESULT_QOS)
         self.create_subscription(SweepPoints, "/usx/sweep/live_points", self._on_live, LIVE_QOS)
 
     def _load_files(self) -> XrayObservation:
@@ -175,10 +191,11 @@ class XrayIngest(ManagedNode):
         self.health.accept()
         self._place()
 
-    def _on_bone(self, msg: PointCloud2) -> None:
+    def _on_bone(self, msg: SweepCloud) -> None:
+        """A closed sweep's bone points: place the X-ray on them, for that sweep."""
         pts = bone_points_or_reject(
             self.health,
-            msg,
+            msg.cloud,
             msg.header.frame_id,
             self.params.base_frame,
             "bone points",
@@ -186,7 +203,11 @@ class XrayIngest(ManagedNode):
         )
         if pts is None:
             return
-        self._bone_mm, self._bone_stamp = pts, msg.header.stamp
+        self._bone_mm, self._bone_stamp, self._bone_sweep = (
+            pts,
+            msg.cloud.header.stamp,
+            msg.sweep_id,
+        )
         self._place()
 
     def _on_live(self, msg: SweepPoints) -> None:
@@ -196,10 +217,8 @@ class XrayIngest(ManagedNode):
             return
         if msg.sweep_id == self._live_id and now - self._live_at < period:
             return
-        if self._bone_stamp is not None and stamp_to_ns(msg.header.stamp) <= stamp_to_ns(
-            self._bone_stamp
-        ):
-            return  # older than the last sweep's final bone points
+        if msg.sweep_id == self._bone_sweep:
+            return  # late: that sweep's final bone points have placed it already
         pts = bone_points_or_reject(
             self.health,
             msg.cloud,
@@ -211,12 +230,15 @@ class XrayIngest(ManagedNode):
         if pts is None:
             return
         self._live_id, self._live_at = msg.sweep_id, now
-        self._place(pts, msg.header.stamp)
+        self._place(pts, msg.header.stamp, msg.sweep_id, final=False)
 
-    def _place(self, bone_mm: np.ndarray | None = None, stamp=None) -> None:
-        """Place the X-ray on ``bone_mm`` (default: the last sweep's bone points)."""
+    def _place(
+        self, bone_mm: np.ndarray | None = None, stamp=None, sweep_id: str = "", final=True
+    ) -> None:
+        """Place the X-ray on ``bone_mm`` of sweep ``sweep_id`` (default: the last closed
+        sweep's bone points; ``final`` false: a recording sweep's points so far)."""
         if bone_mm is None:
-            bone_mm, stamp = self._bone_mm, self._bone_stamp
+            bone_mm, stamp, sweep_id = self._bone_mm, self._bone_stamp, self._bone_sweep
         if self.xray is None or bone_mm is None:
             return
         t0 = time.perf_counter()
@@ -230,7 +252,11 @@ class XrayIngest(ManagedNode):
         pts = np.concatenate([by_level[lv] for lv in levels])
         lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
         header = Header(frame_id=self.params.base_frame, stamp=stamp)
-        self.pub.publish(points_mm_to_cloud(pts, header, {"level": lv}))
+        cloud = points_mm_to_cloud(pts, header, {"level": lv})
+        self.pub_sweep.publish(
+            SweepCloud(header=header, sweep_id=sweep_id, cloud=cloud, final=final)
+        )
+        self.pub.publish(cloud)
         self.published += 1
         self.last_place_s = time.perf_counter() - t0
         self.get_logger().info(

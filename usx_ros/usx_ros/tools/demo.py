@@ -189,14 +189,15 @@ def _replayer(context, bag: Path) -> BagReplayer:
     )
 
 
-#: Subscribers the graph must have before a replay starts (the monitor adds one on
+#: Subscribers the graph must have before a replay starts (the monitor's own on
 #: /usx/bone_points): a transient-local sweep start sent to nobody would be lost.
 _READY_SUBSCRIBERS = {
     "/lbr/joint_states": 1,
     "/us/image": 1,
     "/usx/xray": 1,
     "/usx/probe_pose": 1,
-    "/usx/bone_points": 3,
+    "/usx/bone_points": 1,
+    "/usx/sweep/bone_points": 2,
     "/usx/phantom/sweep_active": 2,
 }
 #: Topics between graph nodes that must have their publisher too before a replay starts:

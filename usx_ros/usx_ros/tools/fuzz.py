@@ -19,7 +19,7 @@ from sensor_msgs.msg import Image, JointState, PointCloud2, PointField
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from usx_msgs.msg import SweepReport, XrayView
+from usx_msgs.msg import SweepCloud, SweepReport, XrayView
 from usx_msgs.srv import CompleteSpine
 
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e-30, 0.5, 2.0])
@@ -112,6 +112,17 @@ def cloud(rng: np.random.Generator) -> PointCloud2:
     )
 
 
+def _sweep_id(rng: np.random.Generator) -> str:
+    return str(rng.choice(["sweep-1", "", "sweep-2", "s" * 300, "ä b/c"]))
+
+
+def sweep_cloud(rng: np.random.Generator) -> SweepCloud:
+    """A cloud of some sweep, its outer header now and then disagreeing with the cloud's."""
+    c = cloud(rng)
+    header = c.header if rng.random() < 0.7 else _header(rng)
+    return SweepCloud(header=header, sweep_id=_sweep_id(rng), cloud=c)
+
+
 def xray_view(rng: np.random.Generator) -> XrayView:
     msg = XrayView(header=_header(rng))
     msg.image, msg.labels = image(rng), image(rng)
@@ -127,6 +138,7 @@ def sweep_report(rng: np.random.Generator) -> SweepReport:
     counts = [int(rng.integers(0, 2000)) for _ in range(4)]
     return SweepReport(
         header=_header(rng),
+        sweep_id=_sweep_id(rng),
         frames_expected=counts[0],
         frames_placed=counts[1],
         frames_no_contact=counts[2],
@@ -141,8 +153,8 @@ TOPICS: dict[str, tuple[type, Callable[[np.random.Generator], object]]] = {
     "/usx/probe_pose": (PoseStamped, pose),
     "/us/image": (Image, image),
     "/usx/xray": (XrayView, xray_view),
-    "/usx/bone_points": (PointCloud2, cloud),
-    "/usx/xray_points": (PointCloud2, cloud),
+    "/usx/sweep/bone_points": (SweepCloud, sweep_cloud),
+    "/usx/sweep/xray_points": (SweepCloud, sweep_cloud),
     "/usx/completed_spine": (PointCloud2, cloud),
     "/usx/sweep_report": (SweepReport, sweep_report),
 }
