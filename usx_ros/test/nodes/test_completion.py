@@ -26,7 +26,6 @@ from usx_msgs.msg import (
     SweepPoints,
     SweepReport,
     VertebraCompletion,
-    XrayView,
 )
 from usx_msgs.srv import CompleteSpine
 from usx_ros.conversions import cloud_to_array, ns_to_stamp, points_mm_to_cloud
@@ -95,8 +94,7 @@ class Graph:
             SpineCompletion, "/usx/spine_completion", self.results.append, RESULT_QOS
         )
         self.bone_pub = tester.create_publisher(SweepCloud, "/usx/sweep/bone_points", RESULT_QOS)
-        self.xray_pub = tester.create_publisher(SweepCloud, "/usx/sweep/xray_points", RESULT_QOS)
-        self.view_pub = tester.create_publisher(XrayView, "/usx/xray", RESULT_QOS)
+        self._xray_pub = None  # made on first use: its existence tells a placer is there
         self.report_pub = tester.create_publisher(SweepReport, "/usx/sweep_report", RESULT_QOS)
         self.live_pub = tester.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
         self.client = tester.create_client(CompleteSpine, "/usx/complete_spine")
@@ -112,9 +110,19 @@ class Graph:
         self.publish_cloud(self.xray_pub, pts, sweep_id, final=final, level=lv)
         assert spin_until(self.ex, lambda: self.node._xray is not None, 5.0)
 
-    def publish_view(self):
-        self.view_pub.publish(XrayView(header=Header(frame_id="lbr_link_0")))
-        assert spin_until(self.ex, lambda: self.node.xray_view_seen, 5.0)
+    @property
+    def xray_pub(self):
+        """The stand-in for xray_ingest: once it exists, completion waits for its answer."""
+        if self._xray_pub is None:
+            self._xray_pub = self.tester.create_publisher(
+                SweepCloud, "/usx/sweep/xray_points", RESULT_QOS
+            )
+            assert spin_until(self.ex, self.node._xray_placer_exists, 5.0)
+        return self._xray_pub
+
+    def answer_no_xray(self, sweep_id=SWEEP):
+        """What xray_ingest sends for a sweep it cannot place an X-ray on."""
+        self.publish_cloud(self.xray_pub, np.zeros((0, 3)), sweep_id, level=np.zeros(0, np.uint8))
 
     def publish_report(
         self,
@@ -171,6 +179,8 @@ class Graph:
         pub.publish(SweepCloud(header=header, sweep_id=sweep_id, cloud=cloud, final=final))
 
     def close(self):
+        if self._xray_pub is not None:  # the tester outlives this graph
+            self.tester.destroy_publisher(self._xray_pub)
         self.ex.shutdown()
         self.node.destroy_node()
 
@@ -334,24 +344,38 @@ def make_graph(ros_context, ros_node, weights):
         g.close()
 
 
-def test_a_known_xray_view_waits_for_late_xray_points(make_graph, observations):
-    """X-ray points that come after xray_wait_s are still used once a view is known."""
-    graph = make_graph(xray_wait_s=0.1, xray_placement_wait_s=30.0)
+def test_with_a_placer_the_final_completion_waits_for_its_answer(make_graph, observations):
+    graph = make_graph(xray_answer_timeout_s=30.0)
     bone, xray_points = observations
-    graph.publish_view()
+    assert graph.xray_pub  # a placer in the graph
     graph.publish_bone(bone)
-    _spin_for(graph.ex, 0.6)  # six times xray_wait_s: without the view it would be done
+    _spin_for(graph.ex, 1.0)
     assert not graph.results
     graph.publish_xray(xray_points)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
     assert all(v.used_xray for v in graph.results[-1].vertebrae)
 
 
+@pytest.mark.parametrize("placer", ["answers_none", "absent"])
+def test_no_xray_points_complete_at_once_with_the_us_only_model(make_graph, observations, placer):
+    """The placer's empty answer, or no placer at all, ends the wait (no timer)."""
+    graph = make_graph(xray_answer_timeout_s=60.0)
+    bone, _ = observations
+    if placer == "answers_none":
+        graph.answer_no_xray()
+    t0 = time.monotonic()
+    graph.publish_bone(bone)
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert time.monotonic() - t0 < 30.0  # not the 60 s timeout
+    assert not any(v.used_xray for v in graph.results[-1].vertebrae)
+    assert graph.node.health.counts["invalid_xray_points"] == 0
+
+
 def test_xray_points_of_another_sweep_are_not_this_sweeps(make_graph, observations):
     """The join is on the sweep id: an earlier sweep's placement, or this sweep's live one
     (on its points so far), does not start this sweep's final completion; its own final
     placement does (stamps play no part: every cloud here has the same)."""
-    graph = make_graph(xray_wait_s=30.0, xray_placement_wait_s=30.0, live_completion=False)
+    graph = make_graph(xray_answer_timeout_s=30.0, live_completion=False)
     bone, xray_points = observations
     graph.publish_xray(xray_points, sweep_id="the-sweep-before")
     graph.publish_xray(xray_points, sweep_id="this-sweep", final=False)
@@ -364,12 +388,10 @@ def test_xray_points_of_another_sweep_are_not_this_sweeps(make_graph, observatio
     assert all(v.used_xray for v in graph.results[-1].vertebrae)
 
 
-def test_a_known_xray_view_without_points_falls_back_after_the_placement_wait(
-    make_graph, observations
-):
-    graph = make_graph(xray_wait_s=0.0, xray_placement_wait_s=0.5)
+def test_a_placer_that_never_answers_times_out_to_the_us_only_model(make_graph, observations):
+    graph = make_graph(xray_answer_timeout_s=0.5)
     bone, _ = observations
-    graph.publish_view()
+    assert graph.xray_pub  # a placer in the graph, silent
     graph.publish_bone(bone)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
     assert not any(v.used_xray for v in graph.results[-1].vertebrae)

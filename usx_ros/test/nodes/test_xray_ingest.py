@@ -93,15 +93,18 @@ def test_points_land_on_each_body_mid_plane(graph, scene, ros_node):
         assert abs(x_mm - vert.body_centroid_mm[0]) < 4.0
 
 
-def test_empty_labels_are_rejected_and_nothing_is_published(graph, scene):
+def test_empty_labels_are_rejected_and_the_sweep_is_answered_with_no_points(graph, scene):
     node, got, xray_pub, bone_pub, ex = graph
     _, bone, geometry, shot = scene
     header = Header(frame_id="lbr_link_0")
     xray_pub.publish(xray_view_to_msg(geometry, shot.image, np.zeros_like(shot.label), header))
     assert spin_until(ex, lambda: node.health.counts["invalid_xray"] == 1, 5.0)
-    bone_pub.publish(points_mm_to_cloud(bone, header))
+    bone_pub.publish(points_mm_to_cloud(bone, header), sweep_id="s")
+    # the sweep's answer: no X-ray points (completion goes on with the US-only model)
+    assert spin_until(ex, lambda: got, timeout_s=5.0)
     spin_until(ex, lambda: False, timeout_s=0.5)  # bounded: give a wrong publication a chance
-    assert not got and node.last_place_s is None
+    assert [(m.sweep_id, m.final, m.cloud.width) for m in got] == [("s", True, 0)]
+    assert node.last_place_s is None and node.published == 0
 
 
 def test_status_reports_placements_and_rejects(graph, scene, ros_node):

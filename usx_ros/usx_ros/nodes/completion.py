@@ -23,10 +23,12 @@ all reliable + transient-local, so RViz or a late subscriber still gets them. Wi
 X-ray (or with ``use_xray`` false) every level uses the US-only model and the status
 says so.
 
-How long a sweep waits for its X-ray points: ``xray_wait_s`` when no lateral X-ray view
-(``/usx/xray``) has been seen, ``xray_placement_wait_s`` once one has, since xray_ingest
-then places points for every sweep and needs the bone points to do it (on a loaded
-machine, longer than a short fixed wait: the sweep would complete US-only).
+A sweep's final completion waits for xray_ingest's answer to its bone points: one
+``final`` SweepCloud of the same sweep id, its placed X-ray points or none (no X-ray, or
+the placement failed: the US-only model then). With no publisher on
+``/usx/sweep/xray_points`` (no xray_ingest in the graph) it completes at once, US-only;
+``xray_answer_timeout_s`` only guards against a placer that died (it then uses the latest
+X-ray points, if any, and says so).
 
 While a RecordSweep goal's sweep records, ``/usx/sweep/live_points`` (usx_msgs/SweepPoints
 from us_compounding: the bone points so far and each level's coverage) drive a live
@@ -75,7 +77,6 @@ from usx_msgs.msg import (
     SweepPoints,
     SweepReport,
     VertebraCompletion,
-    XrayView,
 )
 from usx_msgs.srv import CompleteSpine
 from usx_ros.completion_status import STATUS_CODE
@@ -107,17 +108,11 @@ LEVEL_RGB = (0xE6194B, 0x3CB44B, 0xFFE119, 0x4363D8, 0xF58231)
 class CompletionParams:
     """Parameters of completion."""
 
-    xray_wait_s: float = param(
-        0.5,
-        "after a sweep's bone points, how long to wait for its X-ray points before "
-        "completing with the US-only model, while no X-ray view is known, s",
-        min_value=0.0,
-        max_value=30.0,
-    )
-    xray_placement_wait_s: float = param(
-        5.0,
-        "the same wait once an X-ray view has arrived (xray_ingest is then placing points "
-        "for every sweep, and needs the bone points to do it), s",
+    xray_answer_timeout_s: float = param(
+        10.0,
+        "the longest a sweep's final completion waits for xray_ingest's answer (its X-ray "
+        "points, or none) while a node publishes /usx/sweep/xray_points: a guard against a "
+        "placer that died, not a tuned wait (the answer ends the wait), s",
         min_value=0.0,
         max_value=60.0,
     )
@@ -211,7 +206,6 @@ ENDPOINTS = (
     DIAGNOSTICS_ENDPOINT,
     Endpoint("subscribes", "/usx/sweep/bone_points", "usx_msgs/msg/SweepCloud", "RESULT_QOS"),
     Endpoint("subscribes", "/usx/sweep/xray_points", "usx_msgs/msg/SweepCloud", "RESULT_QOS"),
-    Endpoint("subscribes", "/usx/xray", "usx_msgs/msg/XrayView", "RESULT_QOS", "only its arrival"),
     Endpoint(
         "subscribes", "/usx/sweep/live_points", "usx_msgs/msg/SweepPoints", "LIVE_QOS", "live"
     ),
@@ -275,7 +269,6 @@ class CompletionNode(ManagedNode):
         self.live_completions = 0
         self._last_final: tuple | None = None  # the last final (cloud, completion, labels)
         self.last_live_latency_s = float("nan")
-        self.xray_view_seen = False
         self.completions = 0
         self.last_result: SpineCompletionResult | None = None
         self.last_latency_s = float("nan")
@@ -293,16 +286,14 @@ class CompletionNode(ManagedNode):
             RESULT_QOS,
             callback_group=work,
         )
-        self.create_subscription(
+        xray_sub = self.create_subscription(
             SweepCloud,
             "/usx/sweep/xray_points",
             self._on_xray_points,
             RESULT_QOS,
             callback_group=work,
         )
-        self.create_subscription(
-            XrayView, "/usx/xray", self._on_xray_view, RESULT_QOS, callback_group=work
-        )
+        self._xray_points_topic = xray_sub.topic_name  # after remapping
         self.create_subscription(
             SweepPoints,
             "/usx/sweep/live_points",
@@ -375,16 +366,22 @@ class CompletionNode(ManagedNode):
             return
         if too_many_points(self.health, msg.cloud, "X-ray points", self.params.max_points):
             return
+        none = msg.final and msg.cloud.width * msg.cloud.height == 0
         try:
-            pts = xyz_from_cloud_mm(msg.cloud)
-            level = cloud_to_array(msg.cloud, ("x", "y", "z", "level"))["level"].astype(int)
-            if not len(pts) or not np.isin(level, (1, 2, 3, 4, 5)).all():
-                raise ValueError("expected points with levels 1..5")
+            if not none:
+                pts = xyz_from_cloud_mm(msg.cloud)
+                level = cloud_to_array(msg.cloud, ("x", "y", "z", "level"))["level"].astype(int)
+                if not len(pts) or not np.isin(level, (1, 2, 3, 4, 5)).all():
+                    raise ValueError("expected points with levels 1..5")
         except ValueError as exc:
             self.health.reject("invalid_xray_points", str(exc))
             return
         self.health.accept()
-        self._xray = {int(lv): pts[level == lv] for lv in np.unique(level)}
+        if none:  # xray_ingest's answer: no X-ray points for this sweep
+            self._xray = None
+            self.get_logger().info(f"no X-ray points for sweep {msg.sweep_id!r}: US-only model")
+        else:
+            self._xray = {int(lv): pts[level == lv] for lv in np.unique(level)}
         self._xray_sweep = msg.sweep_id if msg.final else None
         if self._pending_t0 is not None and self._has_xray_points():
             t0, self._pending_t0 = self._pending_t0, None
@@ -401,28 +398,26 @@ class CompletionNode(ManagedNode):
         while len(self._reports) > 8:  # the sweeps that may still be completed
             del self._reports[next(iter(self._reports))]
 
-    def _on_xray_view(self, msg: XrayView) -> None:
-        if not self.xray_view_seen:
-            self.get_logger().info("X-ray view seen: waiting for placed X-ray points per sweep")
-        self.xray_view_seen = True
+    def _xray_placer_exists(self) -> bool:
+        """Some node (xray_ingest) will answer a sweep's bone points with its X-ray points."""
+        return self.count_publishers(self._xray_points_topic) > 0
 
     def _on_wait_tick(self) -> None:
-        """Complete with what there is once the X-ray wait of a sweep has run out."""
+        """Complete with what there is if the X-ray placer never answered (it died), or
+        when it leaves the graph while a sweep waits."""
         if self._pending_t0 is None:
             return
-        p = self.params
-        wait_s = p.xray_placement_wait_s if self.xray_view_seen else p.xray_wait_s
-        if time.perf_counter() - self._pending_t0 >= wait_s:
-            t0, self._pending_t0 = self._pending_t0, None
-            matched = self._has_xray_points()
-            if not matched and self._xray is not None:
-                self.get_logger().warning("no X-ray points for this sweep: using the latest")
-            elif self._xray is None and self.xray_view_seen:
-                self.get_logger().warning(
-                    f"an X-ray view exists but no X-ray points came {wait_s:.1f} s after the "
-                    "bone points: completing with the US-only model"
-                )
-            self.run_completion((1, 2, 3, 4, 5), True, t0)
+        timeout_s = self.params.xray_answer_timeout_s
+        waited_s = time.perf_counter() - self._pending_t0
+        if waited_s < timeout_s and self._xray_placer_exists():
+            return
+        t0, self._pending_t0 = self._pending_t0, None
+        what = "the latest X-ray points" if self._xray is not None else "the US-only model"
+        self.get_logger().warning(
+            f"no answer from the X-ray placer for sweep {self._bone_sweep!r} after "
+            f"{waited_s:.1f} s: completing with {what}"
+        )
+        self.run_completion((1, 2, 3, 4, 5), True, t0)
 
     def _on_bone_points(self, msg: SweepCloud) -> None:
         t_received = time.perf_counter()
@@ -442,7 +437,9 @@ class CompletionNode(ManagedNode):
         self._bone_mm, self._bone_sweep = pts, msg.sweep_id
         if not self.params.auto_complete:
             return
-        if self._has_xray_points():  # its X-ray points came first
+        if self._has_xray_points():  # its X-ray points (or none) came first
+            self.run_completion((1, 2, 3, 4, 5), True, t_received)
+        elif not self._xray_placer_exists():  # nobody will place any: what there is
             self.run_completion((1, 2, 3, 4, 5), True, t_received)
         else:
             self._pending_t0 = t_received

@@ -9,7 +9,9 @@ paper's heuristic from a sweep's US bone points (``/usx/sweep/bone_points``,
 ``usx_msgs/SweepCloud``). Publishes the placed points on ``/usx/sweep/xray_points``
 (``usx_msgs/SweepCloud`` named by the sweep whose points placed them: x, y, z in m, level
 uint8; base frame; reliable + transient-local) and the same cloud on ``/usx/xray_points``
-for viewers and bags, stamped like the bone points it was placed with. While a sweep
+for viewers and bags, stamped like the bone points it was placed with. Every sweep's
+final bone points get one answer: the placed points, or an empty cloud when there is no
+X-ray or the placement failed (completion then goes on at once, US-only). While a sweep
 records, the X-ray is also placed on its bone points so far (``/usx/sweep/live_points``, at
 most every ``live_place_period_s``) for the live completion; each sweep's final bone
 points place it again.
@@ -239,7 +241,12 @@ class XrayIngest(ManagedNode):
         sweep's bone points; ``final`` false: a recording sweep's points so far)."""
         if bone_mm is None:
             bone_mm, stamp, sweep_id = self._bone_mm, self._bone_stamp, self._bone_sweep
-        if self.xray is None or bone_mm is None:
+        if bone_mm is None:
+            return
+        header = Header(frame_id=self.params.base_frame, stamp=stamp)
+        if self.xray is None:
+            if final:  # the answer completion waits for: no X-ray points for this sweep
+                self._answer_none(header, sweep_id)
             return
         t0 = time.perf_counter()
         try:
@@ -247,11 +254,12 @@ class XrayIngest(ManagedNode):
             by_level = place_xray(bone_mm, self.xray, posterior, self._registration(posterior))
         except ValueError as exc:
             self.health.reject("placement_failed", str(exc))
+            if final:
+                self._answer_none(header, sweep_id)
             return
         levels = sorted(by_level)
         pts = np.concatenate([by_level[lv] for lv in levels])
         lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
-        header = Header(frame_id=self.params.base_frame, stamp=stamp)
         cloud = points_mm_to_cloud(pts, header, {"level": lv})
         self.pub_sweep.publish(
             SweepCloud(header=header, sweep_id=sweep_id, cloud=cloud, final=final)
@@ -264,6 +272,14 @@ class XrayIngest(ManagedNode):
             f"{self.last_place_s:.2f} s"
         )
         trim_heap()  # the placement's images and arrays are garbage now
+
+    def _answer_none(self, header: Header, sweep_id: str) -> None:
+        """Tell completion that this sweep has no X-ray points (an empty final cloud), so
+        that it completes with the US-only model now instead of waiting."""
+        cloud = points_mm_to_cloud(np.zeros((0, 3)), header, {"level": np.zeros(0, np.uint8)})
+        self.pub_sweep.publish(
+            SweepCloud(header=header, sweep_id=sweep_id, cloud=cloud, final=True)
+        )
 
     def _registration(self, posterior: np.ndarray | None):
         """The X-ray's registration gradients, made again only for a new X-ray or posterior
