@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usx_model.base.points import check_points, nearest_distance, nearest_neighbours
+from usx_model.base.points import check_points, nearest_distance, nearest_neighbours, thin_points
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,26 @@ def test_nearest_neighbours_are_the_brute_force_k_nearest() -> None:
     np.testing.assert_allclose(dist, np.sort(d_all, axis=1)[:, :6], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="reference points needs at least 6 points, got 5"):
         nearest_neighbours(query, ref[:5], 6)
+
+
+def _thin_naive(points: np.ndarray, voxel_mm: float) -> np.ndarray:
+    first: dict[tuple, int] = {}
+    for i, p in enumerate(points):
+        first.setdefault(tuple(np.floor(p / voxel_mm).astype(int)), i)
+    return points[sorted(first.values())]
+
+
+@pytest.mark.parametrize("voxel_mm", [0.5, 1.0, 3.0])
+def test_thin_points_keeps_the_first_point_of_each_voxel(voxel_mm) -> None:
+    pts = np.random.default_rng(3).uniform(-20.0, 20.0, (3000, 3))
+    np.testing.assert_array_equal(thin_points(pts, voxel_mm), _thin_naive(pts, voxel_mm))
+
+
+def test_thinning_at_nested_sizes_is_thinning_once_at_the_coarser() -> None:
+    # why the sweep is thinned once, at the completion's size: the completion's thinning
+    # (same size) and the placement's (twice it) then give what they would on all points
+    pts = np.random.default_rng(4).uniform(-30.0, 30.0, (20000, 3))
+    once = thin_points(pts, 1.0)
+    np.testing.assert_array_equal(thin_points(once, 1.0), once)
+    np.testing.assert_array_equal(thin_points(once, 2.0), thin_points(pts, 2.0))
+    np.testing.assert_array_equal(thin_points(thin_points(pts, 0.5), 1.0), once)

@@ -132,11 +132,11 @@ def harness(ros_context, ros_node, params, request):
     ("harness", "voxel_mm"),
     [
         ([Parameter("bone_points_voxel_mm", value=0.0)], 0.0),
-        ((), 0.5),
+        ((), 1.0),
         ([Parameter("bone_points_voxel_mm", value=2.0)], 2.0),
     ],
     indirect=["harness"],
-    ids=["every_pixel", "default_0.5mm", "2mm"],
+    ids=["every_pixel", "default_1mm", "2mm"],
 )
 def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
     assert harness.call(harness.start).success

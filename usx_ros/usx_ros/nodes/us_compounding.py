@@ -44,7 +44,7 @@ from std_msgs.msg import Bool, Header, String
 from std_srvs.srv import Trigger
 from threadpoolctl import threadpool_limits
 
-from usx_model.base.points import thin_points
+from usx_model.base.points import THIN_VOXEL_MM, thin_points
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.breathing import estimate_breathing
 from usx_model.compounding.insert import warm_up as warm_up_compounding
@@ -236,10 +236,12 @@ class CompoundingParams:
         max_value=60.0,
     )
     bone_points_voxel_mm: float = param(
-        0.5,
-        "publish one bone point per voxel of this size (0 = every segmented pixel); "
-        "a three-pass sweep segments ~4e5 points at 0.15 mm pixels, and every consumer "
-        "thins to 1-2 mm anyway",
+        THIN_VOXEL_MM,
+        "publish one bone point per voxel of this size (0 = every segmented pixel): the "
+        "sweep's one thinning. At the completion's own size (the default), its thinning and "
+        "the X-ray placement's at twice the size give what they would on every point: the "
+        "voxels of one grid nest (a three-pass sweep segments ~4e5 points at 0.15 mm "
+        "pixels)",
         min_value=0.0,
         max_value=5.0,
     )
