@@ -62,3 +62,34 @@ def test_rank_stats_pool_and_per_vertebra():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _args(*argv: str):
+    import argparse
+
+    from usx_model.evaluation.uncertainty import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_pipeline_seeds_parse():
+    assert _args("--pipeline-seeds", "9101,9102").pipeline_seeds == (9101, 9102)
+    with pytest.raises(SystemExit):
+        _args("--pipeline-seeds", "9101,x")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((), "give --data H5, --real DIR or --pipeline-seeds"),
+        (("--pipeline-seeds", "1", "--fit", "x.json"), "use --fit and --error-scale with"),
+        (("--pipeline-seeds", "1", "--error-scale", "other.json"), "publishes the shipped"),
+    ],
+)
+def test_run_refuses(argv, message):
+    from usx_model.evaluation.uncertainty import run
+
+    with pytest.raises(SystemExit, match=message):
+        run(_args(*argv))

@@ -23,7 +23,7 @@ import numpy as np
 from usx_model.base.points import thin_points
 from usx_model.base.transforms import apply_transform, invert_transform, perturbation
 from usx_model.base.xray_geometry import transform_geometry
-from usx_model.completion.spine import PatientPrior, SpineCompleter
+from usx_model.completion.spine import PatientPrior, SpineCompleter, SpineCompletionResult
 from usx_model.completion.xray_placement import XrayObservation, place_xray
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.breathing import estimate_breathing
@@ -82,6 +82,8 @@ class OfflineResult:
     completed_base_mm: dict[int, np.ndarray]
     gt_base_mm: dict[int, np.ndarray]
     R_base_lps: np.ndarray
+    #: what the completion returned, as the node would publish it (per-point uncertainty)
+    completion: SpineCompletionResult | None = None
 
 
 def _frac(x: np.ndarray) -> float:
@@ -317,7 +319,7 @@ def run_offline(
     }
     if curve:
         report["xray_shift_curve"] = curve
-    return OfflineResult(report, bone, completed, gt_base, result.R_base_lps)
+    return OfflineResult(report, bone, completed, gt_base, result.R_base_lps, result)
 
 
 def _used_calibration(

@@ -11,6 +11,13 @@ of the intervals ``e <= z_p * sigma`` at nominal rates ``p`` (``z_p`` the half-n
 quantile), beside those of the raw spread read as sigma and of the spread times one scale
 ``c`` fitted on the first set (68 % covering 68 %). With ``--plot`` a PNG: coverage against
 nominal rate per set, and the mean error per sigma decile.
+
+``--pipeline-seeds`` adds the live path: phantom spines of those seeds through the whole
+simulated chain (``evaluation.offline``: sweep, compounding, X-ray placement, level split)
+and ``SpineCompleter``, whose US surface step moves points onto each level's own split
+points; its set reports the sigma the completion published (shipped coefficients), and
+``d`` is measured to the level's own points and X-ray points (the completion's crop is not
+kept), so it cannot be fitted on.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from usx_model.completion.error_scale import (
     load_error_scale,
     observed_distance,
 )
+from usx_model.evaluation.methods import load_methods
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
 from usx_model.network.inference import complete
@@ -61,6 +69,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="fit sigma's coefficients on the sets given (each set weighted equally), "
         "write them here with their provenance, and report with them",
     )
+    p.add_argument(
+        "--pipeline-seeds",
+        type=_seeds,
+        default=(),
+        metavar="S[,S...]",
+        help="also the live path: these phantom seeds through the simulated chain and the "
+        "spine completion (usx pipeline); reports the sigma it published",
+    )
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 1,2,3, got {text!r}") from None
+    return seeds
 
 
 def fit_scale(u: np.ndarray, e: np.ndarray, p: float = 0.68) -> float:
@@ -102,6 +126,30 @@ def _points(evalset: EvalSet, model, n_samples: int, us_snap_mm: float = 0.0) ->
         e.append(cKDTree(evalset.gt[k]).query(pred)[0])
         d_obs.append(observed_distance(pred, evalset.us[k], evalset.xray[k]))
     return {"u": u, "e": e, "d": d_obs}
+
+
+def _pipeline_points(seeds: Sequence[int], n_samples: int, us_snap_mm: float) -> dict:
+    """Per vertebra of each seed's spine completed on the live path: spread ``u``, the
+    published ``sigma``, distance ``d`` to the level's own US and X-ray points, error
+    ``e`` to the true surface's samples."""
+    from usx_model.evaluation.offline import run_offline
+    from usx_model.sim.phantom.spine import generate_spine
+    from usx_model.weights import shipped_weights
+
+    models = [load_methods([(shipped_weights(v), v)])[0].model for v in ("full", "us_only")]
+    pts: dict = {"u": [], "sigma": [], "d": [], "e": []}
+    for seed in seeds:
+        res = run_offline(generate_spine(seed), *models, n_samples=n_samples, us_snap_mm=us_snap_mm)
+        done = res.completion
+        for lc in done.levels:
+            if not len(lc.points_mm):
+                continue
+            own = done.points_mm[done.point_level == lc.level]
+            pts["u"].append(np.maximum(lc.spread_mm, 1e-6))
+            pts["sigma"].append(lc.uncertainty_mm)
+            pts["d"].append(observed_distance(lc.points_mm, own, done.xray_points_mm.get(lc.level)))
+            pts["e"].append(cKDTree(res.gt_base_mm[lc.level]).query(lc.points_mm)[0])
+    return pts
 
 
 def _plot(path: str, sets: dict) -> None:
@@ -170,11 +218,20 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit(f"--samples: expected >= 1, got {args.samples}")
     if not args.us_snap_mm >= 0:
         raise SystemExit(f"--us-snap-mm: expected >= 0, got {args.us_snap_mm}")
-    evalsets = load_sets(args, "usx measure uncertainty")
+    if args.pipeline_seeds and (args.fit or Path(args.error_scale) != SHIPPED):
+        raise SystemExit(
+            "--pipeline-seeds: the live path publishes the shipped error scale and keeps no "
+            "crop to fit on; use --fit and --error-scale with --data/--real only"
+        )
+    evalsets = load_sets(args, "usx measure uncertainty") if args.data or args.real else {}
+    if not evalsets and not args.pipeline_seeds:
+        raise SystemExit("usx measure uncertainty: give --data H5, --real DIR or --pipeline-seeds")
     model, weights = shipped_full_model()
     sets = {
         name: _points(es, model, args.samples, args.us_snap_mm) for name, es in evalsets.items()
     }
+    if args.pipeline_seeds:
+        sets["pipeline"] = _pipeline_points(args.pipeline_seeds, args.samples, args.us_snap_mm)
     if args.fit:
         sigma_of = _fit(sets, args, weights)
     else:
@@ -183,7 +240,8 @@ def run(args: argparse.Namespace) -> dict:
         except ValueError as exc:
             raise SystemExit(f"--error-scale: {exc}") from None
     for pts in sets.values():
-        pts["sigma"] = [sigma_of(u, d) for u, d in zip(pts["u"], pts["d"], strict=True)]
+        if "sigma" not in pts:  # the pipeline's is what the completion published
+            pts["sigma"] = [sigma_of(u, d) for u, d in zip(pts["u"], pts["d"], strict=True)]
     first = next(iter(sets.values()))
     scale = fit_scale(np.concatenate(first["u"]), np.concatenate(first["e"]))
     out: dict = {
