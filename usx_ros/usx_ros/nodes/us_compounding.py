@@ -669,7 +669,7 @@ class UsCompounding(ManagedNode):
                 self.get_logger().warning(f"breathing fit failed: {exc}")
             else:
                 self._last_points_mm = self._breathing.correct(self._last_points_mm, stamps)
-        took["breathing"], t0 = time.perf_counter() - t0, time.perf_counter()
+        took["points and breathing"], t0 = time.perf_counter() - t0, time.perf_counter()
         voxel_mm = self.params.bone_points_voxel_mm
         if voxel_mm > 0:
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)

@@ -117,10 +117,12 @@ def _sweep_id(rng: np.random.Generator) -> str:
 
 
 def sweep_cloud(rng: np.random.Generator) -> SweepCloud:
-    """A cloud of some sweep, its outer header now and then disagreeing with the cloud's."""
+    """A cloud of some sweep, final or live, its outer header now and then disagreeing
+    with the cloud's (an empty final X-ray cloud is xray_ingest's "no points" answer)."""
     c = cloud(rng)
     header = c.header if rng.random() < 0.7 else _header(rng)
-    return SweepCloud(header=header, sweep_id=_sweep_id(rng), cloud=c)
+    final = bool(rng.random() < 0.5)
+    return SweepCloud(header=header, sweep_id=_sweep_id(rng), cloud=c, final=final)
 
 
 def xray_view(rng: np.random.Generator) -> XrayView:
