@@ -16,6 +16,7 @@ from usx_model.completion.quality import (
     INSUFFICIENT_XRAY,
     LOW_CONFIDENCE,
     OK,
+    RIDGE_FRACTION,
     US_ONLY_FALLBACK,
     GateThresholds,
     assess,
@@ -23,6 +24,7 @@ from usx_model.completion.quality import (
 )
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.scene import sample_surface
+from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import body_points_25d
 
 
@@ -42,11 +44,15 @@ def _naive(us, pred, R, xr):
     left = sum(u @ L > mid for u in us)
     right = len(us) - left
     span = lambda a: np.percentile(a, 95) - np.percentile(a, 5)  # noqa: E731
+    lat = [u @ L for u in us]
+    n_ridge = math.ceil(RIDGE_FRACTION * len(us))  # the posterior-most, ties aside
+    ridge = [u @ L for u in sorted(us, key=lambda u: u @ P)[-n_ridge:]]
     return {
         "arch_coverage": sum(covered) / len(dorsal),
         "us_fit_mm": float(np.median(fit)),
         "lateral_balance": min(left, right) / max(left, right),
-        "lateral_extent": span([u @ L for u in us]) / span([p @ L for p in pred]),
+        "lateral_extent": span(lat) / span([p @ L for p in pred]),
+        "ridge_offset": (np.median(ridge) - np.median(lat)) / span(lat),
         "xray_depth_mm": np.median([u @ P for u in us]) - np.median([x @ P for x in xr]),
         "xray_cranial_mm": np.median([x @ S for x in xr])
         - np.median([p @ S for p in pred if p @ P <= np.percentile([x @ P for x in xr], 95)]),
@@ -83,6 +89,7 @@ _GOOD = {
     "arch_coverage": 0.9,
     "lateral_balance": 0.9,
     "lateral_extent": 1.2,
+    "ridge_offset": -0.03,
     "us_fit_mm": 0.8,
     "xray_depth_mm": 35.0,
     "xray_cranial_mm": 2.0,
@@ -99,6 +106,9 @@ _GOOD = {
         ({"arch_coverage": 0.0}, True, INSUFFICIENT_US, "arch coverage 0.00"),
         ({"lateral_extent": 0.5}, True, INSUFFICIENT_US, "lateral extent 0.50"),
         ({"arch_coverage": math.nan}, True, INSUFFICIENT_US, "arch coverage nan"),
+        ({"ridge_offset": -0.35}, True, INSUFFICIENT_US, "spinous ridge at -0.35"),
+        ({"ridge_offset": 0.2}, True, INSUFFICIENT_US, "spinous ridge at +0.20"),
+        ({"ridge_offset": math.nan}, True, INSUFFICIENT_US, "spinous ridge at +nan"),
         ({"xray_points": 3.0}, True, INSUFFICIENT_XRAY, "3 X-ray points"),
         ({"xray_depth_mm": 55.0}, True, INSUFFICIENT_XRAY, "55.0 mm anterior"),
         ({"xray_depth_mm": 10.0}, True, INSUFFICIENT_XRAY, "10.0 mm anterior"),
@@ -106,6 +116,8 @@ _GOOD = {
         ({"xray_depth_mm": 55.0}, False, US_ONLY_FALLBACK, "US-only"),  # X-ray unused
         ({"us_fit_mm": 3.5}, True, LOW_CONFIDENCE, "weakest us_fit_mm"),
         ({"arch_coverage": 0.1}, True, LOW_CONFIDENCE, "weakest arch_coverage"),
+        ({"ridge_offset": 0.17}, True, LOW_CONFIDENCE, "weakest ridge_offset"),
+        ({"ridge_offset": -0.17}, False, LOW_CONFIDENCE, "weakest ridge_offset"),
         ({"xray_cranial_mm": 10.0}, True, LOW_CONFIDENCE, "weakest xray_cranial_mm"),
     ],
 )
@@ -152,6 +164,7 @@ def test_confidence_is_the_weakest_ramp():
         ),
         (lambda: GateThresholds(coverage=(0.3, 0.3)), "coverage: expected (fail, pass)"),
         (lambda: GateThresholds(us_fit_mm=(-1.0, 2.0)), "us_fit_mm: expected (fail, pass)"),
+        (lambda: GateThresholds(ridge_offset=(0.1, 0.1)), "ridge_offset: expected (fail, pass)"),
         (lambda: GateThresholds(xray_depth_mm=(30, 20, 40, 50)), "xray_depth_mm: expected"),
         (lambda: GateThresholds(min_us_points=0), "min_us_points and min_xray_points"),
     ],
@@ -190,3 +203,23 @@ def test_an_xray_one_level_off_is_insufficient_xray(vertebra):
     shifted = xray + np.array([0.0, 0.0, 32.0])
     q = assess(quality_features(dorsal, surface, np.eye(3), shifted), used_xray=True)
     assert q.status == INSUFFICIENT_XRAY and q.confidence == 0.0
+
+
+@pytest.fixture(scope="module")
+def us_view():
+    """What the simulated probe sees of the same phantom L3 (spine frame, LPS, mm)."""
+    return simulate_us_partials(generate_spine(11), seed=0)[3].points_mm
+
+
+def test_one_lateral_half_of_the_arch_is_insufficient_us(vertebra, us_view):
+    # The probe ran off the midline: the spinous processes lie at the edge of what it saw.
+    surface, _, xray = vertebra
+    whole = quality_features(us_view, surface, np.eye(3), xray)
+    assert abs(whole["ridge_offset"]) < 0.05
+    assert assess(whole, used_xray=True).status == OK
+    spinous_x = np.median(us_view[us_view[:, 1] >= np.quantile(us_view[:, 1], 0.95), 0])
+    for half in (us_view[:, 0] > spinous_x, us_view[:, 0] < spinous_x):
+        f = quality_features(us_view[half], surface, np.eye(3), xray)
+        assert abs(f["ridge_offset"]) > 0.3
+        q = assess(f, used_xray=True)
+        assert q.status == INSUFFICIENT_US and "spinous ridge" in q.message

@@ -15,6 +15,11 @@ each completion from its inputs and its own output, never from the truth:
   (an X-ray placed on the wrong level);
 - ``lateral_extent``: lateral span of the observed points over that of the prediction
   (a patch of arch seen);
+- ``ridge_offset``: lateral position of the most posterior observed points (the spinous
+  processes, on the midline) from the median of all observed points, over their lateral
+  span: about 0 when the sweep saw both sides of the arch, about -0.5 or 0.5 when it
+  saw one lateral half. It reads the observation alone, because the network centres
+  its vertebra on whatever half it was given, and then coverage and fit look good;
 - ``us_fit_mm``, ``lateral_balance``, ``spread_mm``: reported; only gross disagreement
   (``us_fit_mm``) is gated: the network fits what it saw even when it fails.
 
@@ -44,6 +49,8 @@ LOW_CONFIDENCE = "low_confidence"
 DORSAL_DEPTH_MM = 12.0
 #: An observed point this close to a predicted dorsal point covers it, mm.
 COVERAGE_MM = 3.0
+#: Share of the observed points, the most posterior, that stand for the spinous ridge.
+RIDGE_FRACTION = 0.05
 #: The features :func:`quality_features` measures, in JSON order.
 FEATURES = (
     "us_points",
@@ -51,6 +58,7 @@ FEATURES = (
     "arch_coverage",
     "lateral_balance",
     "lateral_extent",
+    "ridge_offset",
     "us_fit_mm",
     "xray_depth_mm",
     "xray_cranial_mm",
@@ -72,13 +80,14 @@ class GateThresholds:
     min_us_points: int = 64
     coverage: tuple[float, float] = (0.05, 0.25)
     lateral_extent: tuple[float, float] = (0.6, 0.9)
+    ridge_offset: tuple[float, float] = (0.2, 0.12)
     us_fit_mm: tuple[float, float] = (4.0, 2.5)
     min_xray_points: int = 16
     xray_depth_mm: tuple[float, float, float, float] = (15.0, 25.0, 42.0, 50.0)
     xray_cranial_mm: tuple[float, float] = (11.0, 7.0)
 
     def __post_init__(self) -> None:
-        for name in ("coverage", "lateral_extent", "us_fit_mm", "xray_cranial_mm"):
+        for name in ("coverage", "lateral_extent", "ridge_offset", "us_fit_mm", "xray_cranial_mm"):
             fail, good = getattr(self, name)
             if not (np.isfinite([fail, good]).all() and fail != good and min(fail, good) >= 0):
                 raise ValueError(
@@ -138,7 +147,8 @@ def quality_features(
 
     Returns:
         dict with us_points, xray_points, arch_coverage, lateral_balance, lateral_extent,
-        us_fit_mm, xray_depth_mm, xray_cranial_mm, spread_mm (NaN where not measurable).
+        ridge_offset, us_fit_mm, xray_depth_mm, xray_cranial_mm, spread_mm (NaN where not
+        measurable).
     """
     us, pred = check_points(us_mm, "us_mm"), check_points(pred_mm, "pred_mm")
     xr = None if xray_mm is None else check_points(xray_mm, "xray_mm")
@@ -162,6 +172,9 @@ def quality_features(
         span_pred = np.subtract(*np.percentile(lat_pred, [95, 5]))
         span_us = np.subtract(*np.percentile(lat_us, [95, 5]))
         f["lateral_extent"] = float(span_us / max(span_pred, 1e-9))
+        depth_us = us @ R[1]
+        ridge = lat_us[depth_us >= np.quantile(depth_us, 1.0 - RIDGE_FRACTION)]
+        f["ridge_offset"] = float((np.median(ridge) - np.median(lat_us)) / max(span_us, 1e-9))
     if xr is not None and len(xr) and len(us):
         f["xray_depth_mm"] = float(np.median(us @ R[1]) - np.median(xr @ R[1]))
         # Against the predicted body (points no more posterior than the X-ray body's
@@ -194,6 +207,7 @@ def assess(
     scores = {
         "arch_coverage": _ramp(features["arch_coverage"], *th.coverage),
         "lateral_extent": _ramp(features["lateral_extent"], *th.lateral_extent),
+        "ridge_offset": _ramp(abs(features["ridge_offset"]), *th.ridge_offset),
         "us_fit_mm": _ramp(features["us_fit_mm"], *th.us_fit_mm),
     }
     if used_xray:
@@ -204,13 +218,15 @@ def assess(
     weakest = min(scores, key=scores.get)
     confidence = scores[weakest]
     n_us, n_x = int(features["us_points"]), int(features["xray_points"])
-    us_scores = ("arch_coverage", "lateral_extent")
+    us_scores = ("arch_coverage", "lateral_extent", "ridge_offset")
     if n_us < th.min_us_points or min(scores[k] for k in us_scores) == 0.0:
         status = INSUFFICIENT_US
         message = (
             f"{n_us} US points (need >= {th.min_us_points}), arch coverage"
             f" {features['arch_coverage']:.2f} (need > {th.coverage[0]:.2f}), lateral extent"
-            f" {features['lateral_extent']:.2f} (need > {th.lateral_extent[0]:.2f})"
+            f" {features['lateral_extent']:.2f} (need > {th.lateral_extent[0]:.2f}), spinous"
+            f" ridge at {features['ridge_offset']:+.2f} of the lateral span from the points'"
+            f" median (need within {th.ridge_offset[0]:.2f}: both sides of the arch)"
         )
     elif used_xray and (
         n_x < th.min_xray_points or min(scores["xray_depth_mm"], scores["xray_cranial_mm"]) == 0
