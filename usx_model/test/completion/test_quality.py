@@ -33,7 +33,7 @@ def _rotation(seed: int) -> np.ndarray:
     return q * np.sign(np.linalg.det(q))
 
 
-def _naive(us, pred, R, xr):
+def _naive(us, pred, R, xr, uo):
     """The features by explicit loops over point pairs."""
     L, P, S = R
     depth = [p @ P for p in pred]
@@ -56,6 +56,8 @@ def _naive(us, pred, R, xr):
         "xray_depth_mm": np.median([u @ P for u in us]) - np.median([x @ P for x in xr]),
         "xray_cranial_mm": np.median([x @ S for x in xr])
         - np.median([p @ S for p in pred if p @ P <= np.percentile([x @ P for x in xr], 95)]),
+        "xray_level_mm": np.median([x @ S for x in xr])
+        - np.median([p @ S for p in uo if p @ P <= np.percentile([x @ P for x in xr], 95)]),
     }
 
 
@@ -67,9 +69,10 @@ def test_features_match_a_brute_force_reference(seed):
     us = pred[rng.choice(300, 120, replace=False)] + rng.normal(0.0, 1.0, (120, 3))
     xr = rng.normal(0.0, 8.0, (50, 3)) - 30.0 * R[1]
     unc = rng.uniform(0.1, 1.0, 300)
-    got = quality_features(us, pred, R, xr, unc)
+    uo = rng.normal(0.0, 15.0, (200, 3))
+    got = quality_features(us, pred, R, xr, unc, uo)
     assert list(got) == list(FEATURES)
-    for k, v in _naive(us, pred, R, xr).items():
+    for k, v in _naive(us, pred, R, xr, uo).items():
         assert got[k] == pytest.approx(v, rel=1e-9, abs=1e-9), k
     assert got["us_points"] == 120 and got["xray_points"] == 50
     assert got["spread_mm"] == pytest.approx(unc.mean())
@@ -80,7 +83,8 @@ def test_without_xray_or_uncertainty_those_features_are_nan():
     pred = rng.normal(0.0, 15.0, (100, 3))
     f = quality_features(pred[:40], pred, np.eye(3))
     assert f["xray_points"] == 0
-    assert all(math.isnan(f[k]) for k in ("xray_depth_mm", "xray_cranial_mm", "spread_mm"))
+    nan = ("xray_depth_mm", "xray_cranial_mm", "xray_level_mm", "spread_mm")
+    assert all(math.isnan(f[k]) for k in nan)
 
 
 _GOOD = {
@@ -93,6 +97,7 @@ _GOOD = {
     "us_fit_mm": 0.8,
     "xray_depth_mm": 35.0,
     "xray_cranial_mm": 2.0,
+    "xray_level_mm": -1.0,
     "spread_mm": 0.5,
 }
 
@@ -113,12 +118,17 @@ _GOOD = {
         ({"xray_depth_mm": 55.0}, True, INSUFFICIENT_XRAY, "55.0 mm anterior"),
         ({"xray_depth_mm": 10.0}, True, INSUFFICIENT_XRAY, "10.0 mm anterior"),
         ({"xray_cranial_mm": -25.0}, True, INSUFFICIENT_XRAY, "-25.0 mm cranial"),
+        ({"xray_level_mm": 20.0}, True, INSUFFICIENT_XRAY, "20.0 mm cranial to the body the US"),
+        ({"xray_level_mm": -14.0}, True, INSUFFICIENT_XRAY, "-14.0 mm cranial to the body"),
+        ({"xray_level_mm": math.nan}, True, OK, ""),  # no US-only model: not checked
+        ({"xray_level_mm": 30.0}, False, US_ONLY_FALLBACK, "US-only"),  # X-ray unused
         ({"xray_depth_mm": 55.0}, False, US_ONLY_FALLBACK, "US-only"),  # X-ray unused
         ({"us_fit_mm": 3.5}, True, LOW_CONFIDENCE, "weakest us_fit_mm"),
         ({"arch_coverage": 0.1}, True, LOW_CONFIDENCE, "weakest arch_coverage"),
         ({"ridge_offset": 0.17}, True, LOW_CONFIDENCE, "weakest ridge_offset"),
         ({"ridge_offset": -0.17}, False, LOW_CONFIDENCE, "weakest ridge_offset"),
         ({"xray_cranial_mm": 10.0}, True, LOW_CONFIDENCE, "weakest xray_cranial_mm"),
+        ({"xray_level_mm": 12.0}, True, LOW_CONFIDENCE, "weakest xray_level_mm"),
     ],
 )
 def test_verdicts(change, used_xray, status, says):
@@ -165,6 +175,13 @@ def test_confidence_is_the_weakest_ramp():
         (lambda: GateThresholds(coverage=(0.3, 0.3)), "coverage: expected (fail, pass)"),
         (lambda: GateThresholds(us_fit_mm=(-1.0, 2.0)), "us_fit_mm: expected (fail, pass)"),
         (lambda: GateThresholds(ridge_offset=(0.1, 0.1)), "ridge_offset: expected (fail, pass)"),
+        (lambda: GateThresholds(xray_level_mm=(8.0, 8.0)), "xray_level_mm: expected (fail, pass)"),
+        (
+            lambda: quality_features(
+                np.zeros((5, 3)), np.zeros((9, 3)), np.eye(3), np.zeros((4, 3)), None, np.ones(3)
+            ),
+            "expected us_only_mm as (N, 3) float points",
+        ),
         (lambda: GateThresholds(xray_depth_mm=(30, 20, 40, 50)), "xray_depth_mm: expected"),
         (lambda: GateThresholds(min_us_points=0), "min_us_points and min_xray_points"),
     ],
@@ -196,6 +213,22 @@ def test_a_grazed_level_is_insufficient_us(vertebra):
     spot = dorsal[np.argsort(np.linalg.norm(dorsal - dorsal[0], axis=1))[:143]]
     q = assess(quality_features(spot, surface, np.eye(3), xray), used_xray=True)
     assert q.status == INSUFFICIENT_US and q.confidence == 0.0
+
+
+def test_an_xray_half_a_level_off_is_caught_by_the_us_only_body(vertebra):
+    # The full model moved its body to the X-ray (pred = the truth shifted with it); the
+    # US-only model's body stays where the arch puts it (here: the truth).
+    surface, dorsal, xray = vertebra
+    up = np.array([0.0, 0.0, 15.0])
+    f = quality_features(dorsal, surface + up, np.eye(3), xray + up, None, surface)
+    assert f["xray_cranial_mm"] == pytest.approx(
+        quality_features(dorsal, surface, np.eye(3), xray)["xray_cranial_mm"]
+    )
+    assert f["xray_level_mm"] == pytest.approx(15.0, abs=1.5)
+    q = assess(f, used_xray=True)
+    assert q.status == INSUFFICIENT_XRAY and "another level" in q.message
+    f = quality_features(dorsal, surface, np.eye(3), xray, None, surface)
+    assert abs(f["xray_level_mm"]) < 3.0 and assess(f, used_xray=True).status == OK
 
 
 def test_an_xray_one_level_off_is_insufficient_xray(vertebra):

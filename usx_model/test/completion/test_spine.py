@@ -33,7 +33,8 @@ def test_us_snap_moves_points_near_the_us_onto_it_after_the_gate(scene) -> None:
     assert "finish" in snapped.timings_s
     for a, b in zip(plain.levels, snapped.levels, strict=True):
         # the gate judged the same network output
-        assert (a.status, a.confidence, a.quality) == (b.status, b.confidence, b.quality)
+        assert (a.status, a.confidence) == (b.status, b.confidence)
+        np.testing.assert_equal(a.quality, b.quality)  # NaN where not measured
         moved = np.linalg.norm(a.points_mm - b.points_mm, axis=1) > 0
         d_before = nearest_distance(a.points_mm, bone)
         assert moved.any() and d_before[moved].max() <= 5.0 + 1e-9  # only near the US

@@ -13,6 +13,10 @@ each completion from its inputs and its own output, never from the truth:
   along the posterior axis (a body behind the arch or far in front is misplaced);
 - ``xray_cranial_mm``: how far the X-ray body points lie cranial to the predicted body
   (an X-ray placed on the wrong level);
+- ``xray_level_mm``: how far the X-ray body points lie cranial to the body that the
+  US-only model predicts from the same US points. The full model moves its body to the
+  X-ray, so an X-ray on the wrong level agrees with the full prediction; the US-only
+  model places the body from the arch alone and does not follow it;
 - ``lateral_extent``: lateral span of the observed points over that of the prediction
   (a patch of arch seen);
 - ``ridge_offset``: lateral position of the most posterior observed points (the spinous
@@ -62,8 +66,11 @@ FEATURES = (
     "us_fit_mm",
     "xray_depth_mm",
     "xray_cranial_mm",
+    "xray_level_mm",
     "spread_mm",
 )
+#: Scores of which a zero makes the X-ray ``insufficient_xray``.
+XRAY_GATED = ("xray_depth_mm", "xray_cranial_mm", "xray_level_mm")
 #: Below this confidence a vertebra that passed the input checks is ``low_confidence``.
 MIN_CONFIDENCE = 0.5
 
@@ -85,9 +92,17 @@ class GateThresholds:
     min_xray_points: int = 16
     xray_depth_mm: tuple[float, float, float, float] = (15.0, 25.0, 42.0, 50.0)
     xray_cranial_mm: tuple[float, float] = (11.0, 7.0)
+    xray_level_mm: tuple[float, float] = (14.0, 8.0)
 
     def __post_init__(self) -> None:
-        for name in ("coverage", "lateral_extent", "ridge_offset", "us_fit_mm", "xray_cranial_mm"):
+        for name in (
+            "coverage",
+            "lateral_extent",
+            "ridge_offset",
+            "us_fit_mm",
+            "xray_cranial_mm",
+            "xray_level_mm",
+        ):
             fail, good = getattr(self, name)
             if not (np.isfinite([fail, good]).all() and fail != good and min(fail, good) >= 0):
                 raise ValueError(
@@ -129,12 +144,20 @@ def _ramp(x: float, fail: float, good: float) -> float:
     return float(np.clip((x - fail) / (good - fail), 0.0, 1.0))
 
 
+def _body_height(cloud: np.ndarray, R: np.ndarray, back: float) -> float:
+    """Median height (along ``R[2]``) of the points no more posterior than ``back``
+    (all of them where none is)."""
+    body = cloud[cloud @ R[1] <= back]
+    return float(np.median((body if len(body) else cloud) @ R[2]))
+
+
 def quality_features(
     us_mm: np.ndarray,
     pred_mm: np.ndarray,
     R_lps: np.ndarray,
     xray_mm: np.ndarray | None = None,
     uncertainty_mm: np.ndarray | None = None,
+    us_only_mm: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Measure the gate's features of one completed vertebra.
 
@@ -144,14 +167,17 @@ def quality_features(
         R_lps: (3, 3) rows = the patient's L, P, S axes in that frame.
         xray_mm: (K, 3) X-ray body points fed to the network, or None.
         uncertainty_mm: (M,) per-point posterior spread, or None.
+        us_only_mm: (L, 3) the US-only model's prediction from the same US points, same
+            frame, or None (then ``xray_level_mm`` is NaN and not gated).
 
     Returns:
         dict with us_points, xray_points, arch_coverage, lateral_balance, lateral_extent,
-        ridge_offset, us_fit_mm, xray_depth_mm, xray_cranial_mm, spread_mm (NaN where not
-        measurable).
+        ridge_offset, us_fit_mm, xray_depth_mm, xray_cranial_mm, xray_level_mm, spread_mm
+        (NaN where not measurable).
     """
     us, pred = check_points(us_mm, "us_mm"), check_points(pred_mm, "pred_mm")
     xr = None if xray_mm is None else check_points(xray_mm, "xray_mm")
+    uo = None if us_only_mm is None else check_points(us_only_mm, "us_only_mm")
     R = np.asarray(R_lps, dtype=np.float64)
     if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6):
         raise ValueError(f"R_lps: expected a (3, 3) rotation (rows L, P, S), got {R.shape}")
@@ -177,12 +203,14 @@ def quality_features(
         f["ridge_offset"] = float((np.median(ridge) - np.median(lat_us)) / max(span_us, 1e-9))
     if xr is not None and len(xr) and len(us):
         f["xray_depth_mm"] = float(np.median(us @ R[1]) - np.median(xr @ R[1]))
-        # Against the predicted body (points no more posterior than the X-ray body's
-        # back edge): the whole vertebra's centroid lies caudal to its body by the slant
-        # of the arch, most at L1.
-        body = pred[pred @ R[1] <= np.percentile(xr @ R[1], 95)]
-        ref = body if len(body) else pred
-        f["xray_cranial_mm"] = float(np.median(xr @ R[2]) - np.median(ref @ R[2]))
+        # Against a predicted body (points no more posterior than the X-ray body's back
+        # edge): the whole vertebra's centroid lies caudal to its body by the slant of
+        # the arch, most at L1.
+        back = np.percentile(xr @ R[1], 95)
+        height = np.median(xr @ R[2])
+        f["xray_cranial_mm"] = float(height - _body_height(pred, R, back))
+        if uo is not None and len(uo):
+            f["xray_level_mm"] = float(height - _body_height(uo, R, back))
     if uncertainty_mm is not None:
         u = np.asarray(uncertainty_mm, dtype=np.float64).reshape(-1)
         if len(u) != len(pred):
@@ -215,6 +243,8 @@ def assess(
         lo_fail, lo_pass, hi_pass, hi_fail = th.xray_depth_mm
         scores["xray_depth_mm"] = min(_ramp(d, lo_fail, lo_pass), _ramp(d, hi_fail, hi_pass))
         scores["xray_cranial_mm"] = _ramp(abs(features["xray_cranial_mm"]), *th.xray_cranial_mm)
+        if np.isfinite(features.get("xray_level_mm", np.nan)):
+            scores["xray_level_mm"] = _ramp(abs(features["xray_level_mm"]), *th.xray_level_mm)
     weakest = min(scores, key=scores.get)
     confidence = scores[weakest]
     n_us, n_x = int(features["us_points"]), int(features["xray_points"])
@@ -229,7 +259,7 @@ def assess(
             f" median (need within {th.ridge_offset[0]:.2f}: both sides of the arch)"
         )
     elif used_xray and (
-        n_x < th.min_xray_points or min(scores["xray_depth_mm"], scores["xray_cranial_mm"]) == 0
+        n_x < th.min_xray_points or min(scores[k] for k in XRAY_GATED if k in scores) == 0
     ):
         status = INSUFFICIENT_XRAY
         message = (
@@ -237,7 +267,9 @@ def assess(
             f" {features['xray_depth_mm']:.1f} mm anterior to the arch (plausible"
             f" {th.xray_depth_mm[0]:.0f}..{th.xray_depth_mm[3]:.0f} mm) and"
             f" {features['xray_cranial_mm']:.1f} mm cranial to it (plausible within"
-            f" {th.xray_cranial_mm[0]:.0f} mm)"
+            f" {th.xray_cranial_mm[0]:.0f} mm), {features.get('xray_level_mm', np.nan):.1f} mm"
+            f" cranial to the body the US alone implies (plausible within"
+            f" {th.xray_level_mm[0]:.0f} mm: else the X-ray is on another level)"
         )
     elif confidence < MIN_CONFIDENCE:
         status = LOW_CONFIDENCE

@@ -75,6 +75,7 @@ class LevelCompletion:
     confidence: float = 0.0
     quality: dict[str, float] = field(default_factory=dict)
     spread_mm: np.ndarray | None = None  # (N,) raw posterior spread (the gate's feature)
+    us_only_mm: np.ndarray | None = None  # (M, 3) US-only prediction (the gate's level check)
 
 
 @dataclass
@@ -310,6 +311,21 @@ class SpineCompleter:
                     "" if name == "full" else f"L{level}: no X-ray points used: US-only model",
                     spread_mm=spread,
                 )
+        if batches["full"] and self.model_us_only is not None:
+            # The gate's X-ray level check: where the US alone puts each body.
+            lv, us, _ = zip(*batches["full"], strict=True)
+            ref = complete(
+                list(us),
+                None,
+                [f"L{v}" for v in lv],
+                self.model_us_only,
+                device=self.device,
+                n_samples=0,
+                canonicalise="given",
+                rotations=[R] * len(lv),
+            )
+            for i, level in enumerate(lv):
+                results[level].us_only_mm = ref.points_mm[i]
 
 
 def _level_frame(R: np.ndarray, centroids: dict[int, np.ndarray], level: int) -> np.ndarray:
@@ -330,7 +346,8 @@ def _level_frame(R: np.ndarray, centroids: dict[int, np.ndarray], level: int) ->
 
 def _gate(lc: LevelCompletion, own_us: np.ndarray, xray: np.ndarray | None, R: np.ndarray) -> None:
     """Set ``lc``'s status, confidence and message from the quality gate (in place)."""
-    feats = quality_features(own_us, lc.points_mm, R, xray if lc.used_xray else None, lc.spread_mm)
+    xr = xray if lc.used_xray else None
+    feats = quality_features(own_us, lc.points_mm, R, xr, lc.spread_mm, lc.us_only_mm)
     q = assess(feats, lc.used_xray)
     lc.status, lc.confidence, lc.quality = q.status, q.confidence, q.features
     lc.message = f"L{lc.level}: {q.message}" if q.message else ""

@@ -31,11 +31,17 @@ def gate_vertebrae(
     xray: Sequence[np.ndarray],
     predictions: np.ndarray,
     used_xray: bool,
+    us_only: np.ndarray | None = None,
 ) -> list[VertebraQuality]:
-    """The gate's verdict on each of K predictions (K, N, 3) mm, LPS frames."""
+    """The gate's verdict on each of K predictions (K, N, 3) mm, LPS frames.
+
+    ``us_only``: the US-only model's (K, L, 3) predictions of the same vertebrae, for the
+    X-ray level check of a model that takes the X-ray (None: not checked).
+    """
+    uo = [None] * len(predictions) if us_only is None or not used_xray else list(us_only)
     return [
-        assess(quality_features(u, p, np.eye(3), x if used_xray else None), used_xray)
-        for u, x, p in zip(us, xray, predictions, strict=True)
+        assess(quality_features(u, p, np.eye(3), x if used_xray else None, None, o), used_xray)
+        for u, x, p, o in zip(us, xray, predictions, uo, strict=True)
     ]
 
 

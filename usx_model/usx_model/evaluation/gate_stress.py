@@ -1,6 +1,7 @@
 """Quality gate under degraded inputs: does any vertebra with CD-L1 > 3 mm pass as ok?
 
-Every vertebra of the given sets is completed with the shipped full model from its clean
+Every vertebra of the given sets is completed with the shipped full model (and, for the
+gate's X-ray level check, the shipped US-only model) from its clean
 inputs and from inputs degraded the way a sweep or a placement fails: the US reduced to
 one patch of 150 or 400 points around a random point (a level the probe grazed), one
 lateral half of the US (the probe off the midline), 3 mm noise on every US point, the
@@ -19,10 +20,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from usx_model.completion.quality import FEATURES, OK, assess, quality_features
+from usx_model.evaluation.methods import load_methods
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
 from usx_model.metrics.vertebra import vertebra_metrics
 from usx_model.network.inference import complete
+from usx_model.weights import shipped_weights
 
 #: CD-L1 above which a completion counts as failed, mm (issue target: none of them ok).
 FAILED_MM = 3.0
@@ -63,13 +66,14 @@ def variants(
     yield "xray_anterior20", us, xray - 20.0 * _P
 
 
-def _rows(name: str, evalset: EvalSet, model, rng) -> list[dict]:
+def _rows(name: str, evalset: EvalSet, model, us_only, rng) -> list[dict]:
     rows = []
     for k in range(len(evalset)):
         for variant, us, xray in variants(evalset.us[k], evalset.xray[k], rng):
             out = complete([us], [xray], [evalset.names[k]], model, n_samples=0)
             pred = out.points_mm[0]
-            q = assess(quality_features(us, pred, np.eye(3), xray), used_xray=True)
+            ref = complete([us], None, [evalset.names[k]], us_only, n_samples=0).points_mm[0]
+            q = assess(quality_features(us, pred, np.eye(3), xray, None, ref), used_xray=True)
             rows.append(
                 {
                     "set": name,
@@ -108,11 +112,12 @@ def summarise_rows(rows: list[dict]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     sets = load_sets(args, "usx measure gate")
     model, weights = shipped_full_model()
+    us_only = load_methods([(shipped_weights("us_only"), "us_only")])[0].model
     rng = np.random.default_rng(args.seed)
     held = sorted(n for n in args.hold_out.split(",") if n)
     rows: list[dict] = []
     for name, evalset in sets.items():
-        for r in _rows(name, evalset, model, rng):
+        for r in _rows(name, evalset, model, us_only, rng):
             if name == "real":
                 r["set"] = "real_test" if r["name"] in held else "real_val"
             rows.append(r)

@@ -236,7 +236,11 @@ def evaluate(
         }
     gates = {
         m.name: gate_vertebrae(
-            evalset.us, evalset.xray, raw[m.name], m.model.config.variant.uses_xray
+            evalset.us,
+            evalset.xray,
+            raw[m.name],
+            m.model.config.variant.uses_xray,
+            raw.get("us_only"),
         )
         for m in methods
     }
