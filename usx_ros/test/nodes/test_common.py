@@ -46,3 +46,41 @@ def test_sigint_shuts_the_context_down_without_a_keyboard_interrupt() -> None:
 def test_without_it_python_raises_keyboard_interrupt_anywhere() -> None:
     # The reference: what rclpy's chaining to Python's default handler does.
     assert "KeyboardInterrupt" in _run("pass")
+
+
+# The race of a signal landing between run_node's rclpy.ok() check and the executor's
+# wait, made certain: the executor's spin shuts the context down first.
+RACE = textwrap.dedent(
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from usx_ros.nodes import common
+
+    class SignalBeforeWait(SingleThreadedExecutor):
+        def spin_once(self, timeout_sec=None):
+            rclpy.try_shutdown()  # what rclpy's SIGTERM handler does
+            super().spin_once(timeout_sec)
+
+    common.SingleThreadedExecutor = SignalBeforeWait
+    {run}
+    print("returned")
+    """
+)
+
+
+def test_a_signal_just_before_the_executor_waits_is_a_clean_shutdown() -> None:
+    run = "common.run_node(lambda: Node('race'), [])"
+    out = subprocess.run(
+        [sys.executable, "-c", RACE.format(run=run)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "returned" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_race_reference_raises_without_the_guard() -> None:
+    # The same executor in a bare loop: the wait set fails on the dead context.
+    run = "rclpy.init(); ex = SignalBeforeWait(); ex.add_node(Node('race')); ex.spin_once(0.2)"
+    out = subprocess.run(
+        [sys.executable, "-c", RACE.format(run=run)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0 and "context is not valid" in out.stderr, out.stderr

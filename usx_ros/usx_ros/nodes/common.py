@@ -106,6 +106,12 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A signal between the rclpy.ok() check and the executor's wait shuts the context
+        # down under it: the wait set then fails ("the given context is not valid").
+        # That is the shutdown asked for, not an error.
+        if rclpy.ok():
+            raise
     finally:
         close = getattr(node, "close", None)
         if close is not None:
