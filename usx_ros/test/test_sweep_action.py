@@ -150,7 +150,9 @@ def test_a_goal_records_a_sweep_with_feedback_and_a_result(rig) -> None:
 
 
 def test_a_goal_with_a_duration_stops_by_itself(rig) -> None:
-    handle = rig.send("timed", duration_s=0.3)
+    # Longer than the stream takes with a cold compiler cache (a fresh clone's first
+    # frames: ~1.3 s), so that all three frames come inside the sweep.
+    handle = rig.send("timed", duration_s=4.0)
     rig.stream(4)
     res = rig.result(handle)
     assert res.result.outcome == "succeeded" and res.result.report.frames_placed == 3

@@ -110,7 +110,9 @@ def complete(
         rotations=rotations,
     )
     dev = torch.device(device)
-    model.eval().to(dev)
+    model.eval()
+    if next(model.parameters()).device != dev:  # a no-op .to() still walks every module
+        model.to(dev)
     batch = {"partial": obs.partial.to(dev)}
     if obs.xray is not None:
         batch["xray"] = obs.xray.to(dev)

@@ -136,12 +136,18 @@ class _Run:
             "bag_readable": None,
             "messages_lost_before_kill": None,
         }
-        sweep = self._kill_point(after_mono, cfg.step_timeout_s)
-        if sweep is None:
-            out["error"] = "no sweep started"
-            return out
-        # Kill right after the recorder's report, so that its count is the count at the kill.
-        report = self.diag.wait_next("bag_record", 5.0)
+        deadline = time.monotonic() + cfg.step_timeout_s
+        while True:
+            sweep = self._kill_point(after_mono, max(0.0, deadline - time.monotonic()))
+            if sweep is None:
+                out["error"] = "no sweep started"
+                return out
+            # Kill right after the recorder's report, so that its count is the count at
+            # the kill; a sweep that ended while waiting for it is passed over.
+            report = self.diag.wait_next("bag_record", 5.0)
+            if sweep.end is None:
+                break
+            after_mono = sweep.start
         proc = g.node_process(node)
         if proc is None:
             out["error"] = f"no process of {node}"
