@@ -34,6 +34,9 @@ from usx_model.base.xray_geometry import XrayGeometry, transform_geometry
 SMOOTHING_MM = (3.0, 1.5, 0.75)
 #: the bone points are thinned to this voxel per stage, mm (a coarse stage needs fewer)
 VOXEL_MM = (3.0, 2.0, 1.0)
+#: Powell's tolerance per stage (mm and degrees): a coarse stage only has to bring the
+#: next one into its basin; the last one's 0.01 lies well under a detector pixel
+XTOL = (0.1, 0.05, 0.01)
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ def register_xray_to_us(
     bounds = [(-max_shift_mm, max_shift_mm)] * 2 + [(-max_rotation_deg, max_rotation_deg)]
     x = np.zeros(3)
     before = after = 0.0
-    for k, (grad, voxel_mm) in enumerate(zip(gradients.images, VOXEL_MM, strict=True)):
+    stages = zip(gradients.images, VOXEL_MM, XTOL, strict=True)
+    for k, (grad, voxel_mm, xtol) in enumerate(stages):
         stage_pts = pts if voxel_mm == VOXEL_MM[-1] else thin_points(bone, voxel_mm)
         if k == len(SMOOTHING_MM) - 1:
             before = -score(np.zeros(3), grad, stage_pts)
@@ -191,7 +195,7 @@ def register_xray_to_us(
             args=(grad, stage_pts),
             method="Powell",
             bounds=bounds,
-            options={"xtol": 1e-3},
+            options={"xtol": xtol},
         ).x
         if k == len(SMOOTHING_MM) - 1:
             after = -score(x, grad, stage_pts)
