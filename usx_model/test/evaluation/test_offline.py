@@ -33,6 +33,10 @@ def test_stages_meet_their_bounds_and_the_contract_holds():
         r["completion_ideal"]["cd_l1_mm"]
     )
     assert set(res.completed_base_mm) == {1, 2, 3, 4, 5}
+    # the simulator's partials hold a few hits on the bodies; the diagnostic leaves them out
+    assert 0.0 < r["completion_ideal"]["body_hit_share"] < 0.1
+    assert np.isfinite(r["completion_ideal_no_body"]["cd_l1_mm"])
+    assert r["completion_ideal_no_body"]["cd_l1_mm"] != r["completion_ideal"]["cd_l1_mm"]
 
 
 def test_lab_conditions_are_simulated_detected_and_reported():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usx_model.base.parts import Part
 from usx_model.base.points import thin_points
 from usx_model.base.transforms import apply_transform, invert_transform, perturbation
 from usx_model.base.xray_geometry import transform_geometry
@@ -264,8 +265,11 @@ def run_offline(
             }
         )
 
-    ideal = _ideal_completion(spine, model_full, seed, us_snap_mm)
-    ideal_scores = score_levels(ideal, {lv: g[0] for lv, g in gt_spine.items()}, gt_part)
+    gt_own = {lv: g[0] for lv, g in gt_spine.items()}
+    ideal, body_share = _ideal_completion(spine, model_full, seed, us_snap_mm)
+    ideal_scores = score_levels(ideal, gt_own, gt_part)
+    no_body, _ = _ideal_completion(spine, model_full, seed, us_snap_mm, body_hits=False)
+    no_body_scores = score_levels(no_body, gt_own, gt_part)
 
     def mean_cd(sc: dict) -> float:
         return float(np.mean([v["cd_l1_mm"] for v in sc.values()])) if sc else float("nan")
@@ -314,6 +318,13 @@ def run_offline(
         "completion_ideal": {
             "cd_l1_mm": mean_cd(ideal_scores),
             "per_level": {f"L{lv}": s for lv, s in ideal_scores.items()},
+            "body_hit_share": body_share,
+        },
+        # The simulator's partials see a little of the vertebral body beside the arch;
+        # the robot sweep's bone points do not: the same partials without those hits.
+        "completion_ideal_no_body": {
+            "cd_l1_mm": mean_cd(no_body_scores),
+            "per_level": {f"L{lv}": s for lv, s in no_body_scores.items()},
         },
         "timings_s": timings,
     }
@@ -377,21 +388,32 @@ def _nearest_level(spine: Spine, points_spine_mm: np.ndarray) -> np.ndarray:
 
 
 def _ideal_completion(
-    spine: Spine, model: USXComplete, seed: int, us_snap_mm: float = 0.0
-) -> dict[int, np.ndarray]:
+    spine: Spine,
+    model: USXComplete,
+    seed: int,
+    us_snap_mm: float = 0.0,
+    body_hits: bool = True,
+) -> tuple[dict[int, np.ndarray], float]:
     """The network on the simulator's per-level partials (spine frame, as in training),
-    then the same US surface consistency as the pipeline's (``us_snap_mm``)."""
+    then the same US surface consistency as the pipeline's (``us_snap_mm``); with
+    ``body_hits`` False, the partials' hits on vertebral bodies are left out. Also the
+    share of body hits in the partials."""
     partials = simulate_us_partials(spine, seed=seed)
     xrays = xray_points_25d(spine, jitter_seed=seed)
     levels = spine.levels
+    us = {
+        lv: p.points_mm if body_hits else p.points_mm[p.hit_part != Part.BODY]
+        for lv, p in partials.items()
+    }
+    share = float(np.mean(np.concatenate([p.hit_part == Part.BODY for p in partials.values()])))
     out = complete(
-        [partials[lv].points_mm for lv in levels],
+        [us[lv] for lv in levels],
         [xrays[lv] for lv in levels],
         [f"L{lv}" for lv in levels],
         model,
         n_samples=0,
     )
-    return {
-        lv: snap_to_us_surface(out.points_mm[i], partials[lv].points_mm, us_snap_mm)
-        for i, lv in enumerate(levels)
+    completed = {
+        lv: snap_to_us_surface(out.points_mm[i], us[lv], us_snap_mm) for i, lv in enumerate(levels)
     }
+    return completed, share

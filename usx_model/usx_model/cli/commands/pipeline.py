@@ -157,6 +157,7 @@ def _run(args: argparse.Namespace) -> int:
             | {
                 "completion_cd_l1_mm": r["completion"]["cd_l1_mm"],
                 "completion_ideal_cd_l1_mm": r["completion_ideal"]["cd_l1_mm"],
+                "completion_ideal_no_body_cd_l1_mm": r["completion_ideal_no_body"]["cd_l1_mm"],
             },
             indent=2,
         )
