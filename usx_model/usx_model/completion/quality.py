@@ -21,7 +21,7 @@ each completion from its inputs and its own output, never from the truth:
   (a patch of arch seen);
 - ``ridge_offset``: lateral position of the most posterior observed points (the spinous
   processes, on the midline) from the median of all observed points, over their lateral
-  span: about 0 when the sweep saw both sides of the arch, about -0.5 or 0.5 when it
+  span: about 0 when the sweep saw both sides of the arch, towards -0.5 or 0.5 when it
   saw one lateral half. It reads the observation alone, because the network centres
   its vertebra on whatever half it was given, and then coverage and fit look good;
 - ``us_fit_mm``, ``lateral_balance``, ``spread_mm``: reported; only gross disagreement
@@ -243,7 +243,7 @@ def assess(
         lo_fail, lo_pass, hi_pass, hi_fail = th.xray_depth_mm
         scores["xray_depth_mm"] = min(_ramp(d, lo_fail, lo_pass), _ramp(d, hi_fail, hi_pass))
         scores["xray_cranial_mm"] = _ramp(abs(features["xray_cranial_mm"]), *th.xray_cranial_mm)
-        if np.isfinite(features.get("xray_level_mm", np.nan)):
+        if np.isfinite(features["xray_level_mm"]):
             scores["xray_level_mm"] = _ramp(abs(features["xray_level_mm"]), *th.xray_level_mm)
     weakest = min(scores, key=scores.get)
     confidence = scores[weakest]
@@ -267,7 +267,7 @@ def assess(
             f" {features['xray_depth_mm']:.1f} mm anterior to the arch (plausible"
             f" {th.xray_depth_mm[0]:.0f}..{th.xray_depth_mm[3]:.0f} mm) and"
             f" {features['xray_cranial_mm']:.1f} mm cranial to it (plausible within"
-            f" {th.xray_cranial_mm[0]:.0f} mm), {features.get('xray_level_mm', np.nan):.1f} mm"
+            f" {th.xray_cranial_mm[0]:.0f} mm), {features['xray_level_mm']:.1f} mm"
             f" cranial to the body the US alone implies (plausible within"
             f" {th.xray_level_mm[0]:.0f} mm: else the X-ray is on another level)"
         )

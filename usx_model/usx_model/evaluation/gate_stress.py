@@ -20,12 +20,15 @@ from collections.abc import Iterator
 import numpy as np
 
 from usx_model.completion.quality import FEATURES, OK, assess, quality_features
-from usx_model.evaluation.methods import load_methods
 from usx_model.evaluation.pipeline import EvalSet
-from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
+from usx_model.evaluation.sets import (
+    add_set_arguments,
+    load_sets,
+    shipped_full_model,
+    shipped_model,
+)
 from usx_model.metrics.vertebra import vertebra_metrics
 from usx_model.network.inference import complete
-from usx_model.weights import shipped_weights
 
 #: CD-L1 above which a completion counts as failed, mm (issue target: none of them ok).
 FAILED_MM = 3.0
@@ -69,10 +72,16 @@ def variants(
 def _rows(name: str, evalset: EvalSet, model, us_only, rng) -> list[dict]:
     rows = []
     for k in range(len(evalset)):
+        clean_ref = None  # the X-ray variants keep the clean US: one US-only prediction
         for variant, us, xray in variants(evalset.us[k], evalset.xray[k], rng):
             out = complete([us], [xray], [evalset.names[k]], model, n_samples=0)
             pred = out.points_mm[0]
-            ref = complete([us], None, [evalset.names[k]], us_only, n_samples=0).points_mm[0]
+            clean_us = us is evalset.us[k]
+            if clean_us and clean_ref is not None:
+                ref = clean_ref
+            else:
+                ref = complete([us], None, [evalset.names[k]], us_only, n_samples=0).points_mm[0]
+                clean_ref = ref if clean_us else clean_ref
             q = assess(quality_features(us, pred, np.eye(3), xray, None, ref), used_xray=True)
             rows.append(
                 {
@@ -112,7 +121,7 @@ def summarise_rows(rows: list[dict]) -> dict:
 def run(args: argparse.Namespace) -> dict:
     sets = load_sets(args, "usx measure gate")
     model, weights = shipped_full_model()
-    us_only = load_methods([(shipped_weights("us_only"), "us_only")])[0].model
+    us_only = shipped_model("us_only")[0]
     rng = np.random.default_rng(args.seed)
     held = sorted(n for n in args.hold_out.split(",") if n)
     rows: list[dict] = []

@@ -266,10 +266,20 @@ def run_offline(
         )
 
     gt_own = {lv: g[0] for lv, g in gt_spine.items()}
-    ideal, body_share = _ideal_completion(spine, model_full, seed, us_snap_mm)
+    partials = simulate_us_partials(spine, seed=seed)
+    xrays = xray_points_25d(spine, jitter_seed=seed)
+    ideal_us = {lv: p.points_mm for lv, p in partials.items()}
+    # The simulator's partials see a little of the vertebral body beside the arch; the
+    # robot sweep's bone points do not: the same partials without those hits, too.
+    no_body_us = {lv: p.points_mm[p.hit_part != Part.BODY] for lv, p in partials.items()}
+    body_share = float(
+        np.mean(np.concatenate([p.hit_part == Part.BODY for p in partials.values()]))
+    )
+    ideal = _ideal_completion(ideal_us, xrays, model_full, us_snap_mm)
     ideal_scores = score_levels(ideal, gt_own, gt_part)
-    no_body, _ = _ideal_completion(spine, model_full, seed, us_snap_mm, body_hits=False)
-    no_body_scores = score_levels(no_body, gt_own, gt_part)
+    no_body_scores = score_levels(
+        _ideal_completion(no_body_us, xrays, model_full, us_snap_mm), gt_own, gt_part
+    )
 
     def mean_cd(sc: dict) -> float:
         return float(np.mean([v["cd_l1_mm"] for v in sc.values()])) if sc else float("nan")
@@ -320,8 +330,6 @@ def run_offline(
             "per_level": {f"L{lv}": s for lv, s in ideal_scores.items()},
             "body_hit_share": body_share,
         },
-        # The simulator's partials see a little of the vertebral body beside the arch;
-        # the robot sweep's bone points do not: the same partials without those hits.
         "completion_ideal_no_body": {
             "cd_l1_mm": mean_cd(no_body_scores),
             "per_level": {f"L{lv}": s for lv, s in no_body_scores.items()},
@@ -388,32 +396,22 @@ def _nearest_level(spine: Spine, points_spine_mm: np.ndarray) -> np.ndarray:
 
 
 def _ideal_completion(
-    spine: Spine,
+    us_mm: dict[int, np.ndarray],
+    xrays_mm: dict[int, np.ndarray],
     model: USXComplete,
-    seed: int,
     us_snap_mm: float = 0.0,
-    body_hits: bool = True,
-) -> tuple[dict[int, np.ndarray], float]:
-    """The network on the simulator's per-level partials (spine frame, as in training),
-    then the same US surface consistency as the pipeline's (``us_snap_mm``); with
-    ``body_hits`` False, the partials' hits on vertebral bodies are left out. Also the
-    share of body hits in the partials."""
-    partials = simulate_us_partials(spine, seed=seed)
-    xrays = xray_points_25d(spine, jitter_seed=seed)
-    levels = spine.levels
-    us = {
-        lv: p.points_mm if body_hits else p.points_mm[p.hit_part != Part.BODY]
-        for lv, p in partials.items()
-    }
-    share = float(np.mean(np.concatenate([p.hit_part == Part.BODY for p in partials.values()])))
+) -> dict[int, np.ndarray]:
+    """The network on per-level partials and X-ray points (spine frame, as in training),
+    then the same US surface consistency as the pipeline's (``us_snap_mm``)."""
+    levels = sorted(us_mm)
     out = complete(
-        [us[lv] for lv in levels],
-        [xrays[lv] for lv in levels],
+        [us_mm[lv] for lv in levels],
+        [xrays_mm[lv] for lv in levels],
         [f"L{lv}" for lv in levels],
         model,
         n_samples=0,
     )
-    completed = {
-        lv: snap_to_us_surface(out.points_mm[i], us[lv], us_snap_mm) for i, lv in enumerate(levels)
+    return {
+        lv: snap_to_us_surface(out.points_mm[i], us_mm[lv], us_snap_mm)
+        for i, lv in enumerate(levels)
     }
-    return completed, share

@@ -41,7 +41,12 @@ def load_sets(args: argparse.Namespace, command: str) -> dict[str, EvalSet]:
     return sets
 
 
+def shipped_model(variant: str) -> tuple[USXComplete, Path]:
+    """A shipped model (``full`` or ``us_only``; sha256-checked) and its weights path."""
+    path = shipped_weights(variant)
+    return load_methods([(path, variant)])[0].model, path
+
+
 def shipped_full_model() -> tuple[USXComplete, Path]:
     """The shipped full model (sha256-checked) and its weights path."""
-    path = shipped_weights("full")
-    return load_methods([(path, "full")])[0].model, path
+    return shipped_model("full")

@@ -38,9 +38,13 @@ from usx_model.completion.error_scale import (
     load_error_scale,
     observed_distance,
 )
-from usx_model.evaluation.methods import load_methods
 from usx_model.evaluation.pipeline import EvalSet
-from usx_model.evaluation.sets import add_set_arguments, load_sets, shipped_full_model
+from usx_model.evaluation.sets import (
+    add_set_arguments,
+    load_sets,
+    shipped_full_model,
+    shipped_model,
+)
 from usx_model.network.inference import complete
 from usx_model.network.us_consistency import US_SNAP_MM, snap_to_us_surface
 from usx_model.network.weights import sha256_file
@@ -134,9 +138,8 @@ def _pipeline_points(seeds: Sequence[int], n_samples: int, us_snap_mm: float) ->
     ``e`` to the true surface's samples."""
     from usx_model.evaluation.offline import run_offline
     from usx_model.sim.phantom.spine import generate_spine
-    from usx_model.weights import shipped_weights
 
-    models = [load_methods([(shipped_weights(v), v)])[0].model for v in ("full", "us_only")]
+    models = [shipped_model(v)[0] for v in ("full", "us_only")]
     pts: dict = {"u": [], "sigma": [], "d": [], "e": []}
     for seed in seeds:
         res = run_offline(generate_spine(seed), *models, n_samples=n_samples, us_snap_mm=us_snap_mm)
