@@ -1,12 +1,18 @@
 """X-ray re-registration to US bone points after a patient's motion."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
 from usx_model.base.transforms import make_transform
 from usx_model.base.xray_geometry import transform_geometry
-from usx_model.registration.xray_us import anterior_gradients, register_xray_to_us
+from usx_model.registration.xray_us import (
+    MovedProjection,
+    anterior_gradients,
+    register_xray_to_us,
+)
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.us_partial import simulate_us_partials
 from usx_model.sim.xray import body_midplane_point_mm, lateral_geometry, render_lateral_xray
@@ -99,3 +105,18 @@ def test_gradients_made_once_give_the_same_registration(scene):
     turned = make_transform(Rotation.from_euler("z", 30, degrees=True).as_matrix(), c)
     with pytest.raises(ValueError, match="gradients: made for another X-ray geometry"):
         register_xray_to_us(image, transform_geometry(truth, turned), us, POSTERIOR, gradients=made)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_moved_projection_equals_projecting_through_the_moved_geometry(scene, parallel):
+    """The registration's fast projection against the geometry's own, moved as a whole."""
+    _, truth, _, us, _ = scene
+    geometry = dataclasses.replace(truth, parallel=parallel)
+    centre = us.mean(axis=0)
+    project = MovedProjection(geometry, us, centre)
+    n, u, v = geometry.normal, np.asarray(geometry.u_axis), np.asarray(geometry.v_axis)
+    for x in ([0.0, 0.0, 0.0], [3.0, -7.5, 0.0], [0.0, 0.0, -6.0], [-12.0, 4.0, 7.5]):
+        R = Rotation.from_rotvec(np.radians(x[2]) * n).as_matrix()
+        T = make_transform(R, centre - R @ centre + x[0] * u + x[1] * v)
+        expected = transform_geometry(geometry, T).project(us).T
+        np.testing.assert_allclose(project(np.array(x)), expected, atol=1e-9)

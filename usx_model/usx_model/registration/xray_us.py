@@ -28,7 +28,7 @@ from scipy.spatial.transform import Rotation
 
 from usx_model.base.points import check_points, thin_points
 from usx_model.base.transforms import make_transform
-from usx_model.base.xray_geometry import XrayGeometry, transform_geometry
+from usx_model.base.xray_geometry import XrayGeometry
 
 #: smoothing of the image per stage, mm at the detector (coarse to fine)
 SMOOTHING_MM = (3.0, 1.5, 0.75)
@@ -129,6 +129,42 @@ def anterior_gradients(
     return AnteriorGradients(tuple(images), _axes(geometry))
 
 
+class MovedProjection:
+    """Where points project once moved by the registration's in-plane correction.
+
+    ``project(x)`` equals ``transform_geometry(geometry, T).project(points).T`` for the
+    correction ``T`` of ``x`` = (shift along u mm, shift along v mm, rotation about the
+    beam through ``centre`` degrees); see ``register_xray_to_us``. Projecting through the
+    moved geometry is projecting the points moved back by ``T``; an in-plane motion keeps
+    each point's depth along the beam, so the perspective division is made once here and
+    each call is a 2-D rigid motion of the points' (u, v) coordinates.
+    """
+
+    def __init__(self, geometry: XrayGeometry, points_mm: np.ndarray, centre: np.ndarray) -> None:
+        p = check_points(points_mm, "points_mm")
+        axes = _axes(geometry)  # rows u, v, n (u x v = n)
+        source = np.asarray(geometry.source_mm, dtype=np.float64)
+        det = np.asarray(geometry.detector_centre_mm, dtype=np.float64)
+        self._uv = (p - centre) @ axes[:2].T  # (N, 2) about the rotation's centre
+        self._centre_uv = (centre - source) @ axes[:2].T
+        depth = (p - source) @ axes[2]  # unchanged by the correction
+        # the detector's distance over each point's depth (1: parallel beam)
+        self._scale = 1.0 if geometry.parallel else ((det - source) @ axes[2] / depth)[:, None]
+        rows, cols = geometry.shape
+        det_uv = (det - source) @ axes[:2].T
+        self._offset = np.array([(cols - 1) / 2, (rows - 1) / 2]) - det_uv / geometry.pixel_mm
+        self._pixel_mm = geometry.pixel_mm
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(2, N) fractional (row, col) of the points for the correction ``x``."""
+        c, s = np.cos(np.radians(x[2])), np.sin(np.radians(x[2]))
+        # the points moved back: rotation by -x[2] about the beam, shift undone
+        back = np.array([[c, -s], [s, c]])  # row vectors: v @ back = R(-angle) v
+        uv = (self._uv - x[:2]) @ back + self._centre_uv
+        col_row = uv * self._scale / self._pixel_mm + self._offset
+        return col_row[:, ::-1].T
+
+
 def register_xray_to_us(
     image: np.ndarray,
     geometry: XrayGeometry,
@@ -174,9 +210,8 @@ def register_xray_to_us(
         R = Rotation.from_rotvec(np.radians(x[2]) * n).as_matrix()
         return make_transform(R, centre - R @ centre + x[0] * u + x[1] * v)
 
-    def score(x: np.ndarray, grad_anterior: np.ndarray, pts: np.ndarray) -> float:
-        rc = transform_geometry(geometry, correction(x)).project(pts).T
-        g = ndimage.map_coordinates(grad_anterior, rc, order=1)
+    def score(x: np.ndarray, grad_anterior: np.ndarray, project: MovedProjection) -> float:
+        g = ndimage.map_coordinates(grad_anterior, project(x), order=1)
         return -float(g.mean()) / geometry.pixel_mm
 
     # The posterior outlines of neighbouring vertebrae look alike: a search wider than
@@ -187,18 +222,19 @@ def register_xray_to_us(
     stages = zip(gradients.images, VOXEL_MM, XTOL, strict=True)
     for k, (grad, voxel_mm, xtol) in enumerate(stages):
         stage_pts = pts if voxel_mm == VOXEL_MM[-1] else thin_points(bone, voxel_mm)
+        project = MovedProjection(geometry, stage_pts, centre)
         if k == len(SMOOTHING_MM) - 1:
-            before = -score(np.zeros(3), grad, stage_pts)
+            before = -score(np.zeros(3), grad, project)
         x = minimize(
             score,
             x,
-            args=(grad, stage_pts),
+            args=(grad, project),
             method="Powell",
             bounds=bounds,
             options={"xtol": xtol},
         ).x
         if k == len(SMOOTHING_MM) - 1:
-            after = -score(x, grad, stage_pts)
+            after = -score(x, grad, project)
     shift = float(np.hypot(x[0], x[1]))
     small = shift < min_shift_mm and abs(x[2]) < min_rotation_deg
     applied = not (small or after <= before)
