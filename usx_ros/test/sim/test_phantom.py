@@ -397,6 +397,21 @@ def test_unreachable_placement_is_reported_and_nothing_streams(ros_context):
         node.destroy_node()
 
 
+def test_close_right_after_start_waits_for_the_preparation(ros_context):
+    """A graph that stops at start-up closes the phantom while it prepares its sweep: no
+    preparation thread may be left in native code when the process exits."""
+    import threading
+
+    node = PhantomNode(context=ros_context, parameter_overrides=_overrides())
+    try:
+        assert not node.ready  # still preparing: the case under test
+        node.close()
+        assert not [t for t in threading.enumerate() if t.name == "phantom-prepare"]
+        assert node.ready  # the preparation ran to its end
+    finally:
+        node.destroy_node()
+
+
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [

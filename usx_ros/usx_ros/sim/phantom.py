@@ -173,6 +173,9 @@ class PhantomParams:
 #: This node's parameter schema (docs/parameters.md, usx_ros/test/test_config.py).
 PARAMS = PhantomParams
 
+#: The longest ``close`` waits for the sweep's preparation to end, s.
+PREPARE_JOIN_S = 60.0
+
 ENDPOINTS = (
     DIAGNOSTICS_ENDPOINT,
     Endpoint("publishes", "/lbr/joint_states", "sensor_msgs/msg/JointState", "STATE_QOS"),
@@ -241,7 +244,10 @@ class PhantomNode(Node):
         self._closed = False
         self._warned_absent: set[str] = set()
         self._ready = threading.Event()
-        threading.Thread(target=self._prepare, name="phantom-prepare", daemon=True).start()
+        self._preparing = threading.Thread(
+            target=self._prepare, name="phantom-prepare", daemon=True
+        )
+        self._preparing.start()
         self._timer = self.create_timer(1.0 / p.joint_rate_hz, self._on_tick)
 
     # ----- read-only state for tests and monitoring -----
@@ -496,8 +502,21 @@ class PhantomNode(Node):
             self.get_logger().info(f"sweep done: {self.frames_published} frames published")
 
     def close(self) -> None:
-        """Stop the render thread (idempotent)."""
+        """Stop the render thread and wait for the preparation (idempotent).
+
+        A process that exits while the preparation thread is still inside native code
+        (Open3D, SciPy) can abort in its teardown ("terminate called without an active
+        exception"): a graph that stops at start-up, because another node refused its
+        parameters, closes the phantom seconds after it was made. The preparation cannot
+        be interrupted; it ends (and then does nothing more) within its own run time.
+        """
         self._closed = True
+        if threading.current_thread() is not self._preparing:
+            self._preparing.join(timeout=PREPARE_JOIN_S)
+            if self._preparing.is_alive():
+                self.get_logger().warning(
+                    f"the sweep's preparation did not end within {PREPARE_JOIN_S:.0f} s"
+                )
         if self._renderer is not None:
             self._renderer.close()
 
