@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usx_model.base.points import check_points, nearest_distance, nearest_neighbours, thin_points
+from usx_model.base.points import (
+    ThinnedCloud,
+    check_points,
+    nearest_distance,
+    nearest_neighbours,
+    thin_points,
+)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +108,34 @@ def test_thinning_at_nested_sizes_is_thinning_once_at_the_coarser() -> None:
     np.testing.assert_array_equal(thin_points(once, 1.0), once)
     np.testing.assert_array_equal(thin_points(once, 2.0), thin_points(pts, 2.0))
     np.testing.assert_array_equal(thin_points(thin_points(pts, 0.5), 1.0), once)
+
+
+@pytest.mark.parametrize("voxel_mm", [0.5, 1.0, 3.0])
+def test_a_thinned_cloud_kept_chunk_by_chunk_is_thin_points_of_the_whole(voxel_mm) -> None:
+    rng = np.random.default_rng(5)
+    # chunks that revisit the same voxels (passes over one place), with points on voxel
+    # faces and on both sides of the origin
+    base = rng.uniform(-15.0, 15.0, (400, 3))
+    chunks = [base[rng.choice(len(base), 150)] + rng.normal(0, 0.3, (150, 3)) for _ in range(12)]
+    chunks[3] = np.round(chunks[3] / voxel_mm) * voxel_mm  # exactly on voxel faces
+    chunks.insert(5, np.zeros((0, 3)))
+    cloud = ThinnedCloud(voxel_mm)
+    for c in chunks:
+        cloud.add(c)
+    whole = np.concatenate(chunks)
+    np.testing.assert_array_equal(cloud.points(), _thin_naive(whole, voxel_mm))
+    assert len(cloud) == len(cloud.points())
+
+
+@pytest.mark.parametrize(
+    ("voxel_mm", "points", "match"),
+    [
+        (0.0, np.zeros((1, 3)), "voxel_mm: expected > 0, got 0.0"),
+        (1.0, np.zeros((2, 2)), r"expected points_mm as \(N, 3\) float points, got \(2, 2\)"),
+        (1.0, [[0.0, np.nan, 0.0]], "points_mm contains non-finite values"),
+        (1.0, [[0.0, 2e6, 0.0]], "expected within 1.04858e\\+06 mm of the origin"),
+    ],
+)
+def test_a_thinned_cloud_rejects_bad_input(voxel_mm, points, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        ThinnedCloud(voxel_mm).add(np.asarray(points, dtype=float))

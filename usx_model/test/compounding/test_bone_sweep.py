@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from usx_model.base.points import thin_points
 from usx_model.compounding.bone_sweep import BoneSweep
 from usx_model.compounding.volume import VolumeGrid
 from usx_model.segmentation.bone import BoneSegParams
@@ -24,7 +25,7 @@ def _frame() -> np.ndarray:
     return img
 
 
-def _sweep(max_pending: int = 30) -> BoneSweep:
+def _sweep(max_pending: int = 30, thin_voxel_mm: float = 0.0) -> BoneSweep:
     cal = ProbeCalibration(ImageCalibration.centred_on_face(COLS, (PX, PX)))
     grid = VolumeGrid.from_bounds([-20, -20, -10], [20, 20, 80], 1.0)
     return BoneSweep(
@@ -34,6 +35,7 @@ def _sweep(max_pending: int = 30) -> BoneSweep:
         seg_params=BoneSegParams(pixel_mm=(PX, PX)),
         pose_buffer=PoseBuffer(tolerance_s=0.05),
         max_pending=max_pending,
+        thin_voxel_mm=thin_voxel_mm,
     )
 
 
@@ -147,3 +149,17 @@ def test_point_stamps_and_beam_direction():
     # default T_probe_image: image depth runs along probe (= base, here) z
     np.testing.assert_allclose(sweep.mean_beam_direction(), [0.0, 0.0, 1.0], atol=1e-12)
     assert _sweep().mean_beam_direction() is None
+
+
+def test_the_points_thinned_as_frames_are_placed_are_thin_points_of_them_all():
+    sweep = _sweep(thin_voxel_mm=1.0)
+    for i in range(12):
+        sweep.add_pose(i * 10 * MS, _pose(0.3 * i))  # frames 0.3 mm apart: shared voxels
+    for i in range(11):
+        sweep.add_frame(i * 10 * MS + 5 * MS, _frame())
+    all_points = sweep.bone_points_mm()
+    thinned = sweep.thinned_bone_points_mm()
+    assert sweep.frames_placed == 11 and len(thinned) < len(all_points) // 2
+    np.testing.assert_array_equal(thinned, thin_points(all_points, 1.0))
+    with pytest.raises(ValueError, match="this sweep keeps no thinned points"):
+        _sweep().thinned_bone_points_mm()

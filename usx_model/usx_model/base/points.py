@@ -49,6 +49,64 @@ def thin_points(points_mm: np.ndarray, voxel_mm: float = THIN_VOXEL_MM) -> np.nd
     return p[np.sort(first)]
 
 
+#: Voxel indices of a :class:`ThinnedCloud` lie within +- this (21 bits each in one int64).
+_VOXEL_INDEX_LIMIT = 2**20
+
+
+class ThinnedCloud:
+    """:func:`thin_points` of a cloud that grows chunk by chunk, kept as the chunks arrive.
+
+    After ``add(c1) ... add(ck)``, :meth:`points` equals ``thin_points(concatenate(c1 ..
+    ck), voxel_mm)`` exactly (same points, same order): the first point of each voxel of the
+    grid anchored at the origin, in arrival order. A sweep's thinned bone points are then
+    ready when it stops instead of costing a sort of every segmented point (~1e6 at 60
+    frames/s over a three-pass sweep).
+
+    Args:
+        voxel_mm: voxel size, > 0.
+    """
+
+    def __init__(self, voxel_mm: float = THIN_VOXEL_MM) -> None:
+        if not voxel_mm > 0:
+            raise ValueError(f"voxel_mm: expected > 0, got {voxel_mm}")
+        self.voxel_mm = float(voxel_mm)
+        self._seen: set[int] = set()
+        self._chunks: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, points_mm: np.ndarray) -> None:
+        """Append the points of ``points_mm`` (N, 3) whose voxel holds none yet.
+
+        Raises:
+            ValueError: not (N, 3) finite points, or a point beyond the grid's reach
+                (``2**20`` voxels from the origin: 1 km at 1 mm).
+        """
+        p = check_points(points_mm, "points_mm")
+        if not len(p):
+            return
+        keys = np.floor(p / self.voxel_mm).astype(np.int64)
+        if np.abs(keys).max() >= _VOXEL_INDEX_LIMIT:
+            raise ValueError(
+                f"points_mm: expected within {_VOXEL_INDEX_LIMIT * self.voxel_mm:g} mm of the "
+                f"origin, got one at {p[np.abs(keys).max(axis=1).argmax()].tolist()}"
+            )
+        keys += _VOXEL_INDEX_LIMIT
+        flat = (keys[:, 0] << 42) | (keys[:, 1] << 21) | keys[:, 2]
+        _, first = np.unique(flat, return_index=True)
+        first.sort()  # the chunk's own first point of each voxel, in chunk order
+        seen = self._seen
+        new = np.fromiter((k not in seen for k in flat[first].tolist()), bool, len(first))
+        seen.update(flat[first[new]].tolist())
+        if new.any():
+            self._chunks.append(p[first[new]])
+
+    def points(self) -> np.ndarray:
+        """(M, 3) float64 thinned points so far."""
+        return np.concatenate(self._chunks) if self._chunks else np.zeros((0, 3))
+
+
 def nearest_neighbours(
     query_mm: np.ndarray, reference_mm: np.ndarray, k: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:

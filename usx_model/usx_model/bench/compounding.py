@@ -5,7 +5,8 @@ buffer), B-mode frames at ``--frame-rate-hz``; per frame it times the pose looku
 (interpolation), the pixel -> base chain, the bone segmentation (with its base-frame
 points), the insertion into the volume and the per-level coverage update (each frame's bone
 points into ``levels.coverage.LevelCoverage`` over five bands along the sweep; the fractions
-every ``--coverage-every`` frames, as the RecordSweep feedback reads them every 0.2 s).
+every ``--coverage-every`` frames, as the RecordSweep feedback reads them every 0.2 s) and
+the thinning of the sweep's bone points as they come (``base.points.ThinnedCloud``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from usx_model.base.points import THIN_VOXEL_MM, ThinnedCloud
 from usx_model.base.transforms import transform_from_xyz_rpy
 from usx_model.compounding.insert import Compounder, insert_stride
 from usx_model.compounding.masks import fan_mask, rectangle_mask
@@ -122,7 +124,8 @@ def run(args: argparse.Namespace) -> dict:
     images = _frames(shape, args.pixel_spacing_mm)  # real B-mode content, cycled
     seg_params = BoneSegParams(pixel_mm=(args.pixel_spacing_mm,) * 2)
     frame_stamps_ns = (np.arange(args.frames) * 1e9 / args.frame_rate_hz).astype(np.int64) + 1
-    lookup_s, seg_s, insert_s, coverage_s, total_s = [], [], [], [], []
+    lookup_s, seg_s, insert_s, coverage_s, thin_s, total_s = [], [], [], [], [], []
+    thinned = ThinnedCloud(THIN_VOXEL_MM)  # the node's bone points, thinned as they come
     # One thread, as in the compounding node: per-frame work is too small to split, and
     # BLAS/OpenMP pools spinning on a busy 2-core machine cost more than they give.
     limiter = threadpool_limits(limits=1)
@@ -141,11 +144,14 @@ def run(args: argparse.Namespace) -> dict:
         coverage.add(bone_mm)
         if i % args.coverage_every == 0:
             coverage.fractions()
+        t_coverage = time.perf_counter()
+        thinned.add(bone_mm)
         t_end = time.perf_counter()
         lookup_s.append(t_lookup - t_start)
         seg_s.append(t_seg - t_lookup)
         insert_s.append(t_insert - t_seg)
-        coverage_s.append(t_end - t_insert)
+        coverage_s.append(t_coverage - t_insert)
+        thin_s.append(t_end - t_coverage)
         total_s.append(t_end - t_start)
 
     limiter.restore_original_limits()
@@ -161,6 +167,7 @@ def run(args: argparse.Namespace) -> dict:
         "median_insert_ms": ms(insert_s),
         "median_coverage_ms": ms(coverage_s),
         "mean_coverage_ms": statistics.mean(coverage_s) * 1e3,
+        "median_thinning_ms": ms(thin_s),
         "coverage_fractions": {f"L{k}": round(v, 3) for k, v in coverage.fractions().items()},
         "fk_ms_per_pose": fk_ms_per_pose,
         "frames_timed": len(total_s),
@@ -179,6 +186,7 @@ def run(args: argparse.Namespace) -> dict:
             "bone segmentation -> base-frame points",
             "insertion",
             "per-level coverage update",
+            "bone points thinned as they come",
         ],
     }
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from usx_model.base.points import ThinnedCloud
 from usx_model.compounding.insert import CompoundingResult, insert_stride
 from usx_model.compounding.sweep import SweepCompounder
 from usx_model.compounding.volume import (
@@ -63,6 +64,8 @@ class BoneSweep:
             None); ``min_contact_fraction=0`` keeps every frame.
         pixel_stride: pixels inserted into the volume (``Compounder``); None: the largest
             stride the voxels allow (``insert_stride``). Segmentation uses every pixel.
+        thin_voxel_mm: also keep the bone points thinned to this voxel as frames are
+            placed (``base.points.ThinnedCloud``; 0 = not kept).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class BoneSweep:
         min_confidence: float = 0.0,
         contact: ContactParams | None = None,
         pixel_stride: int | None = None,
+        thin_voxel_mm: float = 0.0,
     ) -> None:
         su, sv = calibration.image.spacing_mm
         self.contact = contact or ContactParams(depth_mm_per_px=sv)
@@ -103,6 +107,7 @@ class BoneSweep:
         self._pending: deque[tuple[int, np.ndarray]] = deque()
         self._points: list[np.ndarray] = []
         self._point_stamps: list[np.ndarray] = []
+        self._thinned = ThinnedCloud(thin_voxel_mm) if thin_voxel_mm > 0 else None
         self._beam_sum = np.zeros(3)
         self.frames_placed = 0
         self.dropped: Counter[str] = Counter()
@@ -187,6 +192,8 @@ class BoneSweep:
         if len(pts):
             self._points.append(pts)
             self._point_stamps.append(np.full(len(pts), stamp_ns, dtype=np.int64))
+            if self._thinned is not None:
+                self._thinned.add(pts)
         # image rows grow with depth: the pixel map's second column is the beam direction
         beam = outcome.T_base_pixel[:3, 1]
         self._beam_sum += beam / np.linalg.norm(beam)
@@ -213,6 +220,16 @@ class BoneSweep:
     def bone_points_mm(self) -> np.ndarray:
         """(N, 3) bone surface points of every placed frame, base frame, mm."""
         return np.concatenate(self._points) if self._points else np.zeros((0, 3))
+
+    def thinned_bone_points_mm(self) -> np.ndarray:
+        """(M, 3) ``thin_points(bone_points_mm(), thin_voxel_mm)``, kept as frames were placed.
+
+        Raises:
+            ValueError: the sweep was made without ``thin_voxel_mm``.
+        """
+        if self._thinned is None:
+            raise ValueError("thinned_bone_points_mm: this sweep keeps no thinned points")
+        return self._thinned.points()
 
     def bone_point_stamps_ns(self) -> np.ndarray:
         """(N,) int64 stamp of the frame of each point of ``bone_points_mm``."""

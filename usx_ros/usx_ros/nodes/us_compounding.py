@@ -426,6 +426,7 @@ class UsCompounding(ManagedNode):
                 min_contact_fraction=p.min_contact_fraction,
             ),
             pixel_stride=p.volume_pixel_stride or None,
+            thin_voxel_mm=p.bone_points_voxel_mm,
         )
 
     # --- read-only state for tests and monitoring ---------------------------------------
@@ -636,9 +637,10 @@ class UsCompounding(ManagedNode):
         seq = self._live.due(sweep_id, done, time.monotonic())
         if seq is None:
             return
-        points = self.sweep.bone_points_mm()
         if self.params.bone_points_voxel_mm > 0:
-            points = thin_points(points, self.params.bone_points_voxel_mm)
+            points = self.sweep.thinned_bone_points_mm()
+        else:
+            points = self.sweep.bone_points_mm()
         header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
         self.pub_live.publish(
             SweepPoints(
@@ -667,12 +669,15 @@ class UsCompounding(ManagedNode):
                 self._breathing = estimate_breathing(self._last_points_mm, stamps, beam)
             except ValueError as exc:  # the sweep's points stay as compounded
                 self.get_logger().warning(f"breathing fit failed: {exc}")
-            else:
-                self._last_points_mm = self._breathing.correct(self._last_points_mm, stamps)
+        moved = self._breathing is not None and self._breathing.applied
+        if moved:
+            self._last_points_mm = self._breathing.correct(self._last_points_mm, stamps)
         took["points and breathing"], t0 = time.perf_counter() - t0, time.perf_counter()
         voxel_mm = self.params.bone_points_voxel_mm
-        if voxel_mm > 0:
+        if voxel_mm > 0 and moved:  # the corrected points fall in other voxels
             self._last_points_mm = thin_points(self._last_points_mm, voxel_mm)
+        elif voxel_mm > 0:  # as thinned while the frames were placed: the same points
+            self._last_points_mm = self.sweep.thinned_bone_points_mm()
         took["thinning"], t0 = time.perf_counter() - t0, time.perf_counter()
         # the report first: completion reads it when these bone points arrive
         report = sweep_report_msg(self.session.frame_loss(), header, self.session.stopped_at_ns)
