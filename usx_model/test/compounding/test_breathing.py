@@ -136,3 +136,30 @@ def test_displacement_per_frame_equals_per_point_evaluation() -> None:
         for k in range(2)
     )
     np.testing.assert_allclose(fit.displacement_mm(stamps), ref, atol=1e-12)
+
+
+def _medians_naive(cell, stamps, h):
+    """{(cell, stamp): middle of the sorted heights (the upper one of an even count)}."""
+    groups: dict = {}
+    for c, s, v in zip(cell.tolist(), stamps.tolist(), h.tolist(), strict=True):
+        groups.setdefault((c, s), []).append(v)
+    return {key: sorted(vs)[len(vs) // 2] for key, vs in groups.items()}
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["frame_order", "shuffled"])
+def test_cell_frame_medians_equal_a_naive_grouping(ordered) -> None:
+    """Frame after frame (the compiled per-frame grouping) and shuffled (one global sort):
+    odd and even groups, tied heights, cells that come back in later frames."""
+    rng = np.random.default_rng(9)
+    stamps = np.repeat(np.arange(60, dtype=np.int64) * 16_666_667 + 10**9, rng.integers(1, 30, 60))
+    cell = rng.integers(0, 12, len(stamps)).astype(np.int64)
+    h = np.round(rng.normal(0.0, 3.0, len(stamps)), 1)  # ties within groups
+    if not ordered:
+        order = rng.permutation(len(stamps))
+        stamps, cell, h = stamps[order], cell[order], h[order]
+    got_cell, got_t, got_med = breathing._cell_frame_medians(cell, stamps, h)
+    got_stamps = np.round(got_t * 1e9).astype(np.int64) + stamps.min()
+    keys = zip(got_cell.tolist(), got_stamps.tolist(), strict=True)
+    got = dict(zip(keys, got_med.tolist(), strict=True))
+    assert len(got) == len(got_cell)  # one row per group
+    assert got == _medians_naive(cell, stamps, h)

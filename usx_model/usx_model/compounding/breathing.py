@@ -24,6 +24,7 @@ keeps its points untouched. Units: mm, seconds (stamps in ns); base frame.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,17 +228,7 @@ def _visit_heights(
     ij = np.floor(np.stack([pts @ e1, pts @ e2], axis=1) / p.cell_mm).astype(np.int64)
     ij -= ij.min(axis=0)
     cell = _dense_rank(ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1])
-    frame = _frames(stamps)[1]
-    key = cell.ravel().astype(np.int64) * (int(frame.max()) + 1) + frame.ravel()
-    h_all = pts @ axis
-    order = _by_key_then_height(key, h_all)  # a group's middle is its median
-    key_s = key[order]
-    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
-    h = h_all[order]
-    counts = np.diff(np.r_[starts, len(key_s)])
-    med = h[starts + counts // 2]
-    cell_r = cell.ravel()[order][starts]
-    t_r = (stamps[order][starts] - stamps.min()) * 1e-9
+    cell_r, t_r, med = _cell_frame_medians(cell.ravel().astype(np.int64), stamps, pts @ axis)
     # One row per visit of a cell (its frames of one pass, no gap above visit_gap_s):
     # within a visit the probe's position and the time advance together, so frame rows
     # would let the fit explain the bone's slope across the cell as breathing velocity.
@@ -258,6 +249,99 @@ def _visit_heights(
         return None
     _, cell_k = np.unique(cell_v[keep], return_inverse=True)
     return cell_k.ravel(), t_v[keep], h_v[keep], n[keep].astype(np.float64)
+
+
+def _cell_frame_medians(
+    cell: np.ndarray, stamps: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The median height of each (cell, frame) group of points.
+
+    Args:
+        cell: (N,) int64 cell of each point; stamps: (N,) frame stamps, ns; h: (N,) heights.
+
+    Returns:
+        cell (G,), time (G,) s from the first stamp, median (G,) mm of each group: the
+        middle of its heights sorted ascending (the upper one of an even count). Rows in
+        any order (the caller sorts them).
+    """
+    distinct, frame = _frames(stamps)
+    t_frame = (distinct - stamps.min()) * 1e-9
+    if len(stamps) and np.all(stamps[1:] >= stamps[:-1]):
+        # A sweep's points come frame after frame: each frame's few hundred points are
+        # grouped on their own, which costs a fraction of one sort of all of them.
+        starts = np.flatnonzero(np.r_[True, frame[1:] != frame[:-1], True])
+        rows_cell = np.empty(len(cell), dtype=np.int64)
+        rows_frame = np.empty(len(cell), dtype=np.int64)
+        rows_med = np.empty(len(cell), dtype=np.float64)
+        n = _frame_median_kernel()(
+            cell, np.ascontiguousarray(h, dtype=np.float64), starts, rows_cell, rows_frame, rows_med
+        )
+        return rows_cell[:n], t_frame[rows_frame[:n]], rows_med[:n]
+    key = cell * (int(frame.max()) + 1) + frame.ravel()
+    order = _by_key_then_height(key, h)  # a group's middle is its median
+    key_s = key[order]
+    first = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]])
+    counts = np.diff(np.r_[first, len(key_s)])
+    return cell[order][first], t_frame[frame[order][first]], h[order][first + counts // 2]
+
+
+@functools.cache
+def _frame_median_kernel():
+    """Compiled on first use (importing Numba costs a third of a second that a node's
+    start-up need not pay): the grouped medians of :func:`_cell_frame_medians` for points
+    stored frame after frame."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(cell, h, starts, out_cell, out_frame, out_med):  # pragma: no cover - compiled
+        # a frame's points bucketed by cell (a counting sort), each bucket (a handful of
+        # points) sorted by insertion: no sort of the whole frame
+        count = np.zeros(cell.max() + 1, dtype=np.int64)  # per cell; zero between frames
+        offset = np.zeros(cell.max() + 1, dtype=np.int64)
+        longest = np.max(starts[1:] - starts[:-1]) if len(starts) > 1 else 0
+        cells = np.empty(longest, dtype=np.int64)
+        buf = np.empty(longest, dtype=h.dtype)
+        n_out = 0
+        for f in range(len(starts) - 1):
+            a, b = starts[f], starts[f + 1]
+            n_cells = 0
+            for i in range(a, b):
+                c = cell[i]
+                if count[c] == 0:
+                    cells[n_cells] = c
+                    n_cells += 1
+                count[c] += 1
+            end = 0
+            for q in range(n_cells):
+                c = cells[q]
+                offset[c] = end
+                end += count[c]
+                count[c] = 0  # refilled while placing
+            for i in range(a, b):
+                c = cell[i]
+                pos = offset[c] + count[c]
+                count[c] += 1
+                v = h[i]
+                while pos > offset[c] and buf[pos - 1] > v:
+                    buf[pos] = buf[pos - 1]
+                    pos -= 1
+                buf[pos] = v
+            for q in range(n_cells):
+                c = cells[q]
+                out_cell[n_out], out_frame[n_out] = c, f
+                out_med[n_out] = buf[offset[c] + count[c] // 2]
+                n_out += 1
+                count[c] = 0
+        return n_out
+
+    return kernel
+
+
+def warm_up() -> None:
+    """Load (or compile) the per-frame grouping now: its first call costs about half a
+    second, which should not fall into the first sweep's end."""
+    one = np.zeros(2, dtype=np.int64)
+    _frame_median_kernel()(one, np.zeros(2), np.array([0, 2]), one.copy(), one.copy(), np.zeros(2))
 
 
 def _by_key_then_height(key: np.ndarray, h: np.ndarray) -> np.ndarray:

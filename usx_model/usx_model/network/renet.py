@@ -80,19 +80,30 @@ class AttentionUnit(nn.Module):
 
 
 def edge_preserving_pool(
-    xyz: torch.Tensor, feat: torch.Tensor, n_out: int, pool_k: int
+    xyz: torch.Tensor,
+    feat: torch.Tensor,
+    n_out: int,
+    pool_k: int,
+    self_knn: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """FPS to ``n_out`` centres; feature = [f(centre); max of f over its pool_k nearest points].
 
     Args:
         xyz: (B, N, 3), feat: (B, N, C).
+        self_knn: optional (B, N, k >= pool_k) nearest neighbours of every point of
+            ``xyz`` among them, nearest first (``knn_points(xyz, xyz, k).idx``). The
+            centres are points of ``xyz``, so their pool_k nearest are the first pool_k
+            of their rows: no second search.
 
     Returns:
         xyz (B, n_out, 3) and features (B, n_out, 2C).
     """
     idx = farthest_point_sample(xyz, n_out)
     new_xyz = index_points(xyz, idx)
-    nbr = knn_points(new_xyz, xyz, pool_k).idx
+    if self_knn is not None and self_knn.shape[2] >= pool_k:
+        nbr = index_points(self_knn[:, :, :pool_k], idx)
+    else:
+        nbr = knn_points(new_xyz, xyz, pool_k).idx
     pooled = index_points(feat, nbr).amax(dim=2)
     return new_xyz, torch.cat([index_points(feat, idx), pooled], dim=2)
 
@@ -151,10 +162,11 @@ class RENet(nn.Module):
         cfg = self.cfg
         feat = torch.cat([xyz, onehot], dim=2)
         xyzs, feats = [xyz], []
+        knn_idx = None
         for level, unit in enumerate(self.units):
             if level > 0:
                 new_xyz, feat = edge_preserving_pool(
-                    xyzs[-1], feats[-1], cfg.renet_points[level - 1], cfg.pool_k
+                    xyzs[-1], feats[-1], cfg.renet_points[level - 1], cfg.pool_k, knn_idx
                 )
                 xyzs.append(new_xyz)
             knn_idx = knn_points(xyzs[-1], xyzs[-1], cfg.k).idx
