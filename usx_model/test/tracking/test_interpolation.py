@@ -243,3 +243,33 @@ def test_pending(image_ms, pending):
     for s, ti, qi in zip(stamps, t, q, strict=True):
         buf.add(s, ti, qi)
     assert buf.pending(image_ms * MS) == pending
+
+
+def test_buffer_lookup_equals_the_vectorised_interpolation_everywhere():
+    """The scalar per-frame path against ``interpolate_poses``: between, on and outside the
+    stamps, beyond the tolerance on either side, across a quaternion sign flip and
+    between equal rotations (the near-zero-angle branch)."""
+    rng = np.random.default_rng(4)
+    n = 40
+    stamps = np.cumsum(rng.integers(2, 30, n)) * MS
+    quats = Rotation.random(n, random_state=5).as_quat()
+    quats[10] = -quats[9]  # the same rotation, opposite sign
+    quats[20] = quats[19]  # equal rotations
+    trans = rng.normal(0.0, 50.0, (n, 3))
+    tolerance_s, offset_s = 0.012, 0.003
+    buf = PoseBuffer(capacity=n, tolerance_s=tolerance_s, temporal_offset_s=offset_s)
+    for s, t, q in zip(stamps, trans, quats, strict=True):
+        assert buf.add(int(s), t, q) is None
+    queries = np.r_[
+        rng.integers(stamps[0] - 40 * MS, stamps[-1] + 40 * MS, 400),
+        stamps - round(offset_s * 1e9),  # exactly on a pose
+    ]
+    offset_ns = round(offset_s * 1e9)
+    T, ok = interpolate_poses(stamps, trans, quats, queries + offset_ns, round(tolerance_s * 1e9))
+    assert 50 < ok.sum() < len(ok)  # hits and misses both
+    for q, want, valid in zip(queries, T, ok, strict=True):
+        got = buf.lookup(int(q))
+        assert got.valid == valid
+        if valid:
+            np.testing.assert_allclose(got.T_base_ee, want, atol=1e-12)
+    assert buf.counts[DropReason.NO_POSE] == int((~ok).sum())

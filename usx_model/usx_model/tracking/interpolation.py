@@ -13,6 +13,7 @@ newest buffered one is rejected (``out_of_order``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,6 +82,32 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
         ],
         -2,
     )
+
+
+def _slerp_one(q0: list[float], q1: list[float], f: float) -> list[float]:
+    """:func:`quat_slerp` of two quaternions (x, y, z, w lists) on Python floats."""
+    dot = sum(a * b for a, b in zip(q0, q1, strict=True))
+    if dot < 0:
+        q1, dot = [-b for b in q1], -dot
+    theta = math.acos(min(max(dot, -1.0), 1.0))
+    sin_theta = math.sin(theta)
+    if sin_theta < 1e-9:
+        w0, w1 = 1.0 - f, f
+    else:
+        w0, w1 = math.sin((1.0 - f) * theta) / sin_theta, math.sin(f * theta) / sin_theta
+    q = [w0 * a + w1 * b for a, b in zip(q0, q1, strict=True)]
+    norm = math.sqrt(sum(c * c for c in q))
+    return [c / norm for c in q]
+
+
+def _quat_matrix(q: list[float]) -> list[list[float]]:
+    """:func:`quat_to_matrix` of one quaternion (x, y, z, w) on Python floats."""
+    x, y, z, w = q
+    return [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
 
 
 def interpolate_poses(
@@ -284,16 +311,30 @@ class PoseBuffer:
         return newest is not None and 0 < t - newest <= self.tolerance_ns
 
     def lookup(self, image_stamp_ns: int) -> PoseLookup:
-        """Pose for an image stamped ``image_stamp_ns``; a miss is counted as ``no_pose``."""
-        s = slice(self._start, self._end)
-        T, valid = interpolate_poses(
-            self._stamps[s],
-            self._t[s],
-            self._q[s],
-            np.array([_check_stamp(image_stamp_ns) + self.temporal_offset_ns]),
-            self.tolerance_ns,
-        )
-        if not valid[0]:
+        """Pose for an image stamped ``image_stamp_ns``; a miss is counted as ``no_pose``.
+
+        :func:`interpolate_poses` for one query, on scalars: the buffer's stamps are
+        ordered by construction, and a frame's lookup is on the per-frame path, where
+        the vectorised function's ~30 small array operations cost ~0.15 ms.
+        """
+        t = _check_stamp(image_stamp_ns) + self.temporal_offset_ns
+        stamps = self._stamps[self._start : self._end]
+        hi = int(np.searchsorted(stamps, t, side="left"))
+        lo = hi if hi < len(stamps) and stamps[hi] == t else hi - 1
+        if (
+            lo < 0
+            or hi >= len(stamps)
+            or not (t - stamps[lo] <= self.tolerance_ns and stamps[hi] - t <= self.tolerance_ns)
+        ):
             self.counts[DropReason.NO_POSE] += 1
             return PoseLookup(False, None, DropReason.NO_POSE)
-        return PoseLookup(True, T[0])
+        i, j = self._start + lo, self._start + hi
+        f = (
+            0.0
+            if lo == hi
+            else min(max((t - int(stamps[lo])) / int(stamps[hi] - stamps[lo]), 0.0), 1.0)
+        )
+        T = np.eye(4)
+        T[:3, :3] = _quat_matrix(_slerp_one(self._q[i].tolist(), self._q[j].tolist(), f))
+        T[:3, 3] = self._t[i] + f * (self._t[j] - self._t[i])
+        return PoseLookup(True, T)
