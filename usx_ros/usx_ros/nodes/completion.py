@@ -546,6 +546,9 @@ class CompletionNode(ManagedNode):
     # --- work ---------------------------------------------------------------------------
     def run_completion(self, levels, use_xray: bool, t0: float) -> SpineCompletion | None:
         """Complete ``levels`` from the latest inputs and publish; None on failure."""
+        # from the trigger (bone points or request) to this work's start: the X-ray
+        # placement, and whatever held this node's executor or the transport up
+        waited_s = time.perf_counter() - t0
         prior = PatientPrior(
             np.array(self.params.patient_cranial), np.array(self.params.patient_posterior)
         )
@@ -582,6 +585,7 @@ class CompletionNode(ManagedNode):
         self.completions += 1
         status = {
             "latency_s": self.last_latency_s,
+            "inputs_wait_s": waited_s,
             "sweep_end_to_result_s": self.last_sweep_latency_s,
             "stages_s": result.timings_s,
             "R_base_lps": result.R_base_lps.tolist(),
@@ -594,7 +598,8 @@ class CompletionNode(ManagedNode):
         self.pub_status.publish(String(data=json.dumps(status)))
         timing = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in result.timings_s.items())
         self.get_logger().info(
-            f"completed {len(result.levels)} levels in {self.last_latency_s:.2f} s ({timing})"
+            f"completed {len(result.levels)} levels in {self.last_latency_s:.2f} s (waiting for "
+            f"inputs {waited_s * 1e3:.0f} ms, {timing})"
         )
         trim_heap()  # after the result is out: the sweep's arrays are garbage now
         return msg

@@ -140,6 +140,7 @@ class Monitor:
         out = {**status("phantom_status"), **status("compounding_status")}
         completion = status("completion_status")
         out["completion_latency_s"] = completion.get("latency_s", float("nan"))
+        out["completion_inputs_wait_s"] = completion.get("inputs_wait_s", float("nan"))
         out["sweep_stop_to_result_s"] = completion.get("sweep_end_to_result_s", float("nan"))
         out["completion_stage_s"] = completion.get("stages_s", {})
         out["R_base_lps"] = completion.get("R_base_lps", np.eye(3).tolist())
@@ -325,6 +326,8 @@ def _report(monitor: Monitor, stats: dict, out: Path, bag_dir: Path, replay_bag,
             "sweep_end_to_bone_points": t.get("bone_points", np.nan) - t.get("sweep_end", np.nan),
             "sweep_end_to_completed_spine": t["spine_completion"] - t["sweep_end"],
             "completion_node_total": stats["completion_latency_s"],
+            # of it, from the bone points' arrival to the start of the work (X-ray placement)
+            "completion_inputs_wait": stats["completion_inputs_wait_s"],
             # us_compounding's stop to completion's result, in the nodes' clocks
             "sweep_stop_to_result_nodes": stats["sweep_stop_to_result_s"],
             "completion_stages": stats["completion_stage_s"],
