@@ -27,3 +27,21 @@ def test_freed_heap_is_returned_to_the_os() -> None:
     assert freed_not_trimmed - before_free > -100 * 2**20  # glibc kept (most of) it mapped
     assert freed_not_trimmed - trimmed > 300 * 2**20, (before_free, freed_not_trimmed, trimmed)
     del pin
+
+
+def test_freeze_heap_hides_the_objects_alive_and_still_collects_later_cycles() -> None:
+    """In a child process: freezing the test session's own heap would keep its garbage."""
+    import subprocess
+
+    code = (
+        "import gc, weakref\n"
+        "from usx_ros.memory import freeze_heap\n"
+        "start_up = [[i] for i in range(200_000)]\n"
+        "freeze_heap()\n"
+        "class C: pass\n"
+        "c = C(); c.me = c; ref = weakref.ref(c); del c\n"
+        "gc.collect()\n"
+        "print(gc.get_freeze_count() >= 200_000, ref() is None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"], out.stderr

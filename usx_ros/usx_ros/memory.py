@@ -1,4 +1,5 @@
-"""Give the heap's free pages back to the operating system after a large job.
+"""Give the heap's free pages back to the operating system after a large job; keep the
+garbage collector off a node's start-up objects.
 
 A node that builds large arrays once per sweep (the compounding volume, the completion's
 point clouds and network activations) frees them afterwards, but glibc's allocator keeps
@@ -6,6 +7,14 @@ freed heap pages mapped, and its mmap threshold grows with every large block fre
 later blocks of the same size come from the heap instead of mmap. The resident size then
 climbs sweep after sweep with no leak behind it. ``malloc_trim(0)`` returns every whole
 free page of every arena (``MADV_DONTNEED``); it costs milliseconds, once per sweep.
+
+Python's full (generation 2) collection walks every tracked object, and a node that imports
+torch, Open3D and SciPy holds hundreds of thousands of them, nearly all made at start-up
+and alive for good: in the completion node a full collection took 0.12-0.32 s, and one
+that fell between the X-ray placement and its callback held the sweep's final spine up by
+that much (docs/results.md, "Sweep end -> final"). :func:`freeze_heap` moves the objects
+alive once start-up is done out of the collector's sight (``gc.freeze``); later garbage
+is collected as before.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 
 
 @functools.cache
@@ -31,3 +41,14 @@ def trim_heap() -> bool:
     """Release free heap memory to the OS; True if any was released (False off glibc)."""
     fn = _malloc_trim()
     return bool(fn(0)) if fn is not None else False
+
+
+def freeze_heap() -> None:
+    """Collect once, then exclude every object alive now from later collections.
+
+    For a node's own process once its start-up is done (``run_node``): frozen objects
+    that later form unreachable cycles are never freed, which a process that builds and
+    drops nodes (a test session) must not pay.
+    """
+    gc.collect()
+    gc.freeze()

@@ -34,3 +34,12 @@ def test_a_zero_period_never_sends_and_a_bad_one_is_named() -> None:
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="period_s: expected >= 0 s, got"):
             LivePointsSchedule(bad)
+
+
+def test_the_closing_points_follow_the_sweeps_live_sends() -> None:
+    s = LivePointsSchedule(1.0)
+    assert s.closing("a") == 0  # no live send before: the first message of the sweep
+    s.due("b", {2: True}, 0.0)
+    s.due("b", {2: True}, 2.0)
+    assert s.closing("b") == 2
+    assert s.due("c", {1: True}, 3.0) == 0  # the next sweep counts from 0 again

@@ -49,6 +49,13 @@ class LivePointsSchedule:
         self.open_sweep = sweep_id
         return self._sequence
 
+    def closing(self, sweep_id: str) -> int:
+        """The sweep stopped and its closing points go out: their sequence number (after
+        the sweep's live sends, 0 when there were none)."""
+        seq = self._sequence + 1 if sweep_id == self._sweep_id else 0
+        self._sweep_id, self._sequence = sweep_id, seq
+        return seq
+
     def closed(self) -> None:
         """The sweep closed: its final bone points follow, nothing to declare void."""
         self.open_sweep = ""

@@ -535,6 +535,20 @@ def test_live_points_grow_the_spine_until_the_final_completion_replaces_it(
     assert graph.node.live_completions == 3 and graph.node.completions == 1
 
 
+def test_a_stopped_sweeps_closing_points_complete_nothing(make_graph, observations):
+    """They are for the X-ray placement while us_compounding fits the breathing; the final
+    bone points follow."""
+    graph = make_graph(live_min_period_s=0.0)
+    bone, xray_points = observations
+    graph.publish_xray(xray_points)
+    graph.publish_live("s1", bone, [1.0] * 5, closing=True)
+    spin_until(graph.ex, lambda: False, timeout_s=1.0)  # bounded: give a completion a chance
+    assert not graph.results and graph.node.live_completions == 0
+    graph.publish_live("s1", bone, [0.0, 0.9, 0.0, 0.0, 0.0])  # the same, as live points
+    assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+    assert graph.node.live_completions == 1
+
+
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [

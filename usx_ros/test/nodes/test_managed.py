@@ -70,6 +70,8 @@ def test_a_node_built_with_autostart_is_active_and_one_without_waits(ros_context
         assert started.lifecycle_state == "active" and started.is_active
         assert waiting.lifecycle_state == "unconfigured"
         assert not hasattr(waiting, "pub")  # configure() has not run
+        # start-up done only once active: run_node then freezes the heap's objects
+        assert started.heap_settled and not waiting.heap_settled
     finally:
         started.destroy_node()
         waiting.destroy_node()

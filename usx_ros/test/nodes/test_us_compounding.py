@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
-from usx_msgs.msg import SweepCloud, SweepReport
+from usx_msgs.msg import SweepCloud, SweepPoints, SweepReport
 from usx_ros.conversions import (
     array_to_image,
     ns_to_stamp,
@@ -22,7 +22,7 @@ from usx_ros.conversions import (
 )
 from usx_ros.nodes.us_compounding import UsCompounding
 from usx_ros.params import ParameterError
-from usx_ros.qos import RESULT_QOS, SENSOR_QOS, STATE_QOS
+from usx_ros.qos import LIVE_QOS, RESULT_QOS, SENSOR_QOS, STATE_QOS
 from usx_ros.testing import spin_until, write_probe_calibration
 
 pytestmark = pytest.mark.ros
@@ -169,6 +169,34 @@ def test_sweep_publishes_bone_points_at_the_echo_depth(harness, voxel_mm):
     assert named.final and bytes(named.cloud.data) == bytes(cloud.data)
     assert 0 < report.sweep_end.sec <= cloud.header.stamp.sec  # stopped before it closed
     assert (report.frames_expected, report.frames_placed, report.frames_lost) == (5, 5, 0)
+
+
+@pytest.mark.parametrize(
+    ("harness", "closing"),
+    [((), True), ([Parameter("breathing_compensation", value=False)], False)],
+    indirect=["harness"],
+    ids=["breathing_fit", "no_breathing_fit"],
+)
+def test_a_stopped_sweeps_points_go_out_before_the_breathing_fit(harness, ros_node, closing):
+    """With the breathing fit, all the stopped sweep's points go out first (``closing``,
+    for the X-ray placement meanwhile): the same cloud as the final one when the fit moves
+    nothing (five frames at one pose)."""
+    live: list[SweepPoints] = []
+    ros_node.create_subscription(SweepPoints, "/usx/sweep/live_points", live.append, LIVE_QOS)
+    assert harness.call(harness.start).success
+    harness.stream(6)
+    assert harness.call(harness.stop).success
+    assert spin_until(harness.ex, lambda: harness.sweep_points, timeout_s=5.0)
+    spin_until(harness.ex, lambda: live, timeout_s=0.5)  # bounded: it came first if at all
+    final = harness.sweep_points[-1]
+    if not closing:
+        assert live == []
+        return
+    assert [(m.sweep_id, m.closing, m.sequence, m.discarded) for m in live] == [
+        (final.sweep_id, True, 0, False)
+    ]
+    assert bytes(live[0].cloud.data) == bytes(final.cloud.data)
+    assert harness.node.status()["breathing"]["applied"] is False
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,33 @@ def test_live_points_place_the_xray_for_their_sweep_unless_it_has_closed(graph, 
     live_pub.publish(SweepPoints(header=header, sweep_id="recording", cloud=cloud))
     assert spin_until(ex, lambda: len(got) == 2, timeout_s=10.0), node.health.summary()
     assert [(m.sweep_id, m.final) for m in got] == [("closed", True), ("recording", False)]
+
+
+def test_closing_points_are_placed_unpublished_and_answer_the_same_final_points(
+    graph, scene, ros_node
+):
+    """A stopped sweep's closing points are placed at once and kept: the final bone points,
+    when they are the same, get that placement (reused, the same bytes); other final
+    points (the breathing fit moved them) are placed again."""
+    node, got, xray_pub, bone_pub, ex = graph
+    _, bone, geometry, shot = scene
+    header = Header(frame_id="lbr_link_0")
+    live_pub = ros_node.create_publisher(SweepPoints, "/usx/sweep/live_points", LIVE_QOS)
+    xray_pub.publish(xray_view_to_msg(geometry, shot.image, shot.label, header))
+    assert spin_until(ex, lambda: node.xray is not None, 5.0)
+    assert spin_until(ex, lambda: live_pub.get_subscription_count() > 0, 5.0)
+    cloud = points_mm_to_cloud(bone, header)
+    live_pub.publish(SweepPoints(header=header, sweep_id="a", cloud=cloud, closing=True))
+    assert spin_until(ex, lambda: node._placed is not None, timeout_s=10.0), node.health.summary()
+    spin_until(ex, lambda: False, timeout_s=0.3)  # bounded: give a wrong publication a chance
+    assert got == [] and node.published == 0  # kept, not published
+    bone_pub.publish(points_mm_to_cloud(bone, header), sweep_id="a")
+    assert spin_until(ex, lambda: len(got) == 1, timeout_s=10.0), node.health.summary()
+    assert node.reused == 1 and (got[0].sweep_id, got[0].final) == ("a", True)
+    moved = bone + np.array([0.0, 0.4, 0.0])  # corrected for breathing: other points
+    bone_pub.publish(points_mm_to_cloud(moved, header), sweep_id="b")
+    assert spin_until(ex, lambda: len(got) == 2, timeout_s=10.0), node.health.summary()
+    assert node.reused == 1  # placed again
+    first, second = (cloud_to_array(m.cloud, ("x", "y", "z", "level")) for m in got)
+    assert first.shape == second.shape
+    assert not np.array_equal(first["y"], second["y"])  # placed on the moved points

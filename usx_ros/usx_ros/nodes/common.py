@@ -20,6 +20,7 @@ from rclpy.executors import (
 from usx_model.tracking.calibration import ProbeCalibration, load_probe_calibration
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path
+from usx_ros.memory import freeze_heap
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError
 
@@ -104,6 +105,9 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
         # still being built (before the executor waits) must not be missed.
         while rclpy.ok():
             executor.spin_once(timeout_sec=0.2)
+            if getattr(node, "heap_settled", False):
+                node.heap_settled = False
+                freeze_heap()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

@@ -328,6 +328,7 @@ class CompletionNode(ManagedNode):
         self._warmup_timer.cancel()
         t0 = time.perf_counter()
         self.completer.warm_up()
+        self.heap_settled = True  # the warm-up's objects too (run_node freezes them)
         self.get_logger().info(f"network warmed up in {time.perf_counter() - t0:.2f} s")
 
     # --- health -------------------------------------------------------------------------
@@ -466,8 +467,8 @@ class CompletionNode(ManagedNode):
     def _on_live_points(self, msg: SweepPoints) -> None:
         """Complete the levels a recording sweep has covered so far (``completion.live``)."""
         p = self.params
-        if msg.sweep_id in self._finished_ids:
-            return
+        if msg.sweep_id in self._finished_ids or msg.closing:
+            return  # closing points: the final bone points follow (breathing fit)
         if msg.discarded:
             self._withdraw_live(msg.sweep_id)
             return

@@ -61,6 +61,9 @@ class ManagedNode(LifecycleNode):
 
     Attributes:
         dropped_inactive: messages and service calls refused while not active.
+        heap_settled: set when the node's start-up objects are made (on activation; a
+            node with later start-up work sets it again after it): ``run_node`` then
+            freezes them out of the garbage collector's sight (``memory.freeze_heap``).
     """
 
     def __init__(self, node_name: str, **kwargs) -> None:
@@ -71,6 +74,7 @@ class ManagedNode(LifecycleNode):
         self._active = False
         self._warned_at = -1e9
         self._configure_exc: BaseException | None = None
+        self.heap_settled = False
         super().__init__(node_name, **kwargs)
         autostart = self.declare_parameter(
             "autostart",
@@ -173,6 +177,7 @@ class ManagedNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
+        self.heap_settled = True
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

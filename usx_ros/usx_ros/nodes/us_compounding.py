@@ -26,7 +26,9 @@ and the same cloud on ``/usx/bone_points`` for viewers and bags, the covered vox
 ``/usx/coverage``, and optionally writes the
 volume and coverage as NIfTI. While a goal's sweep records, once a level is covered, the
 bone points so far go out every ``live_period_s`` on ``/usx/sweep/live_points``
-(``usx_msgs/SweepPoints``: sweep id, each level's coverage) for the live completion.
+(``usx_msgs/SweepPoints``: sweep id, each level's coverage) for the live completion. When a
+sweep has stopped, its points go out there once more (``closing``) before the breathing fit,
+so that xray_ingest places the X-ray on them on the other core meanwhile.
 """
 
 from __future__ import annotations
@@ -658,6 +660,25 @@ class UsCompounding(ManagedNode):
             )
         )
 
+    def _publish_closing(self) -> None:
+        """All of the stopped sweep's points, as its final cloud will be unless the
+        breathing fit moves them (``SweepPoints.closing``)."""
+        sweep_id = self.session.sweep_id
+        if self.params.bone_points_voxel_mm > 0:
+            points = self.sweep.thinned_bone_points_mm()
+        else:
+            points = self._last_points_mm
+        header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
+        self.pub_live.publish(
+            SweepPoints(
+                header=header,
+                sweep_id=sweep_id,
+                sequence=self._live.closing(sweep_id),
+                closing=True,
+                cloud=points_mm_to_cloud(points, header),
+            )
+        )
+
     def _publish_results(self) -> SweepReport:
         header = Header(frame_id=self.params.base_frame)
         header.stamp = self.get_clock().now().to_msg()
@@ -668,6 +689,8 @@ class UsCompounding(ManagedNode):
         self._breathing = None
         beam = self.sweep.mean_beam_direction()
         if self.params.breathing_compensation and beam is not None:
+            self._publish_closing()  # the X-ray is placed on them while the fit runs
+            took["closing points"], t0 = time.perf_counter() - t0, time.perf_counter()
             stamps = self.sweep.bone_point_stamps_ns()
             try:
                 self._breathing = estimate_breathing(self._last_points_mm, stamps, beam)

@@ -14,11 +14,15 @@ final bone points get one answer: the placed points, or an empty cloud when ther
 X-ray or the placement failed (completion then goes on at once, US-only). While a sweep
 records, the X-ray is also placed on its bone points so far (``/usx/sweep/live_points``, at
 most every ``live_place_period_s``) for the live completion; each sweep's final bone
-points place it again.
+points place it again. A stopped sweep's closing points (``SweepPoints.closing``: all its
+points before the breathing fit) are placed on at once and not published: when the final
+bone points are the same points (no breathing correction applied), that placement is their
+answer, made while us_compounding fitted the breathing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -144,6 +148,9 @@ class XrayIngest(ManagedNode):
         # what re-registering the X-ray samples, made once per X-ray and posterior
         self._gradients, self._gradients_for = None, None
         self.published = 0
+        # the latest placement: (X-ray, (points digest, posterior), level -> points)
+        self._placed: tuple | None = None
+        self.reused = 0  # placements answered from the latest one (the same inputs)
         #: seconds the latest placement took (the completion node waits for it)
         self.last_place_s: float | None = None
         if p.xray_file:
@@ -156,6 +163,7 @@ class XrayIngest(ManagedNode):
             lambda: {
                 "xray": self.xray is not None,
                 "placements": self.published,
+                "placements_reused": self.reused,
                 "last_place_s": self.last_place_s,
             },
         )
@@ -213,11 +221,12 @@ class XrayIngest(ManagedNode):
         self._place()
 
     def _on_live(self, msg: SweepPoints) -> None:
-        """A recording sweep's bone points so far: place the X-ray on them (rate-bounded)."""
+        """A recording sweep's bone points so far: place the X-ray on them (rate-bounded);
+        a stopped sweep's closing points: place it on them for its final points."""
         period, now = self.params.live_place_period_s, time.monotonic()
-        if period <= 0 or self.xray is None:
+        if self.xray is None or msg.discarded or (period <= 0 and not msg.closing):
             return
-        if msg.sweep_id == self._live_id and now - self._live_at < period:
+        if not msg.closing and msg.sweep_id == self._live_id and now - self._live_at < period:
             return
         if msg.sweep_id == self._bone_sweep:
             return  # late: that sweep's final bone points have placed it already
@@ -231,14 +240,23 @@ class XrayIngest(ManagedNode):
         )
         if pts is None:
             return
+        if msg.closing:
+            self._place(pts, msg.header.stamp, msg.sweep_id, final=False, publish=False)
+            return
         self._live_id, self._live_at = msg.sweep_id, now
         self._place(pts, msg.header.stamp, msg.sweep_id, final=False)
 
     def _place(
-        self, bone_mm: np.ndarray | None = None, stamp=None, sweep_id: str = "", final=True
+        self,
+        bone_mm: np.ndarray | None = None,
+        stamp=None,
+        sweep_id: str = "",
+        final: bool = True,
+        publish: bool = True,
     ) -> None:
         """Place the X-ray on ``bone_mm`` of sweep ``sweep_id`` (default: the last closed
-        sweep's bone points; ``final`` false: a recording sweep's points so far)."""
+        sweep's bone points; ``final`` false: a recording sweep's points so far; ``publish``
+        false: only kept, for final points that turn out to be the same)."""
         if bone_mm is None:
             bone_mm, stamp, sweep_id = self._bone_mm, self._bone_stamp, self._bone_sweep
         if bone_mm is None:
@@ -249,14 +267,28 @@ class XrayIngest(ManagedNode):
                 self._answer_none(header, sweep_id)
             return
         t0 = time.perf_counter()
+        posterior = np.array(self.params.patient_posterior) if self.params.reregister else None
+        key = (_digest(bone_mm), None if posterior is None else tuple(posterior))
+        placed = self._placed  # the X-ray by identity: a new XrayView is placed again
+        reused = placed is not None and placed[0] is self.xray and placed[1] == key
         try:
-            posterior = np.array(self.params.patient_posterior) if self.params.reregister else None
-            by_level = place_xray(bone_mm, self.xray, posterior, self._registration(posterior))
+            if reused:
+                by_level = placed[2]
+            else:
+                by_level = place_xray(bone_mm, self.xray, posterior, self._registration(posterior))
+                self._placed = (self.xray, key, by_level)
         except ValueError as exc:
             self.health.reject("placement_failed", str(exc))
             if final:
                 self._answer_none(header, sweep_id)
             return
+        if not publish:
+            self.get_logger().info(
+                f"placed the X-ray on sweep {sweep_id!r}'s closing points in "
+                f"{time.perf_counter() - t0:.2f} s (kept for its final points)"
+            )
+            return
+        self.reused += int(reused)
         levels = sorted(by_level)
         pts = np.concatenate([by_level[lv] for lv in levels])
         lv = np.concatenate([np.full(len(by_level[v]), v, np.uint8) for v in levels])
@@ -267,8 +299,9 @@ class XrayIngest(ManagedNode):
         self.pub.publish(cloud)
         self.published += 1
         self.last_place_s = time.perf_counter() - t0
+        how = "reusing the placement on the same points" if reused else "placed"
         self.get_logger().info(
-            f"placed {len(pts)} X-ray body points of {len(levels)} levels in "
+            f"{how}: {len(pts)} X-ray body points of {len(levels)} levels in "
             f"{self.last_place_s:.2f} s"
         )
         trim_heap()  # the placement's images and arrays are garbage now
@@ -290,6 +323,12 @@ class XrayIngest(ManagedNode):
             self._gradients = registration_gradients(self.xray, posterior)
             self._gradients_for = (self.xray, post)
         return self._gradients
+
+
+def _digest(points_mm: np.ndarray) -> tuple:
+    """What identifies a placement's bone points: their shape and the bytes' hash."""
+    pts = np.ascontiguousarray(points_mm, dtype=np.float64)
+    return pts.shape, hashlib.blake2b(pts.tobytes(), digest_size=16).digest()
 
 
 def main(args: list[str] | None = None) -> None:
