@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
-from usx_model.base.points import check_points
+from usx_model.base.points import check_points, nearest_neighbours
 from usx_model.ingest.xray_points import obb_axes
 
 #: Largest in-plane distance (mm) outside the silhouette that a point is moved from.
@@ -119,8 +118,10 @@ def snap_to_silhouette(
     origin, axes = plane.origin_mm, plane.axes(posterior_dir)
     xr2 = (plane.points_mm - origin) @ axes[1:].T
     p3 = (pts - origin) @ axes.T
-    # Close the sampled silhouette over its point spacing, then fill it.
-    spacing = float(np.median(cKDTree(xr2).query(xr2, k=2)[0][:, 1]))
+    # Close the sampled silhouette over its point spacing, then fill it. (Open3D's exact
+    # tree, the plane's points at height 0: the same distances as a 2-D tree, ~0.6 x time.)
+    flat = np.c_[xr2, np.zeros(len(xr2))]
+    spacing = float(np.median(nearest_neighbours(flat, flat, 2)[0][:, 1]))
     close_px = max(1, int(np.ceil(1.5 * spacing / GRID_MM)))
     pad = close_px + int(np.ceil(max_snap_mm / GRID_MM)) + 2
     lo = xr2.min(axis=0) - pad * GRID_MM
