@@ -8,7 +8,8 @@ Image convention (``tracking.calibration``): u = column = lateral, v = row = dep
 pixel centres at integers; the beam runs down the columns. The result has at most one
 bone pixel per column.
 
-Pipeline (vectorised; about a millisecond of CPU for a 512 x 512 frame):
+Pipeline (vectorised, the score compiled: ``_score.py``; about a millisecond of CPU for a
+512 x 512 frame):
 
 1. **Coarse grid**: every ``col_step``-th column and ``row_step``-th row, transposed so
    each scanline is contiguous in memory; all windows below are box means from one
@@ -45,12 +46,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from usx_model.segmentation._boxes import BoxMeans, clip01
+from usx_model.segmentation._score import score_scanlines
 from usx_model.segmentation.dp import chain_decode
 from usx_model.tracking.calibration import pixels_to_base
-
-#: bytes of a float32 block of coarse scanlines (see ``bone_score``)
-_BLOCK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -194,48 +192,24 @@ def bone_score(image: np.ndarray, params: BoneSegParams | None = None) -> np.nda
     """
     p = params or BoneSegParams()
     img = _check_image(image)
-    # scanline-major: each coarse column contiguous along depth (fast cumulative sums)
+    # scanline-major: each coarse column contiguous along depth
     coarse = img[:: p.row_step, :: p.col_step].T
-    score = np.empty(coarse.shape, dtype=np.float32)
-    # blocks of columns keep every temporary under glibc's 128 KiB mmap threshold: larger
-    # arrays are mapped and unmapped per allocation, and their page faults cost more than
-    # all the arithmetic (measured: 0.9 vs 0.35 ms for a 512 x 512 frame)
-    step = max(1, _BLOCK_BYTES // (4 * (coarse.shape[1] + 64)))
-    for c0 in range(0, coarse.shape[0], step):
-        score[c0 : c0 + step] = _score_block(coarse[c0 : c0 + step], p)
-    return score
-
-
-def _score_block(coarse: np.ndarray, p: BoneSegParams) -> np.ndarray:
-    """Bone score of a block of coarse scanlines ((C, R) uint8), see ``bone_score``."""
     dz = p.pixel_mm[1] * p.row_step
-    scan = np.ascontiguousarray(coarse, dtype=np.float32)
-    scan *= np.float32(1 / 255)
-    n_rows = scan.shape[1]
-    m = max(1, round(p.smooth_mm / dz))
+    m = max(1, round(p.smooth_mm / dz))  # about one echo long, from the pixel down
     k = max(1, round(p.ridge_mm / dz))
     gap = max(m, round(p.shadow_gap_mm / dz))
     w = max(1, round(p.shadow_mm / dz))
-    box = BoxMeans(scan, max(m + k, gap + w))
-    # smoothing window about one echo long, starting at the pixel (the echo lies below
-    # the surface, so a surface pixel sees its own echo)
-    s = box(0, m)
-    # a ridge stands out on both sides (a sector border over black is only a step)
-    ridge = s - np.maximum(box(-k, 0), box(m, m + k))
-    shadow = box(gap, gap + w)
-    # shadow evidence: the share of the brightness in front (tissue over the shadow
-    # window's length, or a quarter of the echo when that is darker, e.g. a water bath)
-    # missing beneath; a soft-tissue layer has tissue beneath and scores ~0
-    front = np.maximum(box(-w, 0), 0.25 * s)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dark = np.where(front > 0, 1.0 - shadow / front, 0.0)
-    # a full-contrast ridge over a black shadow scores 1
-    ridge *= 2.0
-    score = clip01(ridge) * clip01(dark)
-    score[:, : round(p.min_depth_mm / dz)] = 0.0
-    # a shadow needs evidence: at least a quarter of its window inside the image
-    score[:, max(0, n_rows - w // 4 - gap) :] = 0.0
-    return score
+    # no bone in the skin; a shadow needs a quarter of its window inside the image
+    n_rows = coarse.shape[1]
+    return score_scanlines(
+        coarse, m, k, gap, w, round(p.min_depth_mm / dz), max(0, n_rows - w // 4 - gap)
+    )
+
+
+def warm_up() -> None:
+    """Load (or compile) the score's kernel now: its first call costs about half a second
+    (seconds when it compiles), which a node's first frames should not pay."""
+    segment_bone(np.zeros((16, 16), np.uint8))
 
 
 def _candidates(score: np.ndarray, n: int, exclude: int) -> tuple[np.ndarray, np.ndarray]:

@@ -58,6 +58,7 @@ from usx_model.compounding.sweep_protocol import SweepProtocol
 from usx_model.compounding.volume import CompoundingMode, VolumeGrid
 from usx_model.levels.coverage import MIN_PLANE_POINTS, LevelBands, bands_from_xray
 from usx_model.segmentation.bone import BoneSegParams
+from usx_model.segmentation.bone import warm_up as warm_up_segmentation
 from usx_model.segmentation.contact import ContactParams
 from usx_model.tracking.calibration import ProbeCalibration
 from usx_model.tracking.interpolation import PoseBuffer
@@ -324,6 +325,7 @@ class UsCompounding(ManagedNode):
         threadpool_limits(limits=1)
         # the compiled scatter's first call (~0.6 s) must not fall into the first sweep
         warm_up_compounding(CompoundingMode(p.mode))
+        warm_up_segmentation()  # and the compiled bone score's
         if p.breathing_compensation:  # likewise the fit's compiled grouping, at sweep end
             warm_up_breathing()
         try:
