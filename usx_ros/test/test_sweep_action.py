@@ -353,7 +353,11 @@ def test_a_covered_level_sends_the_bone_points_so_far_for_the_live_completion(ri
     n = len(live)
     rig.call(rig.stop)
     assert rig.result(handle).result.success
-    assert len(live) == n  # none once the sweep stopped recording
+    # once the sweep stopped recording: no live points, only its closing points (all of
+    # them, for the X-ray placement while the breathing fit runs)
+    assert spin_until(rig.ex, lambda: len(live) > n, 5.0)
+    spin_until(rig.ex, lambda: False, 0.3)  # bounded: give a wrong live send a chance
+    assert [(m.closing, m.sequence) for m in live[n:]] == [(True, n)]
 
 
 @pytest.mark.parametrize("rig", [{"min_level_coverage": 0.01}], indirect=True)
