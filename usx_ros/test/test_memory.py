@@ -45,3 +45,29 @@ def test_freeze_heap_hides_the_objects_alive_and_still_collects_later_cycles() -
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True"], out.stderr
+
+
+@pytest.mark.parametrize(("env", "changed"), [(None, "True"), ("1", "False")])
+def test_numpy_stops_asking_for_huge_pages_unless_the_user_chose(env, changed) -> None:
+    """In a child process (the setting is process-wide): the first call turns NumPy's
+    huge-page requests off (a second finds them off); NUMPY_MADVISE_HUGEPAGE wins."""
+    import os
+    import subprocess
+
+    code = (
+        "from usx_ros.memory import no_numpy_hugepages\n"
+        "first = no_numpy_hugepages()\n"
+        "try:\n"
+        "    from numpy._core import multiarray\n"
+        "except ImportError:\n"
+        "    from numpy.core import multiarray\n"
+        "print(first, multiarray._set_madvise_hugepage(False))\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env is not None:
+        environ["NUMPY_MADVISE_HUGEPAGE"] = env
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ
+    )
+    # the second value: whether huge pages were still requested before that call
+    assert out.stdout.split() == [changed, "True" if env == "1" else "False"], out.stderr

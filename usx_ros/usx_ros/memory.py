@@ -15,6 +15,15 @@ that fell between the X-ray placement and its callback held the sweep's final sp
 that much (docs/results.md, "Sweep end -> final"). :func:`freeze_heap` moves the objects
 alive once start-up is done out of the collector's sight (``gc.freeze``); later garbage
 is collected as before.
+
+NumPy asks the kernel for transparent huge pages for every array of 4 MB or more
+(``madvise``). A node allocates its large arrays once per sweep, on memory it gave back
+after the last one, and on this project's VM those first touches cost system time: in
+us_compounding the breathing fit on a 60 Hz sweep's 996,000 points took 0.26-0.34 s, of
+it 0.19 s in the kernel, against 0.10 s in a process that had used the memory before.
+:func:`no_numpy_hugepages` turns the request off in a node's process (``run_node``):
+``usx bench graph --rate-hz 60 --sweeps 3`` then gave the breathing fit 0.11-0.13 s, the
+X-ray placement 0.26-0.27 s instead of 0.35-0.40 s (docs/results.md).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 
 
 @functools.cache
@@ -52,3 +62,16 @@ def freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def no_numpy_hugepages() -> bool:
+    """Stop NumPy from asking for transparent huge pages for its large arrays, unless the
+    user chose with NumPy's own ``NUMPY_MADVISE_HUGEPAGE``; True when it changed anything."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # NumPy 1.x
+        from numpy.core import multiarray
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    return bool(setter(False)) if setter is not None else False

@@ -20,7 +20,7 @@ from rclpy.executors import (
 from usx_model.tracking.calibration import ProbeCalibration, load_probe_calibration
 from usx_ros.dds import configure_dds
 from usx_ros.graph import config_path
-from usx_ros.memory import freeze_heap
+from usx_ros.memory import freeze_heap, no_numpy_hugepages
 from usx_ros.nodes.managed import ManagedNode
 from usx_ros.params import ParameterError
 
@@ -80,6 +80,7 @@ def run_node(node_class, args: list[str] | None = None, threads: int = 1) -> Non
     target, lost 9 % of 100 Hz joint states where the single-threaded one lost none.
     """
     configure_dds()
+    no_numpy_hugepages()  # a node's per-sweep arrays are on fresh memory (usx_ros.memory)
     quiet_keyboard_interrupt()
     rclpy.init(args=args)
     if _interrupted:  # Ctrl-C before rclpy's handler was installed: nothing to stop
