@@ -10,20 +10,19 @@ free page of every arena (``MADV_DONTNEED``); it costs milliseconds, once per sw
 
 Python's full (generation 2) collection walks every tracked object, and a node that imports
 torch, Open3D and SciPy holds hundreds of thousands of them, nearly all made at start-up
-and alive for good: in the completion node a full collection took 0.12-0.32 s, and one
-that fell between the X-ray placement and its callback held the sweep's final spine up by
-that much (docs/results.md, "Sweep end -> final"). :func:`freeze_heap` moves the objects
-alive once start-up is done out of the collector's sight (``gc.freeze``); later garbage
-is collected as before.
+and alive for good: in the completion node a full collection paused it for tenths of a
+second, and one that fell between the X-ray placement and its callback held the sweep's
+final spine up (docs/results.md, "Sweep end -> final"). :func:`freeze_heap` moves the
+objects alive once start-up is done out of the collector's sight (``gc.freeze``); later
+garbage is collected as before.
 
 NumPy asks the kernel for transparent huge pages for every array of 4 MB or more
 (``madvise``). A node allocates its large arrays once per sweep, on memory it gave back
-after the last one, and on this project's VM those first touches cost system time: in
-us_compounding the breathing fit on a 60 Hz sweep's 996,000 points took 0.26-0.34 s, of
-it 0.19 s in the kernel, against 0.10 s in a process that had used the memory before.
-:func:`no_numpy_hugepages` turns the request off in a node's process (``run_node``):
-``usx bench graph --rate-hz 60 --sweeps 3`` then gave the breathing fit 0.11-0.13 s, the
-X-ray placement 0.26-0.27 s instead of 0.35-0.40 s (docs/results.md).
+after the last one, and on this project's VM those first touches of huge pages cost most
+of the sweep end's system time (the breathing fit ran three times slower in the node than
+in a process that had used the memory before). :func:`no_numpy_hugepages` turns the
+request off in a node's process (``run_node``); the measurements are in docs/results.md
+("NumPy's huge pages").
 """
 
 from __future__ import annotations

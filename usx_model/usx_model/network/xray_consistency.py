@@ -119,7 +119,7 @@ def snap_to_silhouette(
     xr2 = (plane.points_mm - origin) @ axes[1:].T
     p3 = (pts - origin) @ axes.T
     # Close the sampled silhouette over its point spacing, then fill it. (Open3D's exact
-    # tree, the plane's points at height 0: the same distances as a 2-D tree, ~0.6 x time.)
+    # tree, the plane's points at height 0: the same distances as a 2-D tree, faster.)
     flat = np.c_[xr2, np.zeros(len(xr2))]
     spacing = float(np.median(nearest_neighbours(flat, flat, 2)[0][:, 1]))
     close_px = max(1, int(np.ceil(1.5 * spacing / GRID_MM)))

@@ -4,8 +4,8 @@ One pass per scanline: its cumulative sum, then every window mean the score need
 from it. The float32 arithmetic is NumPy's, step for step (running sum in float32, each
 window's difference times the float32 reciprocal of its clipped length, the same
 operations in the same order), so the scores equal a vectorised NumPy evaluation bit for
-bit (``test/segmentation/test_score.py``), at a third of its time: NumPy spent most of
-it allocating and walking ~15 temporaries per block of scanlines.
+bit (``test/segmentation/test_score.py``), without the ~15 temporaries per block of
+scanlines that NumPy allocated and walked (timings: docs/results.md, Speed).
 """
 
 from __future__ import annotations
@@ -73,9 +73,13 @@ def _kernel():
                 s = (csum[q + m] - csum[q]) * inv[0, r]
                 above = (csum[q] - csum[q - k]) * inv[1, r]
                 below = (csum[q + m + k] - csum[q + m]) * inv[2, r]
-                # a ridge stands out above the pixel and below its echo
+                # a ridge stands out above the pixel and below its echo (a sector border
+                # over black is only a step)
                 ridge = s - max(above, below)
                 shadow = (csum[q + gap + w] - csum[q + gap]) * inv[3, r]
+                # shadow evidence: the share of the brightness in front (the tissue over
+                # the shadow's length, or a quarter of the echo when that is darker, e.g. a
+                # water bath) missing beneath; soft tissue has tissue beneath and scores ~0
                 front = max((csum[q] - csum[q - w]) * inv[4, r], quarter * s)
                 dark = one - shadow / front if front > zero else zero
                 ridge = min(max(ridge * two, zero), one)

@@ -644,10 +644,7 @@ class UsCompounding(ManagedNode):
         seq = self._live.due(sweep_id, done, time.monotonic())
         if seq is None:
             return
-        if self.params.bone_points_voxel_mm > 0:
-            points = self.sweep.thinned_bone_points_mm()
-        else:
-            points = self.sweep.bone_points_mm()
+        points = self._compounded_points()
         header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
         self.pub_live.publish(
             SweepPoints(
@@ -662,14 +659,19 @@ class UsCompounding(ManagedNode):
             )
         )
 
+    def _compounded_points(self, every_point_mm: np.ndarray | None = None) -> np.ndarray:
+        """The sweep's bone points as compounded: thinned as the frames came when
+        ``bone_points_voxel_mm`` > 0, else every point (``every_point_mm`` when the caller
+        holds them already)."""
+        if self.params.bone_points_voxel_mm > 0:
+            return self.sweep.thinned_bone_points_mm()
+        return self.sweep.bone_points_mm() if every_point_mm is None else every_point_mm
+
     def _publish_closing(self) -> None:
         """All of the stopped sweep's points, as its final cloud will be unless the
         breathing fit moves them (``SweepPoints.closing``)."""
         sweep_id = self.session.sweep_id
-        if self.params.bone_points_voxel_mm > 0:
-            points = self.sweep.thinned_bone_points_mm()
-        else:
-            points = self._last_points_mm
+        points = self._compounded_points(self._last_points_mm)
         header = Header(frame_id=self.params.base_frame, stamp=self.get_clock().now().to_msg())
         self.pub_live.publish(
             SweepPoints(
