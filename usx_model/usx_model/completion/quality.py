@@ -86,7 +86,7 @@ class GateThresholds:
 
     min_us_points: int = 64
     coverage: tuple[float, float] = (0.05, 0.25)
-    lateral_extent: tuple[float, float] = (0.6, 0.9)
+    lateral_extent: tuple[float, float] = (0.85, 1.0)
     ridge_offset: tuple[float, float] = (0.2, 0.12)
     us_fit_mm: tuple[float, float] = (4.0, 2.5)
     min_xray_points: int = 16

@@ -14,6 +14,7 @@ statuses, how many vertebrae over 3 mm it passed as ok, and the features' 5th, 5
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -45,6 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated real vertebra names reported as the set 'real_test'",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the degradations")
+    p.add_argument(
+        "--rows",
+        metavar="FILE",
+        help="also write every vertebra and variant (CD-L1, status, features) as JSON lines",
+    )
 
 
 def _cd_l1_mm(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -130,6 +136,9 @@ def run(args: argparse.Namespace) -> dict:
             if name == "real":
                 r["set"] = "real_test" if r["name"] in held else "real_val"
             rows.append(r)
+    if args.rows:
+        with open(args.rows, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
     return {
         "failed_mm": FAILED_MM,
         "weights": str(weights),
