@@ -69,6 +69,8 @@ def test_splits_are_by_spine(n, split, want):
         ({"n_gt": 8}, "n_gt: expected >= 16"),
         ({"split": "holdout"}, "split: expected one of"),
         ({"fractions": (0.5, 0.5, 0.5)}, "summing to 1"),
+        ({"residual_scale": (1.0, 0.5)}, "residual_scale: expected 0 <= low <= high"),
+        ({"residuals": "/nonexistent/lib.npz"}, "residuals: no such library file"),
     ],
 )
 def test_bad_options(kwargs, message):
@@ -94,3 +96,48 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message):
     )
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    from usx_model.sim.phantom.residual import ResidualLibrary, file_sha256
+
+    rng = np.random.default_rng(0)
+    lib = ResidualLibrary(
+        np.array(["a", "b"]),
+        np.array([1, 3]),
+        np.array([0, 400, 800]),
+        rng.uniform(-2.0, 2.0, (800, 3)),
+        rng.normal(0.0, 0.05, (800, 3)),
+    )
+    path = tmp_path_factory.mktemp("lib") / "lib.npz"
+    lib.save(path)
+    return str(path), file_sha256(path)
+
+
+def test_residual_fields_move_the_vertebrae_the_views_are_made_of(two_spines, library, tmp_path):
+    from dataclasses import replace
+
+    path, digest = library
+    moved = tmp_path / "moved.h5"
+    build_dataset(
+        moved, 2, seed=123, options=replace(SMALL, residuals=path, residuals_sha256=digest)
+    )
+    a, b = read_samples(two_spines), read_samples(moved)
+    shift = np.linalg.norm(a.gt.mean(axis=1) - b.gt.mean(axis=1), axis=1)
+    assert 0.05 < shift.mean() < 5.0  # moved, and not into another place
+    assert not np.allclose(a.us_partial, b.us_partial)
+    assert read_attrs(moved)["options"]["residuals_sha256"] == digest
+
+
+def test_a_library_that_changed_is_refused(library, tmp_path):
+    from dataclasses import replace
+
+    path, _ = library
+    with pytest.raises(ValueError, match="expected sha256 0000"):
+        build_dataset(
+            tmp_path / "x.h5",
+            1,
+            seed=1,
+            options=replace(SMALL, residuals=path, residuals_sha256="0000"),
+        )

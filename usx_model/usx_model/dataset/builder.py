@@ -42,6 +42,11 @@ class BuildOptions:
         deform_mm, deform_length_mm: RMS amplitude and length scale of the smooth random
             deformation of every vertebra before its views are simulated
             (``sim.phantom.deform``); 0 leaves the phantom as generated.
+        residuals: a residual field library (``sim.phantom.residual``; ``usx phantom
+            residuals``) whose random fields move every vertebra before its views are
+            simulated, or None.
+        residuals_sha256: that file's content digest (checked when a worker loads it).
+        residual_scale: each field's factor is drawn uniformly in this range.
     """
 
     n_partial: int = 1024
@@ -52,8 +57,16 @@ class BuildOptions:
     norm_points: int = 512
     deform_mm: float = 0.0
     deform_length_mm: float = 12.0
+    residuals: str | None = None
+    residuals_sha256: str | None = None
+    residual_scale: tuple[float, float] = (0.5, 1.0)
 
     def __post_init__(self) -> None:
+        lo, hi = self.residual_scale
+        if not (0.0 <= lo <= hi <= 2.0):
+            raise ValueError(f"residual_scale: expected 0 <= low <= high <= 2, got {(lo, hi)}")
+        if self.residuals is not None and not Path(self.residuals).is_file():
+            raise ValueError(f"residuals: no such library file: {self.residuals}")
         if not (0.0 <= self.deform_mm <= 5.0):
             raise ValueError(f"deform_mm: expected 0..5 mm, got {self.deform_mm}")
         if not (self.deform_length_mm > 0.0):
@@ -90,6 +103,24 @@ def _fps(points: np.ndarray, n: int) -> np.ndarray:
     return resample([points], n)[0]
 
 
+_LIBRARIES: dict = {}
+
+
+def _library(options: BuildOptions):
+    """The options' residual library, loaded once per process and checked by digest."""
+    from usx_model.sim.phantom.residual import ResidualLibrary, file_sha256
+
+    key = (options.residuals, options.residuals_sha256)
+    if key not in _LIBRARIES:
+        digest = file_sha256(options.residuals)
+        if options.residuals_sha256 and digest != options.residuals_sha256:
+            raise ValueError(
+                f"{options.residuals}: expected sha256 {options.residuals_sha256}, got {digest}"
+            )
+        _LIBRARIES[key] = ResidualLibrary.load(options.residuals)
+    return _LIBRARIES[key]
+
+
 def build_spine_samples(seed: int, split: str, options: BuildOptions) -> dict[str, np.ndarray]:
     """All samples (one per level) of the spine generated from ``seed``; arrays stacked."""
     from usx_model.network.prepare import prepare_observations
@@ -100,6 +131,10 @@ def build_spine_samples(seed: int, split: str, options: BuildOptions) -> dict[st
     from usx_model.sim.xray import xray_points_25d
 
     spine = deform_spine(generate_spine(seed), seed, options.deform_mm, options.deform_length_mm)
+    if options.residuals is not None:
+        from usx_model.sim.phantom.residual import residual_spine
+
+        spine = residual_spine(spine, seed, _library(options), options.residual_scale)
     partials = simulate_us_partials(spine, seed=seed)
     xrays = xray_points_25d(spine, jitter_seed=seed)
     rows: dict[str, list] = {k: [] for k in ("us_partial", "xray", "gt", "gt_part", "level")}

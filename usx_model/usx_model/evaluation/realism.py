@@ -21,7 +21,8 @@ import numpy as np
 import open3d as o3d
 from scipy.spatial import cKDTree
 
-from usx_model.evaluation.real import REAL_ROOT
+from usx_model.evaluation.real import REAL_ROOT, level_from_name, read_mesh
+from usx_model.sim.phantom.residual import ResidualLibrary
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.phantom.types import VertebraMesh
 
@@ -107,6 +108,20 @@ def aligned_chamfer(pred: np.ndarray, real: np.ndarray, quick: bool = False) -> 
     return chamfer_l1(pred @ t[:3, :3].T + t[:3, 3], real)
 
 
+def load_mesh_folder(folder: str) -> list[RealVertebra]:
+    """Every vertebra mesh (PLY/STL) of ``folder``, loose, its level from its file name."""
+    out = []
+    for path in sorted(
+        glob.glob(os.path.join(folder, "*.ply")) + glob.glob(os.path.join(folder, "*.stl"))
+    ):
+        v, f = read_mesh(path)
+        name = os.path.splitext(os.path.basename(path))[0]
+        out.append(RealVertebra(name, level_from_name(path), v, f))
+    if not out:
+        raise ValueError(f"{folder}: expected PLY or STL vertebra meshes, found none")
+    return out
+
+
 def load_real_vertebrae(root: str = REAL_ROOT) -> list[RealVertebra]:
     """The real L1 PLYs (largest component each) and L1-L5 of sub-verse004."""
     from usx_model.sim.phantom.verse import load_verse_spine
@@ -136,16 +151,21 @@ def generated_vertebrae(
     spacing_mm: float = 0.9,
     deform_mm: float = 0.0,
     deform_length_mm: float = 12.0,
+    residuals: ResidualLibrary | None = None,
+    residual_scale: tuple[float, float] = (1.0, 1.0),
 ):
     """``n`` phantom vertebrae of one level, from spines of seeds ``first_seed ...``;
-    each deformed by ``sim.phantom.deform`` when ``deform_mm`` > 0 (as the dataset
-    builder's ``--deform-mm`` does)."""
+    each deformed by ``sim.phantom.deform`` when ``deform_mm`` > 0 and moved by a random
+    residual field of ``residuals`` when given (as the dataset builder does)."""
     from usx_model.sim.phantom.deform import deform_spine
+    from usx_model.sim.phantom.residual import residual_spine
 
     out: list[VertebraMesh] = []
     for seed in range(first_seed, first_seed + n):
         spine = generate_spine(seed, levels=(level,), spacing_mm=spacing_mm)
         spine = deform_spine(spine, seed, deform_mm, deform_length_mm)
+        if residuals is not None:
+            spine = residual_spine(spine, seed, residuals, residual_scale)
         out.append(spine.vertebrae[level])
     return out
 
@@ -198,6 +218,9 @@ def realism_report(
     control: int = 0,
     deform_mm: float = 0.0,
     deform_length_mm: float = 12.0,
+    folder: str | None = None,
+    residuals: ResidualLibrary | None = None,
+    residual_scale: tuple[float, float] = (1.0, 1.0),
 ) -> dict:
     """Best-of-``n`` Chamfer-L1 (mm) per real vertebra, their median, and the target.
 
@@ -210,18 +233,20 @@ def realism_report(
             the figure a real vertebra would get if the phantom were realistic.
         deform_mm, deform_length_mm: the pool (and controls) deformed as the dataset
             builder's ``--deform-mm`` does.
+        folder: score the meshes of this folder (:func:`load_mesh_folder`) instead of
+            the validation vertebrae of ``root``.
+        residuals, residual_scale: the pool (and controls) moved by residual fields as
+            the dataset builder's ``--residuals`` does.
 
     Returns:
         JSON-serialisable dict: ``per_vertebra`` (name, level, best_chamfer_mm,
         best_seed), ``median_mm``, ``mean_mm``, ``std_mm``, ``n``, ``target_median_mm``,
         ``deform_mm``, and with ``control`` a ``control`` dict of the same statistics.
     """
-    reals = load_real_vertebrae(root)
+    reals = load_mesh_folder(folder) if folder else load_real_vertebrae(root)
     levels = sorted({r.level for r in reals})
-    generated = {
-        level: generated_vertebrae(level, n, first_seed, 0.9, deform_mm, deform_length_mm)
-        for level in levels
-    }
+    pool_args = (0.9, deform_mm, deform_length_mm, residuals, residual_scale)
+    generated = {level: generated_vertebrae(level, n, first_seed, *pool_args) for level in levels}
 
     def score(vert: RealVertebra) -> dict:
         cd, i = best_of_n(vert, generated[vert.level])
@@ -238,6 +263,8 @@ def realism_report(
         "first_seed": first_seed,
         "deform_mm": deform_mm,
         "deform_length_mm": deform_length_mm,
+        "residual_fields": 0 if residuals is None else len(residuals),
+        "residual_scale": list(residual_scale) if residuals is not None else None,
         "per_vertebra": rows,
         **_stats(rows),
         "target_median_mm": 2.5,
@@ -246,9 +273,7 @@ def realism_report(
         start = first_seed + CONTROL_SEED_OFFSET
         ctrl = []
         for level in levels:
-            for k, vm in enumerate(
-                generated_vertebrae(level, control, start, 0.9, deform_mm, deform_length_mm)
-            ):
+            for k, vm in enumerate(generated_vertebrae(level, control, start, *pool_args)):
                 ctrl.append(
                     score(
                         RealVertebra(

@@ -38,6 +38,16 @@ def test_generate_writes_deterministic_spine_folders(tmp_path, capsys):
         (["phantom", "realism", "--control", "-1"], "--control must be >= 0, got -1"),
         (["phantom", "realism", "--deform-mm", "7"], "--deform-mm must be 0..5 mm, got 7.0"),
         (["phantom", "realism", "--data", "/nonexistent/dir"], "real vertebrae folder not found"),
+        (["phantom", "residuals", "--out", "X.npz", "--n", "0"], "--n must be >= 1, got 0"),
+        (["phantom", "residuals", "--out", "X.txt"], "--out must name a .npz file"),
+        (
+            ["phantom", "residuals", "--out", "X.npz", "--data", "/nonexistent/dir"],
+            "real vertebrae folder not found",
+        ),
+        (
+            ["phantom", "realism", "--residuals", "/nonexistent/lib.npz"],
+            "No such file or directory",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):

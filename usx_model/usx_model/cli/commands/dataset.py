@@ -41,6 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=12.0,
         help="length scale of that deformation (mm)",
     )
+    b.add_argument(
+        "--residuals",
+        default=None,
+        metavar="LIB",
+        help="move every vertebra by a random residual field of LIB (usx phantom residuals)",
+    )
+    b.add_argument(
+        "--residual-scale",
+        type=float,
+        nargs=2,
+        default=(0.5, 1.0),
+        metavar=("LO", "HI"),
+        help="each field scaled by a factor uniform in [LO, HI] (default 0.5 1.0)",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_build)
 
@@ -49,6 +63,7 @@ def _build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from usx_model.dataset.builder import BuildOptions, build_dataset
+    from usx_model.sim.phantom.residual import file_sha256
 
     options = BuildOptions(
         n_partial=args.n_partial,
@@ -57,6 +72,9 @@ def _build(args: argparse.Namespace) -> int:
         split=args.split,
         deform_mm=args.deform_mm,
         deform_length_mm=args.deform_length_mm,
+        residuals=args.residuals,
+        residuals_sha256=file_sha256(args.residuals) if args.residuals else None,
+        residual_scale=tuple(args.residual_scale),
     )
     if args.spines < 1:
         raise ValueError(f"--spines: expected >= 1, got {args.spines}")

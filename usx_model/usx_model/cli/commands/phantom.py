@@ -5,6 +5,9 @@
 - ``usx phantom realism [--n 200] [--control K] [--deform-mm A] [--json OUT]``: best-of-N
   Chamfer-L1 of the phantom against each real vertebra (and against K unseen phantom
   vertebrae per level: the same figure for a shape the phantom can make), as JSON.
+- ``usx phantom residuals --out LIB.npz [--n 100] [--json OUT]``: fit one residual shape
+  field per real validation vertebra (``evaluation.residuals``), the library that
+  ``usx dataset build --residuals`` and ``realism --residuals`` apply to the phantom.
 - ``usx phantom preview --seed S --out PNG``: three orthographic views of the meshes,
   with the simulated US partials (blue) and X-ray points (green) on top.
 """
@@ -49,8 +52,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--deform-mm", type=float, default=0.0, help="deform the pool (as dataset build does)"
     )
     r.add_argument("--deform-length-mm", type=float, default=12.0, help="its length scale")
+    r.add_argument(
+        "--folder", default=None, help="score this folder's meshes (loose) instead of --data's"
+    )
+    _residual_arguments(r)
     r.add_argument("--json", default=None, metavar="OUT", help="also write the JSON here")
     r.set_defaults(func=_realism)
+
+    f = sub.add_parser("residuals", help="fit residual shape fields to real vertebrae")
+    f.add_argument("--out", required=True, help="output library (.npz)")
+    f.add_argument("--n", type=int, default=100, help="phantom vertebrae per level to fit from")
+    f.add_argument("--first-seed", type=int, default=0, help="seed of the first phantom spine")
+    f.add_argument("--data", default=None, help="real_vertebrae folder (default: shared data)")
+    f.add_argument(
+        "--exclude",
+        default="",
+        metavar="NAMES",
+        help="comma-separated validation vertebrae not to fit (kept for model selection)",
+    )
+    f.add_argument("--json", default=None, metavar="OUT", help="also write the report here")
+    f.set_defaults(func=_residuals)
 
     v = sub.add_parser("preview", help="PNG of one phantom spine's meshes, parts coloured")
     v.add_argument("--seed", type=int, default=0, help="spine seed (default 0)")
@@ -96,6 +117,11 @@ def _realism(args: argparse.Namespace) -> int:
     root = args.data or REAL_ROOT
     if not os.path.isdir(root):
         raise FileNotFoundError(f"real vertebrae folder not found: {root}")
+    residuals = None
+    if args.residuals:
+        from usx_model.sim.phantom.residual import ResidualLibrary
+
+        residuals = ResidualLibrary.load(args.residuals)
     report = realism_report(
         n=args.n,
         first_seed=args.first_seed,
@@ -103,7 +129,51 @@ def _realism(args: argparse.Namespace) -> int:
         control=args.control,
         deform_mm=args.deform_mm,
         deform_length_mm=args.deform_length_mm,
+        folder=args.folder,
+        residuals=residuals,
+        residual_scale=tuple(args.residual_scale),
     )
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return 0
+
+
+def _residual_arguments(p: argparse.ArgumentParser) -> None:
+    """``--residuals LIB --residual-scale LO HI``, shared with ``usx dataset build``."""
+    p.add_argument(
+        "--residuals", default=None, metavar="LIB", help="move each vertebra by a residual field"
+    )
+    p.add_argument(
+        "--residual-scale",
+        type=float,
+        nargs=2,
+        default=(0.5, 1.0),
+        metavar=("LO", "HI"),
+        help="each field scaled by a factor uniform in [LO, HI] (default 0.5 1.0)",
+    )
+
+
+def _residuals(args: argparse.Namespace) -> int:
+    from usx_model.evaluation.real import REAL_ROOT
+    from usx_model.evaluation.residuals import build_library, calibration_vertebrae
+    from usx_model.sim.phantom.residual import file_sha256
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    if not args.out.endswith(".npz"):
+        raise ValueError(f"--out must name a .npz file, got {args.out}")
+    root = args.data or REAL_ROOT
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"real vertebrae folder not found: {root}")
+    library, report = build_library(
+        calibration_vertebrae(root), n=args.n, first_seed=args.first_seed
+    )
+    library.save(args.out)
+    report["library"] = args.out
+    report["sha256"] = file_sha256(args.out)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
