@@ -47,6 +47,7 @@ class BuildOptions:
             simulated, or None.
         residuals_sha256: that file's content digest (checked when a worker loads it).
         residual_scale: each field's factor is drawn uniformly in this range.
+        residual_parts: ``"all"``, or ``"arch"`` to move the posterior elements only.
     """
 
     n_partial: int = 1024
@@ -60,11 +61,14 @@ class BuildOptions:
     residuals: str | None = None
     residuals_sha256: str | None = None
     residual_scale: tuple[float, float] = (0.5, 1.0)
+    residual_parts: str = "all"
 
     def __post_init__(self) -> None:
         lo, hi = self.residual_scale
         if not (0.0 <= lo <= hi <= 2.0):
             raise ValueError(f"residual_scale: expected 0 <= low <= high <= 2, got {(lo, hi)}")
+        if self.residual_parts not in ("all", "arch"):
+            raise ValueError(f"residual_parts: expected all or arch, got {self.residual_parts!r}")
         if self.residuals is not None and not Path(self.residuals).is_file():
             raise ValueError(f"residuals: no such library file: {self.residuals}")
         if not (0.0 <= self.deform_mm <= 5.0):
@@ -134,7 +138,9 @@ def build_spine_samples(seed: int, split: str, options: BuildOptions) -> dict[st
     if options.residuals is not None:
         from usx_model.sim.phantom.residual import residual_spine
 
-        spine = residual_spine(spine, seed, _library(options), options.residual_scale)
+        spine = residual_spine(
+            spine, seed, _library(options), options.residual_scale, options.residual_parts
+        )
     partials = simulate_us_partials(spine, seed=seed)
     xrays = xray_points_25d(spine, jitter_seed=seed)
     rows: dict[str, list] = {k: [] for k in ("us_partial", "xray", "gt", "gt_part", "level")}

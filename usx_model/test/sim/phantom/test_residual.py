@@ -204,3 +204,27 @@ def test_subset_keeps_the_named_fields_in_order() -> None:
     np.testing.assert_array_equal(sub.field(1)[1], lib.field(2)[1])
     with pytest.raises(ValueError, match="expected names of this library's fields, got \\['z'\\]"):
         lib.subset(["a", "z"])
+
+
+def test_arch_only_fields_leave_the_body_in_place(spine) -> None:
+    from usx_model.sim.phantom.residual import arch_weight
+
+    rng = np.random.default_rng(4)
+    lib = _library(rng.uniform(-2, 2, (600, 3)), rng.normal(0, 0.05, (600, 3)))
+    out = residual_spine(spine, 3, lib, (1.0, 1.0), parts="arch")
+    whole = residual_spine(spine, 3, lib, (1.0, 1.0))
+    for level in spine.levels:
+        vm, body = spine.vertebrae[level], spine.vertebrae[level].part == Part.BODY
+        moved = np.linalg.norm(out.vertebrae[level].vertices_mm - vm.vertices_mm, axis=1)
+        assert moved[body].max() == 0.0
+        w = arch_weight(vm)
+        far = w == 1.0
+        assert far.sum() > 0.3 * len(w)
+        np.testing.assert_allclose(
+            out.vertebrae[level].vertices_mm[far], whole.vertebrae[level].vertices_mm[far]
+        )
+        # between: a ramp, so no vertex moves more than the whole field moves it
+        full = np.linalg.norm(whole.vertebrae[level].vertices_mm - vm.vertices_mm, axis=1)
+        assert np.all(moved <= full + 1e-12)
+    with pytest.raises(ValueError, match="parts: expected one of"):
+        residual_spine(spine, 3, lib, (1.0, 1.0), parts="body")

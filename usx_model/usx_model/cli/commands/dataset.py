@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar=("LO", "HI"),
         help="each field scaled by a factor uniform in [LO, HI] (default 0.5 1.0)",
     )
+    b.add_argument(
+        "--residual-parts",
+        choices=["all", "arch"],
+        default="all",
+        help="what the fields move: the whole vertebra, or the posterior elements only",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_build)
 
@@ -75,6 +81,7 @@ def _build(args: argparse.Namespace) -> int:
         residuals=args.residuals,
         residuals_sha256=file_sha256(args.residuals) if args.residuals else None,
         residual_scale=tuple(args.residual_scale),
+        residual_parts=args.residual_parts,
     )
     if args.spines < 1:
         raise ValueError(f"--spines: expected >= 1, got {args.spines}")

@@ -32,6 +32,10 @@ from usx_model.sim.phantom.types import Spine, VertebraMesh
 NEIGHBOURS = 8
 #: Blending width in normalised units (about 1.5 mm for a 28 mm RMS radius).
 BLEND = 0.055
+#: Which parts a field moves: every vertex, or the posterior elements only.
+PARTS = ("all", "arch")
+#: Width of the ramp between moved arch and unmoved body, mm (no tear at the pedicles).
+PART_RAMP_MM = 4.0
 
 
 def vertebra_frame(vm: VertebraMesh) -> tuple[np.ndarray, np.ndarray, float]:
@@ -187,17 +191,36 @@ def apply_field(vm: VertebraMesh, displacement_mm: np.ndarray) -> VertebraMesh:
     )
 
 
+def arch_weight(vm: VertebraMesh, ramp_mm: float = PART_RAMP_MM) -> np.ndarray:
+    """(V,) weight in [0, 1]: 0 on the body, 1 on the posterior elements ``ramp_mm``
+    or more from it, linear in the distance to the nearest body vertex between."""
+    body = vm.part == Part.BODY
+    w = np.ones(len(body))
+    if body.any():
+        d, _ = cKDTree(vm.vertices_mm[body]).query(vm.vertices_mm[~body])
+        w[~body] = np.clip(d / ramp_mm, 0.0, 1.0)
+        w[body] = 0.0
+    return w
+
+
 def residual_spine(
-    spine: Spine, seed: int, library: ResidualLibrary, scale: tuple[float, float]
+    spine: Spine,
+    seed: int,
+    library: ResidualLibrary,
+    scale: tuple[float, float],
+    parts: str = "all",
 ) -> Spine:
     """``spine`` with each vertebra moved by a random field of ``library``.
 
     Per vertebra (from ``seed`` and its level alone): a field drawn uniformly, mirrored
-    with probability 1/2, its displacement scaled by a factor uniform in ``scale``.
+    with probability 1/2, its displacement scaled by a factor uniform in ``scale``;
+    ``parts="arch"`` moves the posterior elements only (:func:`arch_weight`).
     """
     lo, hi = scale
     if not (0.0 <= lo <= hi <= 2.0):
         raise ValueError(f"scale: expected 0 <= low <= high <= 2, got {scale}")
+    if parts not in PARTS:
+        raise ValueError(f"parts: expected one of {PARTS}, got {parts!r}")
     out = {}
     for level, vm in spine.vertebrae.items():
         rng = np.random.default_rng([int(seed), int(level), 0x2E5])
@@ -205,5 +228,7 @@ def residual_spine(
         mirror = bool(rng.integers(2))
         a = float(rng.uniform(lo, hi))
         u = field_displacement(vm, *library.field(k), mirror=mirror)
+        if parts == "arch":
+            u *= arch_weight(vm)[:, None]
         out[level] = apply_field(vm, a * u)
     return dataclasses.replace(spine, vertebrae=out)
