@@ -45,3 +45,22 @@ def test_us_snap_moves_points_near_the_us_onto_it_after_the_gate(scene) -> None:
 def test_negative_snap_distance_is_refused(scene) -> None:
     with pytest.raises(ValueError, match=r"us_snap_mm: expected >= 0, got -1\.0"):
         SpineCompleter(scene[2], None, us_snap_mm=-1.0)
+
+
+def test_points_prepared_beforehand_give_the_same_completion(scene) -> None:
+    bone, xray, model = scene
+    completer = SpineCompleter(model, None, n_samples=0, us_snap_mm=5.0)
+    prepared = completer.prepare(bone, PRIOR)
+    torch.manual_seed(1)
+    a = completer.complete(bone, PRIOR, xray)
+    torch.manual_seed(1)
+    b = completer.complete(bone, PRIOR, xray, prepared=prepared)
+    np.testing.assert_array_equal(a.point_level, b.point_level)
+    for la, lb in zip(a.levels, b.levels, strict=True):
+        np.testing.assert_array_equal(la.points_mm, lb.points_mm)
+        assert (la.status, la.confidence) == (lb.status, lb.confidence)
+    with pytest.raises(ValueError, match="prepared: made from other bone points"):
+        completer.complete(bone.copy(), PRIOR, xray, prepared=prepared)
+    other = PatientPrior(np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0]))
+    with pytest.raises(ValueError, match="or another prior"):
+        completer.complete(bone, other, xray, prepared=prepared)

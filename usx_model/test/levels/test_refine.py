@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from usx_model.levels.refine import point_normals, refine_mincut, smallest_eigenvectors
+from usx_model.levels.refine import (
+    neighbour_graph,
+    point_normals,
+    refine_mincut,
+    smallest_eigenvectors,
+)
 
 
 def _crease(angle_deg: float, offset_mm: float, n: int = 20, width: int = 30):
@@ -104,3 +109,15 @@ def test_undefined_normals_cost_the_full_edge():
 def test_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         refine_mincut(*args)
+
+
+def test_a_graph_built_beforehand_gives_the_same_cut():
+    pts, idx, above, _, _ = _crease(90.0, 3.5)
+    graph = neighbour_graph(pts)
+    np.testing.assert_array_equal(
+        refine_mincut(pts, idx, above, seed_mm=10.0, graph=graph),
+        refine_mincut(pts, idx, above, seed_mm=10.0),
+    )
+    # a graph of other points is refused, not used
+    with pytest.raises(ValueError, match=r"graph: built on \d+ points, expected"):
+        refine_mincut(pts[:-3], idx[:-3], above[:-3], graph=graph)

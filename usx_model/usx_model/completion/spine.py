@@ -36,6 +36,7 @@ from usx_model.ingest.xray_points import (
     level_centroids,
     level_midplanes,
 )
+from usx_model.levels.refine import NeighbourGraph, neighbour_graph
 from usx_model.levels.split import split_levels_xray
 from usx_model.levels.us_only import split_levels_us_only
 from usx_model.network.inference import complete
@@ -89,6 +90,27 @@ class SpineCompletionResult:
     point_level: np.ndarray
     xray_points_mm: dict[int, np.ndarray]
     timings_s: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PreparedPoints:
+    """What :meth:`SpineCompleter.complete` derives from the bone points alone, made
+    beforehand (:meth:`SpineCompleter.prepare`) while the X-ray is still being placed.
+
+    Attributes:
+        source: the bone points array it was made from (checked by identity: the
+            same array object, as a node holds it between the two calls).
+        prior: the prior it was made with.
+        points_mm: (N, 3) thinned points.
+        R_base_lps: (3, 3) anatomical frame.
+        graph: the level split's neighbour graph of ``points_mm``.
+    """
+
+    source: np.ndarray
+    prior: PatientPrior
+    points_mm: np.ndarray
+    R_base_lps: np.ndarray
+    graph: NeighbourGraph
 
 
 def _unit(v: np.ndarray, name: str) -> np.ndarray:
@@ -174,6 +196,13 @@ class SpineCompleter:
                     n_samples=self.n_samples,
                 )
 
+    def prepare(self, bone_points_mm: np.ndarray, prior: PatientPrior) -> PreparedPoints:
+        """The X-ray-independent part of :meth:`complete` (thinning, frame, the split's
+        graph), for a caller that has the bone points before the placed X-ray."""
+        pts = thin_points(bone_points_mm)
+        R = estimate_anatomical_frame(pts, prior)
+        return PreparedPoints(bone_points_mm, prior, pts, R, neighbour_graph(pts))
+
     def complete(
         self,
         bone_points_mm: np.ndarray,
@@ -181,6 +210,7 @@ class SpineCompleter:
         xray_points_mm: dict[int, np.ndarray] | None = None,
         levels: tuple[int, ...] = (1, 2, 3, 4, 5),
         use_xray: bool = True,
+        prepared: PreparedPoints | None = None,
     ) -> SpineCompletionResult:
         """Complete ``levels`` from the sweep's bone points and placed X-ray points.
 
@@ -191,13 +221,26 @@ class SpineCompleter:
                 (``completion.xray_placement.place_xray``), or None.
             levels: levels to complete.
             use_xray: False forces the US-only model everywhere.
+            prepared: :meth:`prepare` of these bone points and prior, or None (the
+                result is the same either way).
 
         Raises:
-            ValueError: too few bone points (the caller reports it).
+            ValueError: too few bone points (the caller reports it); ``prepared`` made
+                from other bone points or another prior.
         """
         t = {"start": time.perf_counter()}
-        pts = thin_points(bone_points_mm)
-        R = estimate_anatomical_frame(pts, prior)
+        graph = None
+        if prepared is not None:
+            same_prior = all(
+                np.array_equal(getattr(prepared.prior, k), getattr(prior, k))
+                for k in ("cranial", "posterior")
+            )
+            if prepared.source is not bone_points_mm or not same_prior:
+                raise ValueError("prepared: made from other bone points or another prior")
+            pts, R, graph = prepared.points_mm, prepared.R_base_lps, prepared.graph
+        else:
+            pts = thin_points(bone_points_mm)
+            R = estimate_anatomical_frame(pts, prior)
         t["frame"] = time.perf_counter()
         xr: dict[int, np.ndarray] = {}
         if xray_points_mm and use_xray and self.model_full is not None:
@@ -208,7 +251,7 @@ class SpineCompleter:
             # Measuring |lateral| from each vertebra's own mid-plane follows axial rotation
             # (fresh phantom seeds 9601-9612: 0.986 +- 0.011 -> 0.993 +- 0.005 correct).
             point_level = split_levels_xray(
-                pts, centroids, R[0], midplanes=level_midplanes(xr, R[0])
+                pts, centroids, R[0], midplanes=level_midplanes(xr, R[0]), graph=graph
             )
         else:
             point_level = split_levels_us_only(pts, cranial=R[2], towards_probe=R[1])

@@ -21,7 +21,7 @@ import numpy as np
 
 from usx_model.base.points import check_points
 from usx_model.levels.boundary_prior import BoundaryPrior, arch_boundary_mm, table_offset_mm
-from usx_model.levels.refine import refine_mincut
+from usx_model.levels.refine import NeighbourGraph, refine_mincut
 
 
 def _unit(v, name: str) -> np.ndarray:
@@ -43,6 +43,7 @@ def split_levels_xray(
     arch_shift_mm: float = 8.0,
     refine: bool = True,
     midplanes: dict | None = None,
+    graph: NeighbourGraph | None = None,
 ) -> np.ndarray:
     """Level of every point from the X-ray body centroids.
 
@@ -65,6 +66,8 @@ def split_levels_xray(
             :func:`usx_model.ingest.symmetry.symmetry_planes`); the lateral distance
             used by the boundary prior is then measured from the two neighbours'
             planes (follows axial rotation); None measures it from the centroids.
+        graph: the refinement's graph of ``points_mm`` built beforehand
+            (:func:`usx_model.levels.refine.neighbour_graph`), or None.
 
     Returns:
         (N,) int8 levels, 0 for points outside every box.
@@ -83,7 +86,7 @@ def split_levels_xray(
         above = height - arch_boundary_mm(side, depth, arch_shift_mm)
     idx = np.sum(above < 0, axis=1)  # boundaries lying above the point
     if refine:
-        idx = refine_mincut(p, idx, above)
+        idx = refine_mincut(p, idx, above, graph=graph)
     rel = p - c[idx]
     d_lat = np.abs(rel @ lat)
     d_post = np.einsum("nk,nk->n", rel, post[idx])

@@ -351,9 +351,18 @@ def test_with_a_placer_the_final_completion_waits_for_its_answer(make_graph, obs
     graph.publish_bone(bone)
     _spin_for(graph.ex, 1.0)
     assert not graph.results
+    # while it waits, what needs no X-ray is made from the bone points
+    node = graph.node
+    assert node._prepared is not None and node._prepared.source is node._bone_mm
     graph.publish_xray(xray_points)
     assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
     assert all(v.used_xray for v in graph.results[-1].vertebrae)
+    assert node._prepared is None  # used once
+    # and the result is the completion of the same inputs made in one go
+    offline = node.completer.complete(node._bone_mm, node._prior(), node._xray)
+    np.testing.assert_array_equal(node.last_result.point_level, offline.point_level)
+    for a, b in zip(node.last_result.levels, offline.levels, strict=True):
+        np.testing.assert_array_equal(a.points_mm, b.points_mm)
 
 
 @pytest.mark.parametrize("placer", ["answers_none", "absent"])

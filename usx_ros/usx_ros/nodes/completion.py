@@ -64,6 +64,7 @@ from usx_model.completion.live import LivePolicy, LiveSpine
 from usx_model.completion.spine import (
     USABLE_STATUSES,
     PatientPrior,
+    PreparedPoints,
     SpineCompleter,
     SpineCompletionResult,
     cap_for_frame_loss,
@@ -261,6 +262,7 @@ class CompletionNode(ManagedNode):
         self._bone_sweep: str | None = None
         self._xray: dict[int, np.ndarray] | None = None
         self._xray_sweep: str | None = None  # None too for a live placement
+        self._prepared: PreparedPoints | None = None  # of _bone_mm, while the X-ray is placed
         self._pending_t0: float | None = None
         # sweep id -> (lost fraction of its frames, its stop in ns), from its report
         self._reports: dict[str, tuple[float, int]] = {}
@@ -444,6 +446,12 @@ class CompletionNode(ManagedNode):
             self.run_completion((1, 2, 3, 4, 5), True, t_received)
         else:
             self._pending_t0 = t_received
+            # while xray_ingest places the X-ray on these points: what needs no X-ray
+            with self._lock:
+                try:
+                    self._prepared = self.completer.prepare(pts, self._prior())
+                except ValueError:
+                    self._prepared = None  # complete() says why, with the X-ray
 
     def _on_request(self, req: CompleteSpine.Request, resp: CompleteSpine.Response):
         t0 = time.perf_counter()
@@ -502,7 +510,7 @@ class CompletionNode(ManagedNode):
         if not due:
             return
         t0 = time.perf_counter()
-        prior = PatientPrior(np.array(p.patient_cranial), np.array(p.patient_posterior))
+        prior = self._prior()
         with self._lock:
             try:
                 result = self.completer.complete(pts, prior, self._xray, due, True)
@@ -518,6 +526,11 @@ class CompletionNode(ManagedNode):
             f"sweep {msg.sweep_id!r} (live): L{', L'.join(map(str, due))} completed in "
             f"{self.last_live_latency_s:.2f} s; the spine so far: "
             f"L{', L'.join(map(str, self._live.completed_levels))}"
+        )
+
+    def _prior(self) -> PatientPrior:
+        return PatientPrior(
+            np.array(self.params.patient_cranial), np.array(self.params.patient_posterior)
         )
 
     def _withdraw_live(self, sweep_id: str) -> None:
@@ -550,13 +563,14 @@ class CompletionNode(ManagedNode):
         # from the trigger (bone points or request) to this work's start: the X-ray
         # placement, and whatever held this node's executor or the transport up
         waited_s = time.perf_counter() - t0
-        prior = PatientPrior(
-            np.array(self.params.patient_cranial), np.array(self.params.patient_posterior)
-        )
+        prior = self._prior()
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared.source is not self._bone_mm:
+            prepared = None  # made for earlier bone points
         with self._lock:
             try:
                 result = self.completer.complete(
-                    self._bone_mm, prior, self._xray, tuple(levels), use_xray
+                    self._bone_mm, prior, self._xray, tuple(levels), use_xray, prepared
                 )
             except ValueError as exc:
                 self.health.reject("completion_failed", str(exc))
