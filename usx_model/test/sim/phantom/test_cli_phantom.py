@@ -46,7 +46,7 @@ def test_generate_writes_deterministic_spine_folders(tmp_path, capsys):
         ),
         (
             ["phantom", "realism", "--residuals", "/nonexistent/lib.npz"],
-            "No such file or directory",
+            "residual library not found: /nonexistent/lib.npz",
         ),
     ],
 )

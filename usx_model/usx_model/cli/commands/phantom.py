@@ -114,8 +114,10 @@ def _realism(args: argparse.Namespace) -> int:
         raise ValueError(f"--control must be >= 0, got {args.control}")
     if not 0.0 <= args.deform_mm <= 5.0:
         raise ValueError(f"--deform-mm must be 0..5 mm, got {args.deform_mm}")
+    if args.residuals and not os.path.isfile(args.residuals):
+        raise FileNotFoundError(f"residual library not found: {args.residuals}")
     root = args.data or REAL_ROOT
-    if not os.path.isdir(root):
+    if not args.folder and not os.path.isdir(root):
         raise FileNotFoundError(f"real vertebrae folder not found: {root}")
     residuals = None
     if args.residuals:
