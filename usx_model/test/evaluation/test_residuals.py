@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usx_model.evaluation.residuals import fit_displacement
+from usx_model.evaluation.realism import RealVertebra
+from usx_model.evaluation.residuals import fit_displacement, without
 
 
 def _sphere(n: int, radius: float, seed: int) -> np.ndarray:
@@ -46,3 +47,17 @@ def test_identical_clouds_barely_move() -> None:
 def test_bad_input_is_refused(src, dst, message) -> None:
     with pytest.raises(ValueError, match=message):
         fit_displacement(src, dst)
+
+
+def _real(name: str) -> RealVertebra:
+    return RealVertebra(name, 1, np.zeros((3, 3)), np.array([[0, 1, 2]]))
+
+
+def test_excluded_vertebrae_are_left_out_of_the_fit() -> None:
+    reals = [_real(n) for n in ("a", "b", "c")]
+    assert [r.name for r in without(reals, {"b"})] == ["a", "c"]
+    assert [r.name for r in without(reals, set())] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"expected names among \['a', 'b', 'c'\], got \['z'\]"):
+        without(reals, {"a", "z"})
+    with pytest.raises(ValueError, match="at least one real vertebra left"):
+        without(reals, {"a", "b", "c"})

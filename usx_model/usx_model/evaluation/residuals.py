@@ -138,6 +138,21 @@ def build_library(
     return lib, {"n": n, "first_seed": first_seed, "fields": rows}
 
 
+def without(reals: list[RealVertebra], names: set[str]) -> list[RealVertebra]:
+    """``reals`` less the named ones (kept out of the fit, e.g. for model selection).
+
+    Raises:
+        ValueError: on a name that is not among ``reals``, or when none would be left.
+    """
+    unknown = sorted(set(names) - {r.name for r in reals})
+    if unknown:
+        raise ValueError(f"expected names among {[r.name for r in reals]}, got {unknown}")
+    kept = [r for r in reals if r.name not in names]
+    if not kept:
+        raise ValueError("expected at least one real vertebra left to fit")
+    return kept
+
+
 def calibration_vertebrae(root: str | None = None) -> list[RealVertebra]:
     """The calibration set: the real validation vertebrae (``realism.load_real_vertebrae``:
     the ten VerSe L1s and the VerSe sample subject's L1-L5)."""

@@ -46,6 +46,19 @@ def _library(points: np.ndarray, disp: np.ndarray) -> ResidualLibrary:
     return ResidualLibrary(np.array(["a"]), np.array([3]), np.array([0, len(points)]), points, disp)
 
 
+def _random_library(names: str, levels: list[int], offsets: list[int], seed: int):
+    """Fields of random samples and displacements (normalised frame)."""
+    rng = np.random.default_rng(seed)
+    n = offsets[-1]
+    return ResidualLibrary(
+        np.array(list(names)),
+        np.array(levels),
+        np.array(offsets),
+        rng.uniform(-2.0, 2.0, (n, 3)),
+        rng.normal(0.0, 0.05, (n, 3)),
+    )
+
+
 def test_frame_is_orthonormal_lateral_first_and_posterior_towards_the_arch(spine) -> None:
     vm = spine.vertebrae[3]
     c, axes, r = vertebra_frame(vm)
@@ -90,14 +103,7 @@ def test_mirror_flips_the_lateral_component(spine) -> None:
 
 
 def test_residual_spine_is_deterministic_and_zero_scale_is_identity(spine) -> None:
-    rng = np.random.default_rng(1)
-    lib = ResidualLibrary(
-        np.array(["a", "b"]),
-        np.array([1, 2]),
-        np.array([0, 300, 600]),
-        rng.uniform(-2, 2, (600, 3)),
-        rng.normal(0, 0.05, (600, 3)),
-    )
+    lib = _random_library("ab", [1, 2], [0, 300, 600], seed=1)
     a = residual_spine(spine, 5, lib, (0.5, 1.0))
     b = residual_spine(spine, 5, lib, (0.5, 1.0))
     c = residual_spine(spine, 6, lib, (0.5, 1.0))
@@ -128,14 +134,7 @@ def test_apply_field_moves_the_centroids_with_their_vertices(spine) -> None:
 
 
 def test_library_round_trip(tmp_path) -> None:
-    rng = np.random.default_rng(2)
-    lib = ResidualLibrary(
-        np.array(["x", "y"]),
-        np.array([1, 5]),
-        np.array([0, 10, 25]),
-        rng.normal(size=(25, 3)),
-        rng.normal(size=(25, 3)),
-    )
+    lib = _random_library("xy", [1, 5], [0, 10, 25], seed=2)
     lib.save(tmp_path / "lib.npz")
     back = ResidualLibrary.load(tmp_path / "lib.npz")
     assert list(back.names) == ["x", "y"] and list(back.levels) == [1, 5]
@@ -191,14 +190,7 @@ def test_a_vertebra_without_a_body_has_no_frame(spine) -> None:
 
 
 def test_subset_keeps_the_named_fields_in_order() -> None:
-    rng = np.random.default_rng(3)
-    lib = ResidualLibrary(
-        np.array(["a", "b", "c"]),
-        np.array([1, 2, 3]),
-        np.array([0, 5, 12, 20]),
-        rng.normal(size=(20, 3)),
-        rng.normal(size=(20, 3)),
-    )
+    lib = _random_library("abc", [1, 2, 3], [0, 5, 12, 20], seed=3)
     sub = lib.subset(["c", "a"])
     assert list(sub.names) == ["a", "c"] and list(sub.levels) == [1, 3]
     np.testing.assert_array_equal(sub.field(1)[1], lib.field(2)[1])
@@ -209,8 +201,7 @@ def test_subset_keeps_the_named_fields_in_order() -> None:
 def test_arch_only_fields_leave_the_body_in_place(spine) -> None:
     from usx_model.sim.phantom.residual import arch_weight
 
-    rng = np.random.default_rng(4)
-    lib = _library(rng.uniform(-2, 2, (600, 3)), rng.normal(0, 0.05, (600, 3)))
+    lib = _random_library("a", [3], [0, 600], seed=4)
     out = residual_spine(spine, 3, lib, (1.0, 1.0), parts="arch")
     whole = residual_spine(spine, 3, lib, (1.0, 1.0))
     for level in spine.levels:

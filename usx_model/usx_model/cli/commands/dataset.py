@@ -41,13 +41,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=12.0,
         help="length scale of that deformation (mm)",
     )
-    b.add_argument(
+    add_residual_arguments(b, parts=True)
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_build)
+
+
+def add_residual_arguments(p: argparse.ArgumentParser, parts: bool) -> None:
+    """``--residuals LIB --residual-scale LO HI`` (and ``--residual-parts``): residual
+    shape fields on the phantom (``sim.phantom.residual``); also ``usx phantom realism``'s."""
+    p.add_argument(
         "--residuals",
         default=None,
         metavar="LIB",
         help="move every vertebra by a random residual field of LIB (usx phantom residuals)",
     )
-    b.add_argument(
+    p.add_argument(
         "--residual-scale",
         type=float,
         nargs=2,
@@ -55,14 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar=("LO", "HI"),
         help="each field scaled by a factor uniform in [LO, HI] (default 0.5 1.0)",
     )
-    b.add_argument(
-        "--residual-parts",
-        choices=["all", "arch"],
-        default="all",
-        help="what the fields move: the whole vertebra, or the posterior elements only",
-    )
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
-    b.set_defaults(func=_build)
+    if parts:
+        p.add_argument(
+            "--residual-parts",
+            choices=["all", "arch"],
+            default="all",
+            help="what the fields move: the whole vertebra, or the posterior elements only",
+        )
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ import sys
 
 import numpy as np
 
+from usx_model.cli.commands.dataset import add_residual_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("phantom", help="procedural lumbar-spine phantom")
@@ -55,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument(
         "--folder", default=None, help="score this folder's meshes (loose) instead of --data's"
     )
-    _residual_arguments(r)
+    add_residual_arguments(r, parts=False)
     r.add_argument("--json", default=None, metavar="OUT", help="also write the JSON here")
     r.set_defaults(func=_realism)
 
@@ -135,32 +137,22 @@ def _realism(args: argparse.Namespace) -> int:
         residuals=residuals,
         residual_scale=tuple(args.residual_scale),
     )
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    _print_json(report, args.json)
     return 0
 
 
-def _residual_arguments(p: argparse.ArgumentParser) -> None:
-    """``--residuals LIB --residual-scale LO HI``, shared with ``usx dataset build``."""
-    p.add_argument(
-        "--residuals", default=None, metavar="LIB", help="move each vertebra by a residual field"
-    )
-    p.add_argument(
-        "--residual-scale",
-        type=float,
-        nargs=2,
-        default=(0.5, 1.0),
-        metavar=("LO", "HI"),
-        help="each field scaled by a factor uniform in [LO, HI] (default 0.5 1.0)",
-    )
+def _print_json(report: dict, path: str | None) -> None:
+    """Print ``report`` as JSON, and write it to ``path`` too when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
 
 
 def _residuals(args: argparse.Namespace) -> int:
     from usx_model.evaluation.real import REAL_ROOT
-    from usx_model.evaluation.residuals import build_library, calibration_vertebrae
+    from usx_model.evaluation.residuals import build_library, calibration_vertebrae, without
     from usx_model.sim.phantom.residual import file_sha256
 
     if args.n < 1:
@@ -170,17 +162,12 @@ def _residuals(args: argparse.Namespace) -> int:
     root = args.data or REAL_ROOT
     if not os.path.isdir(root):
         raise FileNotFoundError(f"real vertebrae folder not found: {root}")
-    library, report = build_library(
-        calibration_vertebrae(root), n=args.n, first_seed=args.first_seed
-    )
+    exclude = {n for n in args.exclude.split(",") if n}
+    reals = without(calibration_vertebrae(root), exclude)
+    library, report = build_library(reals, n=args.n, first_seed=args.first_seed)
     library.save(args.out)
-    report["library"] = args.out
-    report["sha256"] = file_sha256(args.out)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    report.update(excluded=sorted(exclude), library=args.out, sha256=file_sha256(args.out))
+    _print_json(report, args.json)
     return 0
 
 
