@@ -100,7 +100,7 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message):
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    from usx_model.sim.phantom.residual import ResidualLibrary, file_sha256
+    from usx_model.sim.phantom.residual import ResidualLibrary, library_sha256
 
     rng = np.random.default_rng(0)
     lib = ResidualLibrary(
@@ -112,7 +112,7 @@ def library(tmp_path_factory):
     )
     path = tmp_path_factory.mktemp("lib") / "lib.npz"
     lib.save(path)
-    return str(path), file_sha256(path)
+    return str(path), library_sha256(path)
 
 
 def test_residual_fields_move_the_vertebrae_the_views_are_made_of(two_spines, library, tmp_path):

@@ -45,7 +45,8 @@ class BuildOptions:
         residuals: a residual field library (``sim.phantom.residual``; ``usx phantom
             residuals``) whose random fields move every vertebra before its views are
             simulated, or None.
-        residuals_sha256: that file's content digest (checked when a worker loads it).
+        residuals_sha256: that library's content digest (``ResidualLibrary.content_sha256``;
+            checked when a worker loads it).
         residual_scale: each field's factor is drawn uniformly in this range.
         residual_parts: ``"all"``, or ``"arch"`` to move the posterior elements only.
     """
@@ -112,16 +113,17 @@ _LIBRARIES: dict = {}
 
 def _library(options: BuildOptions):
     """The options' residual library, loaded once per process and checked by digest."""
-    from usx_model.sim.phantom.residual import ResidualLibrary, file_sha256
+    from usx_model.sim.phantom.residual import ResidualLibrary
 
     key = (options.residuals, options.residuals_sha256)
     if key not in _LIBRARIES:
-        digest = file_sha256(options.residuals)
+        library = ResidualLibrary.load(options.residuals)
+        digest = library.content_sha256()
         if options.residuals_sha256 and digest != options.residuals_sha256:
             raise ValueError(
                 f"{options.residuals}: expected sha256 {options.residuals_sha256}, got {digest}"
             )
-        _LIBRARIES[key] = ResidualLibrary.load(options.residuals)
+        _LIBRARIES[key] = library
     return _LIBRARIES[key]
 
 

@@ -12,6 +12,7 @@ from usx_model.sim.phantom.residual import (
     ResidualLibrary,
     apply_field,
     field_displacement,
+    library_sha256,
     residual_spine,
     vertebra_frame,
 )
@@ -140,6 +141,20 @@ def test_library_round_trip(tmp_path) -> None:
     assert list(back.names) == ["x", "y"] and list(back.levels) == [1, 5]
     np.testing.assert_allclose(back.field(1)[0], lib.field(1)[0], rtol=1e-6)
     assert len(back) == 2
+
+
+def test_the_digest_follows_the_fields_not_the_file(tmp_path) -> None:
+    lib = _random_library("xy", [1, 5], [0, 10, 25], seed=2)
+    lib.save(tmp_path / "a.npz")
+    # the same fields written again: NumPy's archive stores a write time, the digest ignores it
+    ResidualLibrary.load(tmp_path / "a.npz").save(tmp_path / "b.npz")
+    assert library_sha256(tmp_path / "a.npz") == library_sha256(tmp_path / "b.npz")
+    assert library_sha256(tmp_path / "a.npz") == lib.content_sha256()
+    moved = lib.displacements.copy()
+    moved[3, 1] += 1e-3
+    assert dataclasses.replace(lib, displacements=moved).content_sha256() != lib.content_sha256()
+    renamed = dataclasses.replace(lib, names=np.array(["x", "z"]))
+    assert renamed.content_sha256() != lib.content_sha256()
 
 
 def _bad(**change):

@@ -76,7 +76,7 @@ def _build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from usx_model.dataset.builder import BuildOptions, build_dataset
-    from usx_model.sim.phantom.residual import file_sha256
+    from usx_model.sim.phantom.residual import library_sha256
 
     options = BuildOptions(
         n_partial=args.n_partial,
@@ -86,7 +86,7 @@ def _build(args: argparse.Namespace) -> int:
         deform_mm=args.deform_mm,
         deform_length_mm=args.deform_length_mm,
         residuals=args.residuals,
-        residuals_sha256=file_sha256(args.residuals) if args.residuals else None,
+        residuals_sha256=library_sha256(args.residuals) if args.residuals else None,
         residual_scale=tuple(args.residual_scale),
         residual_parts=args.residual_parts,
     )

@@ -153,7 +153,7 @@ def _print_json(report: dict, path: str | None) -> None:
 def _residuals(args: argparse.Namespace) -> int:
     from usx_model.evaluation.real import REAL_ROOT
     from usx_model.evaluation.residuals import build_library, calibration_vertebrae, without
-    from usx_model.sim.phantom.residual import file_sha256
+    from usx_model.sim.phantom.residual import library_sha256
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
@@ -166,7 +166,7 @@ def _residuals(args: argparse.Namespace) -> int:
     reals = without(calibration_vertebrae(root), exclude)
     library, report = build_library(reals, n=args.n, first_seed=args.first_seed)
     library.save(args.out)
-    report.update(excluded=sorted(exclude), library=args.out, sha256=file_sha256(args.out))
+    report.update(excluded=sorted(exclude), library=args.out, sha256=library_sha256(args.out))
     _print_json(report, args.json)
     return 0
 

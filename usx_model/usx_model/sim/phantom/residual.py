@@ -135,6 +135,21 @@ class ResidualLibrary:
             displacements=self.displacements.astype(np.float32),
         )
 
+    def content_sha256(self) -> str:
+        """Hex sha256 of every field's name, shape and values (float32, as saved)."""
+        h = hashlib.sha256()
+        h.update("\0".join(str(n) for n in self.names).encode())
+        for name, dtype in (
+            ("levels", np.int64),
+            ("offsets", np.int64),
+            ("points", np.float32),
+            ("displacements", np.float32),
+        ):
+            a = np.ascontiguousarray(getattr(self, name), dtype=dtype)
+            h.update(f"{name}:{a.shape};".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
     @classmethod
     def load(cls, path: str | Path) -> ResidualLibrary:
         """Read a library written by :meth:`save` (no pickles)."""
@@ -151,9 +166,13 @@ class ResidualLibrary:
             )
 
 
-def file_sha256(path: str | Path) -> str:
-    """Content digest of a library file (recorded with the data built from it)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def library_sha256(path: str | Path) -> str:
+    """Digest of a library file's fields (recorded with the data built from it).
+
+    Taken over the arrays, not the file's bytes: NumPy writes the time into the archive,
+    so two fits of the same vertebrae give files that differ and fields that do not.
+    """
+    return ResidualLibrary.load(path).content_sha256()
 
 
 def field_displacement(
