@@ -63,7 +63,8 @@ def make_toy_samples():
 @pytest.fixture
 def toy_dataset(tmp_path):
     path = tmp_path / "toy.h5"
-    write_samples(path, toy_samples(), {"seed": 0, "n_spines": 6})
+    options = {"residuals": "toy.npz", "residual_scale": [0.0, 1.0]}
+    write_samples(path, toy_samples(), {"seed": 0, "n_spines": 6, "options": options})
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from usx_model.dataset.schema import read_samples
+from usx_model.dataset.schema import read_attrs, read_samples
 from usx_model.network.config import tiny_config as tiny_network_config
 from usx_model.network.model import USXComplete
 from usx_model.network.weights import load_weights
@@ -34,6 +34,8 @@ def test_run_writes_checkpoints_curves_and_weights(tiny_config, tmp_path):
     assert prov["best_epoch"] in (0, 1) and "val_cd_l1_mm" in prov["val_metrics"]
     data = load_train_config(tiny_config).data
     assert prov["dataset"]["content_sha256"] == read_samples(data).content_sha256()
+    # how the data were built (phantom options, residual library digest) travels with them
+    assert prov["dataset"].get("options") == read_attrs(data).get("options")
     assert model.config.n_out == 128
 
 

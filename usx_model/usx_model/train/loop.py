@@ -317,7 +317,7 @@ def _export_best(run_dir: Path, cfg: TrainConfig, net_cfg, history: list) -> Non
     attrs = read_attrs(cfg.data)
     dataset = {
         "path": str(cfg.data),
-        **{k: attrs.get(k) for k in ("seed", "n_spines", "usx_version") if k in attrs},
+        **{k: attrs.get(k) for k in ("seed", "n_spines", "usx_version", "options") if k in attrs},
         # a rebuilt dataset must match this to retrain these weights exactly
         "content_sha256": read_samples(cfg.data).content_sha256(),
     }
