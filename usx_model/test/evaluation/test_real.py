@@ -63,7 +63,16 @@ def _ascii_ply(path: Path, comment: str | None) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("comment", "space"), [("comment SPACE=RAS", "RAS"), ("comment SPACE=LPS", "LPS"), (None, None)]
+    ("comment", "space"),
+    [
+        ("comment SPACE=RAS", "RAS"),
+        ("comment SPACE=LPS", "LPS"),
+        ("comment usx phantom, mm, SPACE=LPS", "LPS"),  # the phantom's own header
+        ("comment space = ras (Slicer)", "RAS"),
+        ("comment NOSPACE=RAS", None),
+        ("comment made by hand", None),
+        (None, None),
+    ],
 )
 def test_ply_space(tmp_path, comment, space):
     assert ply_space(_ascii_ply(tmp_path / "m_L1.ply", comment)) == space

@@ -121,11 +121,15 @@ def level_from_name(path: str | Path) -> int:
 
 
 def ply_space(path: str | Path) -> str | None:
-    """The ``SPACE=...`` comment of a PLY header (``LPS``/``RAS``), or None."""
+    """The ``SPACE=...`` of a PLY header comment (``LPS``/``RAS``), or None.
+
+    The key may stand anywhere in the comment (3D Slicer writes ``comment SPACE=RAS``;
+    usx's phantom ``comment usx phantom, mm, SPACE=LPS``).
+    """
     with open(path, "rb") as fh:
         for _ in range(64):
             line = fh.readline().decode("ascii", "replace").strip()
-            m = re.fullmatch(r"comment\s+SPACE\s*=\s*(\w+)", line, flags=re.IGNORECASE)
+            m = re.fullmatch(r"comment\b.*?\bSPACE\s*=\s*(\w+).*", line, flags=re.IGNORECASE)
             if m:
                 return m.group(1).upper()
             if line == "end_header" or not line:
