@@ -22,6 +22,7 @@ from usx_model.evaluation.real import (
     ply_space,
     read_mesh,
     spine_frame,
+    spine_from_meshes,
     subject_key,
     symmetry_yaw_deg,
 )
@@ -234,19 +235,24 @@ def test_in_relation(centroids, expected):
     assert in_relation({k: np.array(v, float) for k, v in centroids.items()}) is expected
 
 
-def test_meshes_of_one_person_in_relation_become_one_spine(tmp_path):
+def _write_meshes(folder: Path, spine: Spine, centred: bool = False) -> None:
+    """``pat_L<k>.ply`` per level, in a scanner pose (or each centred on its own)."""
     import open3d as o3d
 
+    shift = np.array([12.0, -40.0, 300.0])  # a scanner pose: world origin elsewhere
+    for lv, vm in spine.vertebrae.items():
+        v = vm.vertices_mm - vm.vertices_mm.mean(0) if centred else vm.vertices_mm + shift
+        mesh = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(v), o3d.utility.Vector3iVector(vm.faces)
+        )
+        o3d.io.write_triangle_mesh(str(folder / f"pat_L{lv}.ply"), mesh)
+
+
+def test_meshes_of_one_person_in_relation_become_one_spine(tmp_path):
     from usx_model.sim.phantom.spine import generate_spine
 
     spine = generate_spine(5, levels=(1, 2, 3))
-    shift = np.array([12.0, -40.0, 300.0])  # a scanner pose: world origin elsewhere
-    for lv, vm in spine.vertebrae.items():
-        mesh = o3d.geometry.TriangleMesh(
-            o3d.utility.Vector3dVector(vm.vertices_mm + shift),
-            o3d.utility.Vector3iVector(vm.faces),
-        )
-        o3d.io.write_triangle_mesh(str(tmp_path / f"pat_L{lv}.ply"), mesh)
+    _write_meshes(tmp_path, spine)
     (case,) = find_real_cases(tmp_path)
     assert case.name == "pat" and case.neighbours and sorted(case.spine.levels) == [1, 2, 3]
     assert "3 meshes in relation" in case.frame_note
@@ -271,3 +277,39 @@ def test_meshes_of_one_person_in_relation_become_one_spine(tmp_path):
         ref = case.spine.vertebrae[lv].vertices_mm
         np.testing.assert_allclose(v.mean(0), 0.0, atol=1e-9)
         np.testing.assert_allclose(v, ref - ref.mean(0), atol=1e-9)
+
+
+def test_spine_from_meshes_gives_the_whole_lumbar_spine(tmp_path):
+    from usx_model.sim.phantom.spine import generate_spine
+
+    spine = generate_spine(6)
+    _write_meshes(tmp_path, spine)
+    got = spine_from_meshes(tmp_path)
+    assert got.levels == [1, 2, 3, 4, 5] and not got.frames  # laid prone by the sweep
+    c = {lv: got.vertebrae[lv].vertices_mm.mean(0) for lv in got.levels}
+    c0 = {lv: spine.vertebrae[lv].vertices_mm.mean(0) for lv in spine.levels}
+    for a, b in [(1, 2), (2, 3), (3, 4), (4, 5), (1, 5)]:
+        assert np.linalg.norm(c[a] - c[b]) == pytest.approx(np.linalg.norm(c0[a] - c0[b]), abs=0.05)
+    assert c[1][2] > c[5][2]  # z towards L1
+    for lv in got.levels:  # the half-space parts the X-ray projects: a body in front
+        vm = got.vertebrae[lv]
+        assert vm.body_centroid_mm[1] < vm.centroid_mm[1]
+
+
+@pytest.mark.parametrize(
+    ("levels", "centred", "message"),
+    [
+        ((1, 2, 3), False, "expected levels L1-L5 in"),
+        ((1, 2, 3, 4, 5), True, "found 0 such groups among 5 cases"),  # each on its own
+        (None, False, "is not a folder"),
+    ],
+)
+def test_spine_from_meshes_refuses_what_is_not_one_lumbar_spine(tmp_path, levels, centred, message):
+    from usx_model.sim.phantom.spine import generate_spine
+
+    folder = tmp_path / "meshes"
+    if levels is not None:
+        folder.mkdir()
+        _write_meshes(folder, generate_spine(6, levels=levels), centred=centred)
+    with pytest.raises((ValueError, FileNotFoundError), match=f"--meshes: .*{message}"):
+        spine_from_meshes(folder)

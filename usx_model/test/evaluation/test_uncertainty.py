@@ -83,9 +83,10 @@ def test_pipeline_seeds_parse():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ((), "give --data H5, --real DIR or --pipeline-seeds"),
+        ((), "give --data H5, --real DIR, --pipeline-seeds or --pipeline-meshes"),
         (("--pipeline-seeds", "1", "--fit", "x.json"), "use --fit and --error-scale with"),
         (("--pipeline-seeds", "1", "--error-scale", "other.json"), "publishes the shipped"),
+        (("--pipeline-meshes", "m", "--fit", "x.json"), "use --fit and --error-scale with"),
     ],
 )
 def test_run_refuses(argv, message):
@@ -93,3 +94,10 @@ def test_run_refuses(argv, message):
 
     with pytest.raises(SystemExit, match=message):
         run(_args(*argv))
+
+
+def test_pipeline_meshes_must_be_one_lumbar_spine(tmp_path):
+    from usx_model.evaluation.uncertainty import run
+
+    with pytest.raises(FileNotFoundError, match=r"--meshes: .* is not a folder"):
+        run(_args("--pipeline-meshes", str(tmp_path / "none")))

@@ -363,12 +363,15 @@ def _group_case(name: str, paths: list[Path], meshes: dict) -> RealCase:
     return RealCase(name, Spine(name, verts), ", ".join(str(p) for p in paths), note, True)
 
 
-def find_real_cases(folder: str | Path, loose: bool = False) -> list[RealCase]:
+def find_real_cases(
+    folder: str | Path, loose: bool = False, option: str = "--real"
+) -> list[RealCase]:
     """Every mesh and VerSe volume in ``folder`` (sorted by file name) as a :class:`RealCase`.
 
     Meshes of one person (same :func:`subject_key`, consecutive levels, centroids
     :data:`RELATION_MM` apart) are one case with their neighbours, like a VerSe volume;
-    with ``loose`` every mesh is a case of its own, oriented alone.
+    with ``loose`` every mesh is a case of its own, oriented alone. ``option`` names the
+    command-line option in the error messages.
 
     Raises:
         FileNotFoundError: no such folder. ValueError: nothing usable in it, a mesh
@@ -376,12 +379,12 @@ def find_real_cases(folder: str | Path, loose: bool = False) -> list[RealCase]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"--real: {folder} is not a folder")
+        raise FileNotFoundError(f"{option}: {folder} is not a folder")
     files = sorted(p for p in folder.iterdir() if p.is_file())
     meshes = [p for p in files if p.suffix.lower() in MESH_SUFFIXES]
     volumes = [p for p in files if p.name.endswith(VOLUME_SUFFIX)]
     if not meshes and not volumes:
-        raise ValueError(f"--real: no *.ply, *.stl or *{VOLUME_SUFFIX} files in {folder}")
+        raise ValueError(f"{option}: no *.ply, *.stl or *{VOLUME_SUFFIX} files in {folder}")
     for p in meshes:
         level_from_name(p)  # fail on a bad name before any slow work
     groups: dict[str, list[Path]] = {}
@@ -399,6 +402,33 @@ def find_real_cases(folder: str | Path, loose: bool = False) -> list[RealCase]:
                 continue
         cases.extend(_mesh_case(p, read.get(p)) for p in paths)
     return cases + [_volume_case(p) for p in volumes]
+
+
+def spine_from_meshes(folder: str | Path) -> Spine:
+    """The one real lumbar spine (L1-L5 meshes in relation) in ``folder``, spine frame, mm.
+
+    For ``usx pipeline --meshes``: the robot sweep needs the whole lumbar spine, its
+    vertebrae in their anatomical relation (:func:`find_real_cases` groups them); parts
+    are the half-space split of :func:`_make_vertebra` (body anterior of the centroid).
+
+    Raises:
+        FileNotFoundError: no such folder. ValueError: not exactly one group of meshes in
+        relation in it, or one without all of L1-L5.
+    """
+    cases = find_real_cases(folder, option="--meshes")
+    spines = [c for c in cases if c.neighbours]
+    if len(spines) != 1:
+        raise ValueError(
+            f"--meshes: expected one person's per-level meshes in relation in {folder},"
+            f" found {len(spines)} such groups among {len(cases)} cases"
+        )
+    spine = spines[0].spine
+    if sorted(spine.levels) != [1, 2, 3, 4, 5]:
+        raise ValueError(
+            f"--meshes: expected levels L1-L5 in {folder}, got"
+            f" {', '.join(f'L{lv}' for lv in sorted(spine.levels))}"
+        )
+    return spine
 
 
 def alone_in_place(cases: list[RealCase]) -> list[RealCase]:

@@ -17,7 +17,8 @@ simulated chain (``evaluation.offline``: sweep, compounding, X-ray placement, le
 and ``SpineCompleter``, whose US surface step moves points onto each level's own split
 points; its set reports the sigma the completion published (shipped coefficients), and
 ``d`` is measured to the level's own points and X-ray points (the completion's crop is not
-kept), so it cannot be fitted on.
+kept), so it cannot be fitted on. ``--pipeline-meshes DIR`` does the same on a real spine
+(one person's L1-L5 meshes in relation, ``evaluation.real.spine_from_meshes``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from usx_model.completion.error_scale import (
     observed_distance,
 )
 from usx_model.evaluation.pipeline import EvalSet
+from usx_model.evaluation.real import spine_from_meshes
 from usx_model.evaluation.sets import (
     add_set_arguments,
     load_sets,
@@ -48,6 +50,8 @@ from usx_model.evaluation.sets import (
 from usx_model.network.inference import complete
 from usx_model.network.us_consistency import US_SNAP_MM, snap_to_us_surface
 from usx_model.network.weights import sha256_file
+from usx_model.sim.phantom.spine import generate_spine
+from usx_model.sim.phantom.types import Spine
 
 #: Nominal interval rates reported.
 NOMINAL = (0.5, 0.68, 0.9, 0.95)
@@ -80,6 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S[,S...]",
         help="also the live path: these phantom seeds through the simulated chain and the "
         "spine completion (usx pipeline); reports the sigma it published",
+    )
+    p.add_argument(
+        "--pipeline-meshes",
+        metavar="DIR",
+        help="also the live path on a real spine: one person's L1-L5 meshes in relation "
+        "(usx pipeline --meshes), reported as the set 'pipeline_meshes'",
     )
 
 
@@ -132,17 +142,16 @@ def _points(evalset: EvalSet, model, n_samples: int, us_snap_mm: float = 0.0) ->
     return {"u": u, "e": e, "d": d_obs}
 
 
-def _pipeline_points(seeds: Sequence[int], n_samples: int, us_snap_mm: float) -> dict:
-    """Per vertebra of each seed's spine completed on the live path: spread ``u``, the
+def _pipeline_points(spines: Sequence[Spine], n_samples: int, us_snap_mm: float) -> dict:
+    """Per vertebra of each spine completed on the live path: spread ``u``, the
     published ``sigma``, distance ``d`` to the level's own US and X-ray points, error
     ``e`` to the true surface's samples."""
     from usx_model.evaluation.offline import run_offline
-    from usx_model.sim.phantom.spine import generate_spine
 
     models = [shipped_model(v)[0] for v in ("full", "us_only")]
     pts: dict = {"u": [], "sigma": [], "d": [], "e": []}
-    for seed in seeds:
-        res = run_offline(generate_spine(seed), *models, n_samples=n_samples, us_snap_mm=us_snap_mm)
+    for spine in spines:
+        res = run_offline(spine, *models, n_samples=n_samples, us_snap_mm=us_snap_mm)
         done = res.completion
         for lc in done.levels:
             if not len(lc.points_mm):
@@ -221,20 +230,28 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit(f"--samples: expected >= 1, got {args.samples}")
     if not args.us_snap_mm >= 0:
         raise SystemExit(f"--us-snap-mm: expected >= 0, got {args.us_snap_mm}")
-    if args.pipeline_seeds and (args.fit or Path(args.error_scale) != SHIPPED):
+    live = args.pipeline_seeds or args.pipeline_meshes
+    if live and (args.fit or Path(args.error_scale) != SHIPPED):
         raise SystemExit(
-            "--pipeline-seeds: the live path publishes the shipped error scale and keeps no "
-            "crop to fit on; use --fit and --error-scale with --data/--real only"
+            "--pipeline-seeds/--pipeline-meshes: the live path publishes the shipped error "
+            "scale and keeps no crop to fit on; use --fit and --error-scale with --data/--real only"
         )
     evalsets = load_sets(args, "usx measure uncertainty") if args.data or args.real else {}
-    if not evalsets and not args.pipeline_seeds:
-        raise SystemExit("usx measure uncertainty: give --data H5, --real DIR or --pipeline-seeds")
+    if not evalsets and not live:
+        raise SystemExit(
+            "usx measure uncertainty: give --data H5, --real DIR, --pipeline-seeds or"
+            " --pipeline-meshes"
+        )
+    meshes = spine_from_meshes(args.pipeline_meshes) if args.pipeline_meshes else None
     model, weights = shipped_full_model()
     sets = {
         name: _points(es, model, args.samples, args.us_snap_mm) for name, es in evalsets.items()
     }
     if args.pipeline_seeds:
-        sets["pipeline"] = _pipeline_points(args.pipeline_seeds, args.samples, args.us_snap_mm)
+        spines = [generate_spine(seed) for seed in args.pipeline_seeds]
+        sets["pipeline"] = _pipeline_points(spines, args.samples, args.us_snap_mm)
+    if meshes is not None:
+        sets["pipeline_meshes"] = _pipeline_points([meshes], args.samples, args.us_snap_mm)
     if args.fit:
         sigma_of = _fit(sets, args, weights)
     else:

@@ -12,7 +12,7 @@ from usx_model.network.us_consistency import US_SNAP_MM
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "pipeline",
-        help="offline end-to-end run on a phantom (or the real sub-verse004) spine",
+        help="offline end-to-end run on a phantom spine (or a real one: VerSe volume, meshes)",
         description=__doc__,
     )
     src = p.add_mutually_exclusive_group(required=True)
@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("MASK", "CTD_JSON"),
         help="a real VerSe label volume and its centroid JSON as the phantom",
+    )
+    src.add_argument(
+        "--meshes",
+        metavar="DIR",
+        help="per-level meshes of one person in anatomical relation as the phantom"
+        " (e.g. <subject>_L1.ply ... _L5.ply, as usx evaluate --real groups them)",
     )
     p.add_argument("--json", required=True, help="write the stage report here")
     p.add_argument("--report", default=None, help="folder for a PNG render and report.md")
@@ -116,6 +122,10 @@ def _run(args: argparse.Namespace) -> int:
         from usx_model.evaluation.levels import verse_spine_with_bodies
 
         spine = verse_spine_with_bodies(*args.verse)
+    elif args.meshes:
+        from usx_model.evaluation.real import spine_from_meshes
+
+        spine = spine_from_meshes(args.meshes)
     else:
         from usx_model.sim.phantom.spine import generate_spine
 
