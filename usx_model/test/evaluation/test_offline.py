@@ -65,3 +65,26 @@ def test_lab_conditions_are_simulated_detected_and_reported():
     assert bp["breathing"]["rms_error_mm"] < 0.1
     assert bp["median_mm"] <= 0.5 and bp["within_1mm"] >= 0.9
     assert c["breathing_mm"] == 3.0 and c["xray_shift_mm"] == 2.0
+
+
+def test_a_spine_of_meshes_in_relation_runs_the_whole_chain(tmp_path):
+    # usx pipeline --meshes: per-level PLYs (no part labels, no table pose) laid prone
+    import open3d as o3d
+
+    from usx_model.evaluation.real import spine_from_meshes
+
+    for lv, vm in generate_spine(31337).vertebrae.items():
+        mesh = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(vm.vertices_mm + [5.0, -30.0, 250.0]),
+            o3d.utility.Vector3iVector(vm.faces),
+        )
+        o3d.io.write_triangle_mesh(str(tmp_path / f"case_L{lv}.ply"), mesh)
+    torch.manual_seed(0)
+    models = [USXComplete(tiny_config(v)) for v in ("full", "us_only")]
+    res = run_offline(spine_from_meshes(tmp_path), *models, seed=1, sweep_speed_mm_s=40.0)
+    r = res.report
+    assert r["spine_id"] == "case"
+    assert r["bone_points"]["median_mm"] <= 0.5 and r["bone_points"]["within_1mm"] >= 0.9
+    assert r["xray"]["lateral_error_mm"] <= 2.0
+    assert r["level_split"]["accuracy"] >= 0.9
+    assert set(res.completed_base_mm) == {1, 2, 3, 4, 5}
