@@ -188,12 +188,13 @@ def verse_spine_with_bodies(mask_path: str, centroid_json_path: str) -> Spine:
 
     VerSe masks carry no part labels; following the design's arch/body split, the
     vertices anterior of the vertebra's centre of gravity (y below it, LPS) count as
-    body, the rest stays unknown (0). Body centroids are VerSe's body centroids.
+    body, the rest as arch (``Part.LAMINA``, as ``usx evaluate --real`` labels the
+    posterior half; the scores accept only part codes). Body centroids are VerSe's.
     """
     spine = load_verse_spine(mask_path, centroid_json_path)
     for v in spine.vertebrae.values():
         body = np.asarray(v.vertices_mm)[:, 1] < v.centroid_mm[1]
-        v.part = np.where(body, int(Part.BODY), 0).astype(np.uint8)
+        v.part = np.where(body, int(Part.BODY), int(Part.LAMINA)).astype(np.uint8)
     return spine
 
 
