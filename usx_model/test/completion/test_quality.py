@@ -20,6 +20,7 @@ from usx_model.completion.quality import (
     US_ONLY_FALLBACK,
     GateThresholds,
     assess,
+    level_frame,
     quality_features,
 )
 from usx_model.sim.phantom.spine import generate_spine
@@ -58,6 +59,7 @@ def _naive(us, pred, R, xr, uo):
         - np.median([p @ S for p in pred if p @ P <= np.percentile([x @ P for x in xr], 95)]),
         "xray_level_mm": np.median([x @ S for x in xr])
         - np.median([p @ S for p in uo if p @ P <= np.percentile([x @ P for x in xr], 95)]),
+        "xray_arch_mm": np.median([x @ S for x in xr]) - np.median([u @ S for u in us]),
     }
 
 
@@ -83,7 +85,7 @@ def test_without_xray_or_uncertainty_those_features_are_nan():
     pred = rng.normal(0.0, 15.0, (100, 3))
     f = quality_features(pred[:40], pred, np.eye(3))
     assert f["xray_points"] == 0
-    nan = ("xray_depth_mm", "xray_cranial_mm", "xray_level_mm", "spread_mm")
+    nan = ("xray_depth_mm", "xray_cranial_mm", "xray_level_mm", "xray_arch_mm", "spread_mm")
     assert all(math.isnan(f[k]) for k in nan)
 
 
@@ -98,6 +100,7 @@ _GOOD = {
     "xray_depth_mm": 35.0,
     "xray_cranial_mm": 2.0,
     "xray_level_mm": -1.0,
+    "xray_arch_mm": 1.5,
     "spread_mm": 0.5,
 }
 
@@ -121,6 +124,10 @@ _GOOD = {
         ({"xray_level_mm": 20.0}, True, INSUFFICIENT_XRAY, "20.0 mm cranial to the body the US"),
         ({"xray_level_mm": -14.0}, True, INSUFFICIENT_XRAY, "-14.0 mm cranial to the body"),
         ({"xray_level_mm": math.nan}, True, OK, ""),  # no US-only model: not checked
+        ({"xray_arch_mm": 16.0}, True, INSUFFICIENT_XRAY, "16.0 mm cranial to the US points"),
+        ({"xray_arch_mm": -15.0}, True, INSUFFICIENT_XRAY, "-15.0 mm cranial to the US"),
+        ({"xray_depth_mm": 45.0}, True, LOW_CONFIDENCE, "weakest xray_depth_mm"),
+        ({"xray_depth_mm": 20.0}, True, LOW_CONFIDENCE, "weakest xray_depth_mm"),
         ({"xray_level_mm": 30.0}, False, US_ONLY_FALLBACK, "US-only"),  # X-ray unused
         ({"xray_depth_mm": 55.0}, False, US_ONLY_FALLBACK, "US-only"),  # X-ray unused
         ({"us_fit_mm": 3.5}, True, LOW_CONFIDENCE, "weakest us_fit_mm"),
@@ -132,6 +139,7 @@ _GOOD = {
         ({"ridge_offset": -0.17}, False, LOW_CONFIDENCE, "weakest ridge_offset"),
         ({"xray_cranial_mm": 10.0}, True, LOW_CONFIDENCE, "weakest xray_cranial_mm"),
         ({"xray_level_mm": 12.0}, True, LOW_CONFIDENCE, "weakest xray_level_mm"),
+        ({"xray_arch_mm": 13.0}, True, LOW_CONFIDENCE, "weakest xray_arch_mm"),
     ],
 )
 def test_verdicts(change, used_xray, status, says):
@@ -259,3 +267,24 @@ def test_one_lateral_half_of_the_arch_is_insufficient_us(vertebra, us_view):
         assert abs(f["ridge_offset"]) > 0.3
         q = assess(f, used_xray=True)
         assert q.status == INSUFFICIENT_US and "spinous ridge" in q.message
+
+
+def test_level_frame_follows_the_local_spine_tangent():
+    R = np.eye(3)  # rows L, P, S
+    # lordosis: L4 -> L5 tilts 30 degrees towards posterior going caudal
+    tilt = math.radians(30.0)
+    centroids = {
+        3: np.array([0.0, 0.0, 70.0]),
+        4: np.array([0.0, 0.0, 35.0]),
+        5: np.array([0.0, 35.0 * math.sin(tilt), 35.0 - 35.0 * math.cos(tilt)]),
+    }
+    F = level_frame(R, centroids, 5)  # tangent through L4 and L5
+    s = centroids[4] - centroids[5]
+    assert np.allclose(F[2], s / np.linalg.norm(s))
+    assert np.allclose(F @ F.T, np.eye(3), atol=1e-12) and np.linalg.det(F) > 0
+    assert np.allclose(F[0], R[0])  # lateral kept
+    assert np.allclose(level_frame(R, centroids, 4)[2], [0.0, -np.sin(tilt / 2), np.cos(tilt / 2)])
+    # a lateral tangent component is removed; too few centroids give the spine's frame
+    side = {4: np.array([10.0, 0.0, 35.0]), 5: np.zeros(3)}
+    assert np.allclose(level_frame(R, side, 5), R)
+    assert level_frame(R, {5: np.zeros(3)}, 5) is R and level_frame(R, centroids, 1) is R

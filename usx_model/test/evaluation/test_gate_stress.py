@@ -13,7 +13,12 @@ def test_variants_degrade_as_named():
     rng = np.random.default_rng(0)
     us = rng.normal(0.0, 10.0, (1024, 3))
     xray = rng.normal(0.0, 5.0, (512, 3))
-    got = {name: (u, x) for name, u, x in variants(us, xray, np.random.default_rng(1))}
+    out = list(variants(us, xray, np.random.default_rng(1)))
+    got = {name: (u, x) for name, u, x, _ in out}
+    for name, u, _, kept in out:  # each degraded point comes from the clean point named
+        if name != "us_noise3":
+            assert np.array_equal(u, us[kept]), name
+    assert np.std(out[4][1] - us[out[4][3]]) == pytest.approx(3.0, rel=0.05)
     assert list(got) == [
         "clean", "us_patch150", "us_patch400", "us_half", "us_noise3",
         "xray_cranial15", "xray_cranial30", "xray_posterior15", "xray_anterior20",

@@ -17,6 +17,10 @@ each completion from its inputs and its own output, never from the truth:
   US-only model predicts from the same US points. The full model moves its body to the
   X-ray, so an X-ray on the wrong level agrees with the full prediction; the US-only
   model places the body from the arch alone and does not follow it;
+- ``xray_arch_mm``: how far the X-ray body points lie cranial to the observed US points
+  (medians along S): a vertebra's body lies at the height of its own arch, within a few
+  mm; a body half a level away is on the wrong level. It reads the inputs alone, so it
+  holds where the US-only model's body is itself off (on some real L4-L5, by 7-10 mm);
 - ``lateral_extent``: lateral span of the observed points over that of the prediction
   (a patch of arch seen);
 - ``ridge_offset``: lateral position of the most posterior observed points (the spinous
@@ -67,10 +71,11 @@ FEATURES = (
     "xray_depth_mm",
     "xray_cranial_mm",
     "xray_level_mm",
+    "xray_arch_mm",
     "spread_mm",
 )
 #: Scores of which a zero makes the X-ray ``insufficient_xray``.
-XRAY_GATED = ("xray_depth_mm", "xray_cranial_mm", "xray_level_mm")
+XRAY_GATED = ("xray_depth_mm", "xray_cranial_mm", "xray_level_mm", "xray_arch_mm")
 #: Below this confidence a vertebra that passed the input checks is ``low_confidence``.
 MIN_CONFIDENCE = 0.5
 
@@ -87,12 +92,13 @@ class GateThresholds:
     min_us_points: int = 64
     coverage: tuple[float, float] = (0.05, 0.25)
     lateral_extent: tuple[float, float] = (0.85, 1.0)
-    ridge_offset: tuple[float, float] = (0.2, 0.12)
+    ridge_offset: tuple[float, float] = (0.2, 0.08)
     us_fit_mm: tuple[float, float] = (4.0, 2.5)
     min_xray_points: int = 16
-    xray_depth_mm: tuple[float, float, float, float] = (15.0, 25.0, 42.0, 50.0)
+    xray_depth_mm: tuple[float, float, float, float] = (18.0, 27.0, 41.0, 46.0)
     xray_cranial_mm: tuple[float, float] = (11.0, 7.0)
     xray_level_mm: tuple[float, float] = (14.0, 8.0)
+    xray_arch_mm: tuple[float, float] = (15.0, 10.0)
 
     def __post_init__(self) -> None:
         for name in (
@@ -102,6 +108,7 @@ class GateThresholds:
             "us_fit_mm",
             "xray_cranial_mm",
             "xray_level_mm",
+            "xray_arch_mm",
         ):
             fail, good = getattr(self, name)
             if not (np.isfinite([fail, good]).all() and fail != good and min(fail, good) >= 0):
@@ -151,6 +158,23 @@ def _body_height(cloud: np.ndarray, R: np.ndarray, back: float) -> float:
     return float(np.median((body if len(body) else cloud) @ R[2]))
 
 
+def level_frame(R: np.ndarray, centroids: dict[int, np.ndarray], level: int) -> np.ndarray:
+    """(3, 3) rows L, P, S of one vertebra, the frame its gate is measured in: S along the
+    spine's local tangent through the neighbouring X-ray body centroids (``centroids``:
+    level -> (3,), mm; lordosis tilts L1 and L5 against the whole spine's axis), L kept
+    from ``R`` (rows L, P, S of the spine); ``R`` where fewer than two are known."""
+    near = sorted(c for c in centroids if abs(c - level) <= 1)
+    if len(near) < 2:
+        return R
+    tangent = centroids[near[0]] - centroids[near[-1]]  # towards L1: cranial
+    s = tangent - (tangent @ R[0]) * R[0]
+    if np.linalg.norm(s) < 1e-6:
+        return R
+    s = s / np.linalg.norm(s)
+    s = s if s @ R[2] >= 0 else -s
+    return np.stack([R[0], np.cross(s, R[0]), s])
+
+
 def quality_features(
     us_mm: np.ndarray,
     pred_mm: np.ndarray,
@@ -172,7 +196,8 @@ def quality_features(
 
     Returns:
         dict with us_points, xray_points, arch_coverage, lateral_balance, lateral_extent,
-        ridge_offset, us_fit_mm, xray_depth_mm, xray_cranial_mm, xray_level_mm, spread_mm
+        ridge_offset, us_fit_mm, xray_depth_mm, xray_cranial_mm, xray_level_mm,
+        xray_arch_mm, spread_mm
         (NaN where not measurable).
     """
     us, pred = check_points(us_mm, "us_mm"), check_points(pred_mm, "pred_mm")
@@ -209,6 +234,7 @@ def quality_features(
         back = np.percentile(xr @ R[1], 95)
         height = np.median(xr @ R[2])
         f["xray_cranial_mm"] = float(height - _body_height(pred, R, back))
+        f["xray_arch_mm"] = float(height - np.median(us @ R[2]))
         if uo is not None and len(uo):
             f["xray_level_mm"] = float(height - _body_height(uo, R, back))
     if uncertainty_mm is not None:
@@ -243,6 +269,7 @@ def assess(
         lo_fail, lo_pass, hi_pass, hi_fail = th.xray_depth_mm
         scores["xray_depth_mm"] = min(_ramp(d, lo_fail, lo_pass), _ramp(d, hi_fail, hi_pass))
         scores["xray_cranial_mm"] = _ramp(abs(features["xray_cranial_mm"]), *th.xray_cranial_mm)
+        scores["xray_arch_mm"] = _ramp(abs(features["xray_arch_mm"]), *th.xray_arch_mm)
         if np.isfinite(features["xray_level_mm"]):
             scores["xray_level_mm"] = _ramp(abs(features["xray_level_mm"]), *th.xray_level_mm)
     weakest = min(scores, key=scores.get)
@@ -269,7 +296,9 @@ def assess(
             f" {features['xray_cranial_mm']:.1f} mm cranial to it (plausible within"
             f" {th.xray_cranial_mm[0]:.0f} mm), {features['xray_level_mm']:.1f} mm"
             f" cranial to the body the US alone implies (plausible within"
-            f" {th.xray_level_mm[0]:.0f} mm: else the X-ray is on another level)"
+            f" {th.xray_level_mm[0]:.0f} mm: else the X-ray is on another level) and"
+            f" {features['xray_arch_mm']:.1f} mm cranial to the US points (plausible within"
+            f" {th.xray_arch_mm[0]:.0f} mm)"
         )
     elif confidence < MIN_CONFIDENCE:
         status = LOW_CONFIDENCE

@@ -31,7 +31,7 @@ import numpy as np
 from usx_model.base.crop import CROP_SIZE_MM
 from usx_model.base.points import thin_points
 from usx_model.completion.error_scale import ErrorScale, load_error_scale
-from usx_model.completion.quality import assess, quality_features
+from usx_model.completion.quality import assess, level_frame, quality_features
 from usx_model.ingest.xray_points import (
     level_centroids,
     level_midplanes,
@@ -261,7 +261,7 @@ class SpineCompleter:
         t["network"] = time.perf_counter()
         for lv, lc in results.items():
             if len(lc.points_mm):
-                _gate(lc, pts[point_level == lv], xr.get(lv), _level_frame(R, centroids, lv))
+                _gate(lc, pts[point_level == lv], xr.get(lv), level_frame(R, centroids, lv))
         t["gate"] = time.perf_counter()
         for items in batches.values():
             for lv, crop, xray in items:
@@ -369,22 +369,6 @@ class SpineCompleter:
             )
             for i, level in enumerate(lv):
                 results[level].us_only_mm = ref.points_mm[i]
-
-
-def _level_frame(R: np.ndarray, centroids: dict[int, np.ndarray], level: int) -> np.ndarray:
-    """(3, 3) rows L, P, S of one vertebra: S along the spine's local tangent through the
-    neighbouring X-ray body centroids (lordosis tilts L1 and L5 against the whole spine's
-    axis), L kept; ``R`` where fewer than two centroids are known."""
-    near = sorted(c for c in centroids if abs(c - level) <= 1)
-    if len(near) < 2:
-        return R
-    tangent = centroids[near[0]] - centroids[near[-1]]  # towards L1: cranial
-    s = tangent - (tangent @ R[0]) * R[0]
-    if np.linalg.norm(s) < 1e-6:
-        return R
-    s = s / np.linalg.norm(s)
-    s = s if s @ R[2] >= 0 else -s
-    return np.stack([R[0], np.cross(s, R[0]), s])
 
 
 def _gate(lc: LevelCompletion, own_us: np.ndarray, xray: np.ndarray | None, R: np.ndarray) -> None:

@@ -9,6 +9,12 @@ X-ray points moved 15 or 30 mm cranially (the wrong level), 15 mm posteriorly or
 anteriorly (a wrong depth). Per set and variant: CD-L1 against the truth, the gate's
 statuses, how many vertebrae over 3 mm it passed as ok, and the features' 5th, 50th and
 95th percentiles (what the thresholds of ``completion.quality`` were set from).
+
+The network gets the whole crop (neighbours' points included), as live; the gate reads
+the vertebra's own points in the vertebra's own frame, as live, where the level split
+hands it ``pts[point_level == level]`` and measures in :func:`level_frame`. Here the split
+is ideal and the frame comes from the clean X-ray bodies of the same spine
+(``evaluation.gate``: :func:`own_points`, :func:`gate_frames`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from usx_model.completion.quality import FEATURES, OK, assess, quality_features
+from usx_model.evaluation.gate import gate_frames, own_points
 from usx_model.evaluation.pipeline import EvalSet
 from usx_model.evaluation.sets import (
     add_set_arguments,
@@ -60,26 +67,31 @@ def _cd_l1_mm(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def variants(
     us: np.ndarray, xray: np.ndarray, rng: np.random.Generator
-) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, US, X-ray) of the clean and degraded inputs of one vertebra (LPS, mm)."""
-    yield "clean", us, xray
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(name, US, X-ray, kept) of the clean and degraded inputs of one vertebra (LPS, mm);
+    ``kept`` indexes the clean US point each degraded US point comes from."""
+    every = np.arange(len(us))
+    yield "clean", us, xray, every
     centre = us[rng.integers(len(us))]
     near = np.argsort(np.linalg.norm(us - centre, axis=1))
-    yield "us_patch150", us[near[:150]], xray
-    yield "us_patch400", us[near[:400]], xray
-    yield "us_half", us[us[:, 0] > np.median(us[:, 0])], xray
-    yield "us_noise3", us + rng.normal(0.0, 3.0, us.shape), xray
-    yield "xray_cranial15", us, xray + 15.0 * _S
-    yield "xray_cranial30", us, xray + 30.0 * _S
-    yield "xray_posterior15", us, xray + 15.0 * _P
-    yield "xray_anterior20", us, xray - 20.0 * _P
+    yield "us_patch150", us[near[:150]], xray, near[:150]
+    yield "us_patch400", us[near[:400]], xray, near[:400]
+    half = np.flatnonzero(us[:, 0] > np.median(us[:, 0]))
+    yield "us_half", us[half], xray, half
+    yield "us_noise3", us + rng.normal(0.0, 3.0, us.shape), xray, every
+    yield "xray_cranial15", us, xray + 15.0 * _S, every
+    yield "xray_cranial30", us, xray + 30.0 * _S, every
+    yield "xray_posterior15", us, xray + 15.0 * _P, every
+    yield "xray_anterior20", us, xray - 20.0 * _P, every
 
 
 def _rows(name: str, evalset: EvalSet, model, us_only, rng) -> list[dict]:
     rows = []
+    frames = gate_frames(evalset)
     for k in range(len(evalset)):
         clean_ref = None  # the X-ray variants keep the clean US: one US-only prediction
-        for variant, us, xray in variants(evalset.us[k], evalset.xray[k], rng):
+        own = own_points(evalset.us[k], evalset.gt[k])
+        for variant, us, xray, kept in variants(evalset.us[k], evalset.xray[k], rng):
             out = complete([us], [xray], [evalset.names[k]], model, n_samples=0)
             pred = out.points_mm[0]
             clean_us = us is evalset.us[k]
@@ -88,13 +100,15 @@ def _rows(name: str, evalset: EvalSet, model, us_only, rng) -> list[dict]:
             else:
                 ref = complete([us], None, [evalset.names[k]], us_only, n_samples=0).points_mm[0]
                 clean_ref = ref if clean_us else clean_ref
-            q = assess(quality_features(us, pred, np.eye(3), xray, None, ref), used_xray=True)
+            feats = quality_features(us[own[kept]], pred, frames[k], xray, None, ref)
+            q = assess(feats, used_xray=True)
             rows.append(
                 {
                     "set": name,
                     "name": evalset.names[k],
                     "variant": variant,
                     "cd_l1_mm": _cd_l1_mm(pred, evalset.gt[k]),
+                    "own_share": float(np.mean(own[kept])),
                     "status": q.status,
                     **q.features,
                 }

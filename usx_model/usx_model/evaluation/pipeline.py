@@ -236,8 +236,7 @@ def evaluate(
         }
     gates = {
         m.name: gate_vertebrae(
-            evalset.us,
-            evalset.xray,
+            evalset,
             raw[m.name],
             m.model.config.variant.uses_xray,
             raw.get("us_only"),
