@@ -44,7 +44,7 @@ def test_bad_verse_input_is_one_line(tmp_path, make, message):
 def test_meshes_that_are_no_spine_are_one_line(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "notes.txt").write_text("no meshes here")
-    _assert_one_line_error(tmp_path, "--meshes: no *.ply", "--meshes", str(tmp_path / "m"))
+    _assert_one_line_error(tmp_path, "--meshes: no mesh (*.ply", "--meshes", str(tmp_path / "m"))
 
 
 def _assert_one_line_error(tmp_path: Path, message: str, *args: str) -> None:

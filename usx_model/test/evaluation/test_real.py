@@ -187,7 +187,7 @@ def test_real_verse_volume_run(tmp_path, tiny_weights):
     ("files", "message"),
     [
         (["vertebra.ply"], "vertebra.ply: no level in the file name"),
-        ([], "no \\*.ply, \\*.stl or \\*_seg-vert_msk.nii.gz files"),
+        ([], r"no mesh \(\*.ply, \*.stl, \*.obj, \*.off\) or \*_seg-vert_msk.nii.gz files"),
         (["sub-x_seg-vert_msk.nii.gz"], "no centroid file sub-x\\*_ctd.json beside it"),
     ],
 )
@@ -313,3 +313,48 @@ def test_spine_from_meshes_refuses_what_is_not_one_lumbar_spine(tmp_path, levels
         _write_meshes(folder, generate_spine(6, levels=levels), centred=centred)
     with pytest.raises((ValueError, FileNotFoundError), match=f"--meshes: .*{message}"):
         spine_from_meshes(folder)
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".off", ".stl"])
+def test_other_mesh_formats_read_as_the_ply(tmp_path, suffix):
+    import open3d as o3d
+
+    from usx_model.sim.phantom.spine import generate_spine
+
+    vm = generate_spine(7, levels=(2,)).vertebrae[2]
+    mesh = o3d.geometry.TriangleMesh(
+        o3d.utility.Vector3dVector(vm.vertices_mm), o3d.utility.Vector3iVector(vm.faces)
+    )
+    mesh.compute_vertex_normals()  # STL needs normals
+    for ext in (".ply", suffix):
+        assert o3d.io.write_triangle_mesh(str(tmp_path / f"pat_L2{ext}"), mesh)
+    v_ply, _ = read_mesh(tmp_path / "pat_L2.ply")
+    v_other, _ = read_mesh(tmp_path / f"pat_L2{suffix}")
+    assert cKDTree(v_ply).query(v_other)[0].max() < 1e-3  # the same surface
+    (tmp_path / "pat_L2.ply").unlink()
+    (case,) = find_real_cases(tmp_path, loose=True)
+    assert case.spine.levels == [2] and case.source.endswith(suffix)
+
+
+@pytest.mark.parametrize(
+    ("scale", "message"),
+    [
+        (0.001, r"spans 0\.0\d+ .*expected a lumbar vertebra of 30-200 mm; in metres\? scale"
+         r" it by 1000"),
+        (0.1, r"spans \d\.\d+ .*; in centimetres\? scale it by 10 to millimetres"),
+        (5.0, r"spans \d{3}\.?\d* along its longest axis; expected a lumbar vertebra of"
+         r" 30-200 mm$"),
+    ],
+)  # fmt: skip
+def test_a_mesh_not_in_millimetres_is_refused_with_the_likely_unit(tmp_path, scale, message):
+    import open3d as o3d
+
+    from usx_model.sim.phantom.spine import generate_spine
+
+    vm = generate_spine(7, levels=(2,)).vertebrae[2]
+    mesh = o3d.geometry.TriangleMesh(
+        o3d.utility.Vector3dVector(vm.vertices_mm * scale), o3d.utility.Vector3iVector(vm.faces)
+    )
+    o3d.io.write_triangle_mesh(str(tmp_path / "pat_L2.ply"), mesh)
+    with pytest.raises(ValueError, match=message):
+        read_mesh(tmp_path / "pat_L2.ply")

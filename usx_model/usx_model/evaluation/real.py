@@ -2,7 +2,8 @@
 
 Inputs in one folder (evaluation only, never training):
 
-- loose meshes ``*.ply`` / ``*.stl``, one vertebra each, level from the file name: a token
+- loose meshes ``*.ply`` / ``*.stl`` / ``*.obj`` / ``*.off`` in mm, one vertebra each (a
+  mesh whose size is not a vertebra's in mm is refused), level from the file name: a token
   ``L1``..``L5`` or a VerSe label ``20``..``24`` (``sub-verse010_segment_20.ply`` is L1);
 - VerSe label volumes ``*_seg-vert_msk.nii.gz`` with a centroid file ``<same prefix>*_ctd.json``
   beside them: every lumbar level in the volume;
@@ -72,7 +73,10 @@ REAL_ROOT = os.environ.get(
     str(Path(__file__).resolve().parents[4] / "shared" / "data" / "real_vertebrae"),
 )
 
-MESH_SUFFIXES = (".ply", ".stl")
+#: Mesh files Open3D reads as triangle surfaces (any other, e.g. VTK, must be converted).
+MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off")
+#: A lumbar vertebra's longest extent lies in this range, mm (real L1-L5 61-100 mm).
+VERTEBRA_EXTENT_MM = (30.0, 200.0)
 #: Consecutive levels of one person lie this far apart (centroids, mm): lumbar vertebrae
 #: are about 30-40 mm high; loose meshes centred on their own sit near 0.
 RELATION_MM = (20.0, 50.0)
@@ -138,16 +142,45 @@ def ply_space(path: str | Path) -> str | None:
 
 
 def read_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(V, 3) vertices, (F, 3) faces of a PLY/STL: largest connected piece, outward normals."""
+    """(V, 3) vertices (mm), (F, 3) faces of a PLY/STL/OBJ/OFF: largest connected piece,
+    outward normals.
+
+    Raises:
+        ValueError: no triangles, or a piece whose size is not a lumbar vertebra's in mm
+            (:data:`VERTEBRA_EXTENT_MM`; the message says when metres or centimetres fit).
+    """
     import open3d as o3d
 
     mesh = o3d.io.read_triangle_mesh(str(path))
+    # An STL stores every triangle with its own three corners: without merging the equal
+    # ones, each triangle is a connected piece of its own and the largest is one triangle.
+    mesh.remove_duplicated_vertices()
     v = np.asarray(mesh.vertices, dtype=np.float64)
     f = np.asarray(mesh.triangles, dtype=np.int64)
     if len(v) == 0 or len(f) == 0:
-        raise ValueError(f"{path}: no triangles could be read (expected a PLY/STL surface)")
+        raise ValueError(
+            f"{path}: no triangles could be read (expected a {'/'.join(MESH_SUFFIXES)} surface)"
+        )
     v, f = largest_component(v, f)
+    check_vertebra_size(v, path)
     return v, orient_outward(v, f)
+
+
+def check_vertebra_size(vertices: np.ndarray, path: str | Path) -> None:
+    """Refuse vertices (V, 3) whose longest bounding-box extent is not a lumbar vertebra's
+    in mm: a mesh in metres or centimetres would be simulated as a speck."""
+    extent = float(np.ptp(vertices, axis=0).max())
+    lo, hi = VERTEBRA_EXTENT_MM
+    if lo <= extent <= hi:
+        return
+    hint = ""
+    for unit, factor in (("metres", 1000.0), ("centimetres", 10.0)):
+        if lo <= extent * factor <= hi:
+            hint = f"; in {unit}? scale it by {factor:g} to millimetres"
+    raise ValueError(
+        f"{path}: the largest piece spans {extent:.4g} along its longest axis; expected a"
+        f" lumbar vertebra of {lo:g}-{hi:g} mm{hint}"
+    )
 
 
 def _halfspace_parts(v: np.ndarray) -> np.ndarray:
@@ -384,7 +417,8 @@ def find_real_cases(
     meshes = [p for p in files if p.suffix.lower() in MESH_SUFFIXES]
     volumes = [p for p in files if p.name.endswith(VOLUME_SUFFIX)]
     if not meshes and not volumes:
-        raise ValueError(f"{option}: no *.ply, *.stl or *{VOLUME_SUFFIX} files in {folder}")
+        suffixes = ", ".join(f"*{x}" for x in MESH_SUFFIXES)
+        raise ValueError(f"{option}: no mesh ({suffixes}) or *{VOLUME_SUFFIX} files in {folder}")
     for p in meshes:
         level_from_name(p)  # fail on a bad name before any slow work
     groups: dict[str, list[Path]] = {}

@@ -21,7 +21,7 @@ import numpy as np
 import open3d as o3d
 from scipy.spatial import cKDTree
 
-from usx_model.evaluation.real import REAL_ROOT, level_from_name, read_mesh
+from usx_model.evaluation.real import MESH_SUFFIXES, REAL_ROOT, level_from_name, read_mesh
 from usx_model.sim.phantom.residual import ResidualLibrary
 from usx_model.sim.phantom.spine import generate_spine
 from usx_model.sim.phantom.types import VertebraMesh
@@ -109,16 +109,17 @@ def aligned_chamfer(pred: np.ndarray, real: np.ndarray, quick: bool = False) -> 
 
 
 def load_mesh_folder(folder: str) -> list[RealVertebra]:
-    """Every vertebra mesh (PLY/STL) of ``folder``, loose, its level from its file name."""
+    """Every vertebra mesh (PLY/STL/OBJ/OFF) of ``folder``, loose, its level from its file name."""
     out = []
-    for path in sorted(
-        glob.glob(os.path.join(folder, "*.ply")) + glob.glob(os.path.join(folder, "*.stl"))
-    ):
+    paths = [p for x in MESH_SUFFIXES for p in glob.glob(os.path.join(folder, f"*{x}"))]
+    for path in sorted(paths):
         v, f = read_mesh(path)
         name = os.path.splitext(os.path.basename(path))[0]
         out.append(RealVertebra(name, level_from_name(path), v, f))
     if not out:
-        raise ValueError(f"{folder}: expected PLY or STL vertebra meshes, found none")
+        raise ValueError(
+            f"{folder}: expected vertebra meshes ({', '.join(MESH_SUFFIXES)}), found none"
+        )
     return out
 
 

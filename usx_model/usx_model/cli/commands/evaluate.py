@@ -47,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="H5", help="dataset HDF5 (usx dataset build) to evaluate on")
     src.add_argument(
-        "--real", metavar="DIR", help="folder of real meshes (PLY/STL) and/or VerSe volumes"
+        "--real",
+        metavar="DIR",
+        help="folder of real meshes (PLY/STL/OBJ/OFF, mm) and/or VerSe volumes",
     )
     p.add_argument(
         "--weights", metavar="FILE", help="main model weights (default: the shipped full model)"
