@@ -358,3 +358,27 @@ def test_a_mesh_not_in_millimetres_is_refused_with_the_likely_unit(tmp_path, sca
     o3d.io.write_triangle_mesh(str(tmp_path / "pat_L2.ply"), mesh)
     with pytest.raises(ValueError, match=message):
         read_mesh(tmp_path / "pat_L2.ply")
+
+
+def test_meshes_in_relation_written_in_ras_without_a_header_are_turned_back(tmp_path):
+    import open3d as o3d
+
+    from usx_model.sim.phantom.spine import generate_spine
+
+    spine = generate_spine(5, levels=(1, 2, 3))
+    (tmp_path / "lps").mkdir()
+    _write_meshes(tmp_path / "lps", spine)
+    (tmp_path / "ras").mkdir()
+    for lv, vm in spine.vertebrae.items():  # the same scanner pose, x and y negated, no header
+        v = (vm.vertices_mm + [12.0, -40.0, 300.0]) * [-1.0, -1.0, 1.0]
+        mesh = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(v), o3d.utility.Vector3iVector(vm.faces)
+        )
+        mesh.compute_vertex_normals()
+        o3d.io.write_triangle_mesh(str(tmp_path / "ras" / f"pat_L{lv}.stl"), mesh)
+    (lps,) = find_real_cases(tmp_path / "lps")
+    (ras,) = find_real_cases(tmp_path / "ras")
+    for lv in (1, 2, 3):
+        a, b = lps.spine.vertebrae[lv].vertices_mm, ras.spine.vertebrae[lv].vertices_mm
+        assert cKDTree(a).query(b)[0].max() < 1e-3, lv  # the same spine in the spine frame
+    assert "turned 180 deg" in ras.frame_note and "turned" not in lps.frame_note

@@ -375,15 +375,34 @@ def in_relation(centroids: dict[int, np.ndarray]) -> bool:
     return all(RELATION_MM[0] <= g <= RELATION_MM[1] for g in gaps)
 
 
+def spinous_anterior(vertices: list[np.ndarray], faces: list[np.ndarray]) -> bool:
+    """True when most of these vertebrae (each (V, 3), (F, 3), mm) have their narrow end,
+    the spinous process, towards -y: a frame whose +y is anterior (RAS read as LPS)."""
+    votes = []
+    for v, f in zip(vertices, faces, strict=True):
+        vm = VertebraMesh(0, v, f, np.zeros(len(v), np.uint8), v.mean(0), v.mean(0))
+        q = sample_surface(vm, _ORIENT_POINTS, seed=0)[0]
+        q = q - q.mean(axis=0)
+        votes.append(_slab_width(q, posterior=True) > FLIP_RATIO * _slab_width(q, posterior=False))
+    return 2 * sum(votes) > len(votes)
+
+
 def _group_case(name: str, paths: list[Path], meshes: dict) -> RealCase:
-    """Per-level meshes of one person in relation -> one spine in its spine frame."""
-    world, notes = {}, set()
+    """Per-level meshes of one person in relation -> one spine in its spine frame.
+
+    A file without an LPS/RAS header (STL always) is taken as LPS; when the spinous
+    processes then point anterior, the meshes were RAS (or otherwise turned about the
+    body axis) and are turned 180 deg about z, as a loose mesh is.
+    """
+    lps, notes = {}, set()
     for path in paths:
-        lv = level_from_name(path)
         v, f = meshes[path]
         space = _header_space(path)
         notes.add(space or "none")
-        world[lv] = _make_vertebra(lv, to_lps(v, space), f)
+        lps[level_from_name(path)] = (to_lps(v, space), f)
+    turned = spinous_anterior([v for v, _ in lps.values()], [f for _, f in lps.values()])
+    r = _rot_z(180.0) if turned else np.eye(3)
+    world = {lv: _make_vertebra(lv, v @ r.T, f) for lv, (v, f) in lps.items()}
     t = spine_frame(Spine(name, world))
     verts = {
         lv: _make_vertebra(lv, vm.vertices_mm @ t[:3, :3].T + t[:3, 3], vm.faces)
@@ -391,7 +410,9 @@ def _group_case(name: str, paths: list[Path], meshes: dict) -> RealCase:
     }
     note = (
         f"{len(verts)} meshes in relation (headers: {', '.join(sorted(notes))}; none = LPS"
-        " assumed, RAS converted) -> spine frame (z = lumbar axis through the bodies)"
+        " assumed, RAS converted)"
+        + ("; turned 180 deg about z (spinous processes were anterior)" if turned else "")
+        + " -> spine frame (z = lumbar axis through the bodies)"
     )
     return RealCase(name, Spine(name, verts), ", ".join(str(p) for p in paths), note, True)
 
