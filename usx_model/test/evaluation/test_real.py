@@ -98,15 +98,19 @@ def _chamfer(a: np.ndarray, b: np.ndarray) -> float:
 
 @needs_real
 @pytest.mark.parametrize(
-    ("turn_deg", "tilt_deg", "ras", "level", "tol_mm"),
+    ("turn_deg", "tilt_deg", "ras", "level", "tol_mm", "turned"),
     [
-        (12.0, 0.0, False, None, 0.2),  # yaw only: undone up to the 1 deg grid
-        (180.0 + 8.0, 0.0, False, None, 0.2),  # a prone scan: turned back
-        (0.0, 0.0, True, None, 0.2),  # RAS header
-        (6.0, 15.0, False, 1, 0.5),  # sagittal tilt: undone by ICP onto the template
+        (12.0, 0.0, False, None, 0.2, ""),  # yaw only: undone up to the 1 deg grid
+        (180.0 + 8.0, 0.0, False, None, 0.2, "turned 180 deg"),  # a prone scan: turned back
+        (0.0, 0.0, True, None, 0.2, ""),  # RAS header
+        (6.0, 15.0, False, 1, 0.5, ""),  # sagittal tilt: undone by ICP onto the template
+        (180.0 + 8.0, 0.0, False, 1, 0.5, "axes turned"),  # with a level, the template decides
+        (0.0, 90.0, False, 1, 0.5, "axes turned"),  # stored with y up
+        (90.0, 0.0, False, 1, 0.5, "axes turned"),  # lying on its side
+        (270.0, -90.0, True, 1, 0.5, "axes turned"),
     ],
 )
-def test_orientation_undoes_a_scanner_pose(turn_deg, tilt_deg, ras, level, tol_mm):
+def test_orientation_undoes_a_scanner_pose(turn_deg, tilt_deg, ras, level, tol_mm, turned):
     v, f = read_mesh(PLY)
     ref, _ = orient_loose_mesh(v, f, "LPS", level)
     r = Rotation.from_euler("xz", [tilt_deg, turn_deg], degrees=True).as_matrix()
@@ -115,7 +119,8 @@ def test_orientation_undoes_a_scanner_pose(turn_deg, tilt_deg, ras, level, tol_m
         moved = moved * [-1.0, -1.0, 1.0]
     got, note = orient_loose_mesh(moved, f, "RAS" if ras else "LPS", level)
     assert _chamfer(got, ref) < tol_mm  # mm: the same pose
-    assert ("turned 180 deg" in note) == (turn_deg > 90)
+    for what in ("turned 180 deg", "axes turned"):
+        assert (what in note) == (what == turned), note
     assert ("RAS header converted" in note) == ras
     assert ("ICP onto the phantom L1 template" in note) == (level == 1)
 
