@@ -192,7 +192,7 @@ def test_real_verse_volume_run(tmp_path, tiny_weights):
     ("files", "message"),
     [
         (["vertebra.ply"], "vertebra.ply: no level in the file name"),
-        ([], r"no mesh \(\*.ply, \*.stl, \*.obj, \*.off\) or \*_seg-vert_msk.nii.gz files"),
+        ([], r"no mesh \(\*.ply, \*.stl, \*.obj, \*.off, \*.nii.gz, \*.nii\) or \*_seg-vert"),
         (["sub-x_seg-vert_msk.nii.gz"], "no centroid file sub-x\\*_ctd.json beside it"),
     ],
 )
@@ -387,3 +387,60 @@ def test_meshes_in_relation_written_in_ras_without_a_header_are_turned_back(tmp_
         a, b = lps.spine.vertebrae[lv].vertices_mm, ras.spine.vertebrae[lv].vertices_mm
         assert cKDTree(a).query(b)[0].max() < 1e-3, lv  # the same spine in the spine frame
     assert "turned 180 deg" in ras.frame_note and "turned" not in lps.frame_note
+
+
+def _box_masks(folder: Path, affine: np.ndarray) -> None:
+    """``vertebrae_L1.nii.gz`` .. ``_L3``: one box each (24 x 28 x 22 voxels) 27 apart."""
+    import nibabel as nib
+
+    for k, lv in enumerate((3, 2, 1)):  # L3 lowest
+        vol = np.zeros((40, 40, 100), np.uint8)
+        vol[8:32, 6:34, 10 + 27 * k : 32 + 27 * k] = 1
+        nib.save(nib.Nifti1Image(vol, affine), str(folder / f"vertebrae_L{lv}.nii.gz"))
+
+
+def test_one_vertebra_masks_of_a_ct_are_one_spine_in_lps(tmp_path):
+    affine = np.diag([1.5, 1.5, 1.5, 1.0])  # RAS voxels of 1.5 mm
+    _box_masks(tmp_path, affine)
+    v, _ = read_mesh(tmp_path / "vertebrae_L2.nii.gz")
+    # LPS = RAS with x and y negated: the box spans voxels 8..31 (x), 6..33 (y)
+    assert -32 * 1.5 < v[:, 0].min() and v[:, 0].max() < -7 * 1.5
+    assert -34 * 1.5 < v[:, 1].min() and v[:, 1].max() < -5 * 1.5
+    (case,) = find_real_cases(tmp_path)
+    assert case.name == "vertebrae" and case.neighbours and case.spine.levels == [1, 2, 3]
+    assert "headers: LPS" in case.frame_note
+
+
+@pytest.mark.parametrize(
+    ("volume", "message"),
+    [
+        (np.zeros((20, 20, 20), np.uint8), "the mask is empty"),
+        (np.ones((20, 20, 20, 2), np.uint8), "expected a 3-D mask"),
+        (np.pad(np.ones((4, 4, 4), np.uint8), 3), "spans .* expected a lumbar vertebra"),
+    ],
+)
+def test_a_bad_mask_is_refused(tmp_path, volume, message):
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / "vertebrae_L1.nii.gz"))
+    with pytest.raises(ValueError, match=message):
+        find_real_cases(tmp_path)
+
+
+@needs_real
+def test_a_vertebra_mask_is_meshed_as_the_verse_volume_meshes_it(tmp_path):
+    import nibabel as nib
+
+    from usx_model.sim.phantom.verse import load_verse_spine
+
+    mask = VOLUME_DIR / "sub-verse004_seg-vert_msk.nii.gz"
+    img = nib.load(str(mask))
+    labels = np.asarray(img.dataobj)
+    nib.save(
+        nib.Nifti1Image((labels == 22).astype(np.uint8), img.affine), str(tmp_path / "L3.nii.gz")
+    )
+    v, f = read_mesh(tmp_path / "L3.nii.gz")
+    ref = load_verse_spine(str(mask), str(VOLUME_DIR / "sub-verse004_seg-subreg_ctd.json"))
+    assert np.allclose(v, ref.vertebrae[3].vertices_mm) and np.array_equal(
+        f, ref.vertebrae[3].faces
+    )

@@ -5,6 +5,8 @@ Inputs in one folder (evaluation only, never training):
 - loose meshes ``*.ply`` / ``*.stl`` / ``*.obj`` / ``*.off`` in mm, one vertebra each (a
   mesh whose size is not a vertebra's in mm is refused), level from the file name: a token
   ``L1``..``L5`` or a VerSe label ``20``..``24`` (``sub-verse010_segment_20.ply`` is L1);
+- one-vertebra masks ``*.nii.gz`` / ``*.nii`` (voxels > 0; e.g. TotalSegmentator's
+  ``vertebrae_L1.nii.gz``), meshed in their CT's LPS space, level from the name as above;
 - VerSe label volumes ``*_seg-vert_msk.nii.gz`` with a centroid file ``<same prefix>*_ctd.json``
   beside them: every lumbar level in the volume;
 - per-level meshes of one person that keep their anatomical relation (``<subject>_L1.ply``
@@ -81,6 +83,9 @@ VERTEBRA_EXTENT_MM = (30.0, 200.0)
 #: are about 30-40 mm high; loose meshes centred on their own sit near 0.
 RELATION_MM = (20.0, 50.0)
 VOLUME_SUFFIX = "_seg-vert_msk.nii.gz"
+#: One vertebra's binary mask in its CT's space (TotalSegmentator's ``vertebrae_L1.nii.gz``):
+#: meshed like a VerSe label; any other name ending so, not :data:`VOLUME_SUFFIX`.
+MASK_SUFFIXES = (".nii.gz", ".nii")
 #: The +y slab must be this much wider than the -y slab before the mesh is turned around.
 FLIP_RATIO = 1.5
 _SLAB_MM = 10.0
@@ -144,9 +149,38 @@ def ply_space(path: str | Path) -> str | None:
     return None
 
 
+def is_level_mask(path: str | Path) -> bool:
+    """A one-vertebra NIfTI mask (:data:`MASK_SUFFIXES`), not a VerSe label volume."""
+    name = Path(path).name
+    return name.lower().endswith(MASK_SUFFIXES) and not name.endswith(VOLUME_SUFFIX)
+
+
+def read_mask_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(V, 3) LPS vertices (mm), (F, 3) faces of a binary NIfTI mask (voxels > 0) meshed
+    as a VerSe label is (:func:`~usx_model.sim.phantom.verse.mesh_mask`).
+
+    Raises:
+        ValueError: not a 3-D volume, no voxel set, or not sized like a vertebra.
+    """
+    import nibabel as nib
+
+    from usx_model.sim.phantom.verse import mesh_mask, voxel_to_lps
+
+    img = nib.load(str(path))
+    data = np.asarray(img.dataobj)
+    if data.ndim != 3:
+        raise ValueError(f"{path}: expected a 3-D mask, got shape {data.shape}")
+    mask = data > 0
+    if not mask.any():
+        raise ValueError(f"{path}: the mask is empty (no voxel > 0)")
+    vm = mesh_mask(mask, voxel_to_lps(img.affine))
+    check_vertebra_size(vm.vertices_mm, path)
+    return vm.vertices_mm, vm.faces
+
+
 def read_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(V, 3) vertices (mm), (F, 3) faces of a PLY/STL/OBJ/OFF: largest connected piece,
-    outward normals.
+    """(V, 3) vertices (mm), (F, 3) faces of a PLY/STL/OBJ/OFF (or of a one-vertebra mask,
+    :func:`read_mask_mesh`): largest connected piece, outward normals.
 
     Raises:
         ValueError: no triangles, or a piece whose size is not a lumbar vertebra's in mm
@@ -154,6 +188,8 @@ def read_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """
     import open3d as o3d
 
+    if is_level_mask(path):
+        return read_mask_mesh(path)
     mesh = o3d.io.read_triangle_mesh(str(path))
     # An STL stores every triangle with its own three corners: without merging the equal
     # ones, each triangle is a connected piece of its own and the largest is one triangle.
@@ -376,7 +412,10 @@ def _volume_case(mask: Path) -> RealCase:
 
 
 def _header_space(path: Path) -> str | None:
-    """A mesh file's declared space (PLY header); None for STL or no header."""
+    """A mesh file's declared space (PLY header; a mask is meshed into LPS); None for STL,
+    OBJ, OFF or no header."""
+    if is_level_mask(path):
+        return "LPS"
     return ply_space(path) if path.suffix.lower() == ".ply" else None
 
 
@@ -474,10 +513,10 @@ def find_real_cases(
     if not folder.is_dir():
         raise FileNotFoundError(f"{option}: {folder} is not a folder")
     files = sorted(p for p in folder.iterdir() if p.is_file())
-    meshes = [p for p in files if p.suffix.lower() in MESH_SUFFIXES]
+    meshes = [p for p in files if p.suffix.lower() in MESH_SUFFIXES or is_level_mask(p)]
     volumes = [p for p in files if p.name.endswith(VOLUME_SUFFIX)]
     if not meshes and not volumes:
-        suffixes = ", ".join(f"*{x}" for x in MESH_SUFFIXES)
+        suffixes = ", ".join(f"*{x}" for x in MESH_SUFFIXES + MASK_SUFFIXES)
         raise ValueError(f"{option}: no mesh ({suffixes}) or *{VOLUME_SUFFIX} files in {folder}")
     for p in meshes:
         level_from_name(p)  # fail on a bad name before any slow work

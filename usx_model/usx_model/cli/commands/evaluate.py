@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument(
         "--real",
         metavar="DIR",
-        help="folder of real meshes (PLY/STL/OBJ/OFF, mm) and/or VerSe volumes",
+        help="folder of real meshes (PLY/STL/OBJ/OFF, mm), one-vertebra NIfTI masks"
+        " and/or VerSe volumes",
     )
     p.add_argument(
         "--weights", metavar="FILE", help="main model weights (default: the shipped full model)"

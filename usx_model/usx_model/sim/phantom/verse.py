@@ -25,6 +25,15 @@ from usx_model.sim.phantom.mesh_ops import largest_component, orient_outward
 from usx_model.sim.phantom.types import Spine, VertebraMesh
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def voxel_to_lps(affine: np.ndarray) -> np.ndarray:
+    """4x4 voxel indices -> LPS mm from a NIfTI affine (voxels -> RAS mm)."""
+    t = np.eye(4)
+    t[:3, :3] = _RAS_TO_LPS
+    return t @ np.asarray(affine, dtype=np.float64)
+
+
 _AXIS_PAIRS = {"L": "LR", "R": "LR", "A": "AP", "P": "AP", "S": "SI", "I": "SI"}
 
 
@@ -57,12 +66,10 @@ def load_verse_spine(mask_path: str, centroid_json_path: str, spine_id: str | No
         raise ValueError(
             f"no lumbar labels 20..24 in {mask_path} (found {np.unique(labels).tolist()[:12]})"
         )
-    vox_to_lps = np.eye(4)
-    vox_to_lps[:3, :3] = _RAS_TO_LPS
-    vox_to_lps = vox_to_lps @ img.affine
+    vox_to_lps = voxel_to_lps(img.affine)
     vertebrae = {}
     for lab in present:
-        vm = _mesh_label(labels == lab, vox_to_lps)
+        vm = mesh_mask(labels == lab, vox_to_lps)
         level = VERSE_LABELS[lab]
         vm.level = level
         if lab in centroids_vox:
@@ -77,8 +84,9 @@ def _apply(t: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ t[:3, :3].T + t[:3, 3]
 
 
-def _mesh_label(mask: np.ndarray, vox_to_lps: np.ndarray) -> VertebraMesh:
-    """Marching cubes of a lightly smoothed binary mask (removes voxel stair-steps)."""
+def mesh_mask(mask: np.ndarray, vox_to_lps: np.ndarray) -> VertebraMesh:
+    """Marching cubes of a lightly smoothed binary mask (removes voxel stair-steps): the
+    largest piece, outward normals, in the frame of the 4x4 ``vox_to_lps`` (mm); level 0."""
     idx = np.argwhere(mask)
     lo = np.maximum(idx.min(axis=0) - 2, 0)
     hi = idx.max(axis=0) + 3
