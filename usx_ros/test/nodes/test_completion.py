@@ -82,8 +82,12 @@ def _params(weights, **extra):
 
 
 class Graph:
-    def __init__(self, ctx, tester, weights, **extra):
-        self.node = CompletionNode(context=ctx, parameter_overrides=_params(weights, **extra))
+    def __init__(self, ctx, tester, weights, active=True, **extra):
+        """``active=False``: the node only configured, as a lifecycle manager leaves it."""
+        overrides = _params(weights, **extra) + [Parameter("autostart", value=active)]
+        self.node = CompletionNode(context=ctx, parameter_overrides=overrides)
+        if not active:
+            self.node.trigger_configure()
         self.tester = tester
         self.clouds: list[PointCloud2] = []
         self.results: list[SpineCompletion] = []
@@ -342,6 +346,29 @@ def make_graph(ros_context, ros_node, weights):
     yield make
     for g in made:
         g.close()
+
+
+def test_a_sweep_that_ended_before_the_node_was_active_is_completed_on_activation(
+    ros_context, ros_node, weights, observations
+):
+    """A lifecycle manager activates completion after loading its models; a short sweep
+    can be over by then. Its bone points and X-ray points are latched (transient-local):
+    delivered once, while the node was inactive, and kept for its activation."""
+    graph = Graph(ros_context, ros_node, weights, active=False)
+    try:
+        bone, xray_points = observations
+        levels = sorted(xray_points)
+        pts = np.concatenate([xray_points[lv] for lv in levels])
+        lv = np.concatenate([np.full(len(xray_points[v]), v, np.uint8) for v in levels])
+        graph.publish_cloud(graph.xray_pub, pts, SWEEP, level=lv)
+        graph.publish_bone(bone)
+        _spin_for(graph.ex, 1.0)
+        assert graph.node.lifecycle_state == "inactive" and not graph.results
+        graph.node.trigger_activate()
+        assert spin_until(graph.ex, lambda: graph.results, timeout_s=60.0)
+        assert all(v.used_xray for v in graph.results[-1].vertebrae)
+    finally:
+        graph.close()
 
 
 def test_with_a_placer_the_final_completion_waits_for_its_answer(make_graph, observations):

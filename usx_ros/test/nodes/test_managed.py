@@ -20,6 +20,7 @@ def _toy_class():
     from usx_ros.health import InputHealth
     from usx_ros.nodes.managed import ManagedNode
     from usx_ros.params import declare_params, param
+    from usx_ros.qos import RESULT_QOS
 
     @dataclass(frozen=True)
     class ToyParams:
@@ -34,6 +35,14 @@ def _toy_class():
             self.got, self.ticks, self.released = [], 0, 0
             self.health = InputHealth(self.get_logger())
             self.create_subscription(String, self.topic, self.got.append, 10)
+            self.latched = []  # (topic, data): two latched topics, one list to keep the order
+            for name in ("state_a", "state_b"):
+                self.create_subscription(
+                    String,
+                    f"{self.topic}/{name}",
+                    lambda m, n=name: self.latched.append((n, m.data)),
+                    RESULT_QOS,
+                )
             self.create_service(Trigger, f"{self.topic}/srv", self._srv)
             self.create_timer(0.01, self._tick)
             self.pub = self.create_publisher(String, f"{self.topic}/out", 10)
@@ -282,4 +291,41 @@ def test_an_invalid_parameter_fails_each_product_nodes_configure(ros_context, de
         assert node.lifecycle_state == "unconfigured"
         assert words in node.configure_error
     finally:
+        node.destroy_node()
+
+
+def test_latched_messages_that_came_while_inactive_are_handed_over_on_activation(
+    ros_context, ros_node
+) -> None:
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import String
+
+    from usx_ros.qos import RESULT_QOS
+    from usx_ros.testing import spin_until
+
+    Toy = _toy_class()
+    node = Toy(context=ros_context, parameter_overrides=[_autostart(False)])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(ros_node)
+    try:
+        node.trigger_configure()
+        plain = ros_node.create_publisher(String, node.topic, 10)
+        a = ros_node.create_publisher(String, f"{node.topic}/state_a", RESULT_QOS)
+        b = ros_node.create_publisher(String, f"{node.topic}/state_b", RESULT_QOS)
+        assert spin_until(
+            executor, lambda: all(p.get_subscription_count() == 1 for p in (plain, a, b)), 10.0
+        )
+        for pub, data in ((b, "b1"), (a, "a1"), (b, "b2"), (plain, "p")):
+            pub.publish(String(data=data))
+        assert spin_until(executor, lambda: node.dropped_inactive >= 1, 10.0)  # the plain one
+        executor.spin_once(timeout_sec=0.2)
+        assert node.latched == []  # nothing processed while inactive
+        node.trigger_activate()
+        assert spin_until(executor, lambda: len(node.latched) >= 2, 10.0)
+        # the latest of each topic, in the order they came; the plain message stays dropped
+        assert node.latched == [("state_a", "a1"), ("state_b", "b2")] and node.got == []
+        assert node.dropped_inactive == 1
+    finally:
+        executor.shutdown()
         node.destroy_node()

@@ -11,7 +11,11 @@ A product node is an ``rclpy.lifecycle.LifecycleNode`` with the standard states:
 - **inactive**: everything exists, nothing is processed: a message that arrives is
   dropped and counted (``dropped_inactive``), a service call is answered
   ``success=false`` with the state, timers do nothing. ``/diagnostics`` still reports,
-  at WARN, with the state;
+  at WARN, with the state. Except on a transient-local (latched) topic: its message is
+  the topic's state, which the publisher delivers once, to the subscriptions that exist;
+  the latest one per topic is kept and handed to the node just after ``activate``, in
+  the order they came (a node still loading its models when a sweep's results were
+  latched would otherwise never see them);
 - ``activate`` -> **active**: processing; ``deactivate`` goes back to inactive;
 - ``cleanup``: releases the node's resources (sockets, models: :meth:`release`) and
   destroys every entity ``configure`` created -> unconfigured, ready to configure again
@@ -38,6 +42,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.client import Client
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.publisher import Publisher
+from rclpy.qos import DurabilityPolicy
 from rclpy.service import Service
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
@@ -74,6 +79,8 @@ class ManagedNode(LifecycleNode):
         self._active = False
         self._warned_at = -1e9
         self._configure_exc: BaseException | None = None
+        self._latched: dict[str, tuple[int, Callable, object]] = {}  # topic -> order, cb, msg
+        self._latched_order = 0
         self.heap_settled = False
         super().__init__(node_name, **kwargs)
         autostart = self.declare_parameter(
@@ -178,7 +185,26 @@ class ManagedNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
         self.heap_settled = True
+        if self._latched:
+            # After the transition returns: the manager's change_state call is not held
+            # up by the processing.
+            timer = None
+
+            def deliver() -> None:
+                timer.cancel()
+                self.destroy_timer(timer)
+                self._deliver_latched()
+
+            timer = super().create_timer(0.0, deliver)
         return super().on_activate(state)
+
+    def _deliver_latched(self) -> None:
+        pending = sorted(self._latched.values(), key=lambda item: item[0])
+        self._latched.clear()
+        for _, callback, msg in pending:
+            if not self._active:
+                return
+            callback(msg)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
@@ -198,6 +224,7 @@ class ManagedNode(LifecycleNode):
 
     def _teardown(self) -> None:
         self._active = False
+        self._latched.clear()
         try:
             self.release()
         finally:
@@ -238,10 +265,16 @@ class ManagedNode(LifecycleNode):
     def create_subscription(self, msg_type, topic, callback, *args, **kwargs):
         if self._creating:
             inner = callback
+            qos = args[0] if args else kwargs.get("qos_profile")
+            latched = getattr(qos, "durability", None) == DurabilityPolicy.TRANSIENT_LOCAL
 
             def callback(msg, _topic=topic):
                 if self._active:
                     return inner(msg)
+                if latched:
+                    self._latched_order += 1
+                    self._latched[_topic] = (self._latched_order, inner, msg)
+                    return None
                 self._refused(f"message on {_topic}")
 
         return self._own(super().create_subscription(msg_type, topic, callback, *args, **kwargs))
