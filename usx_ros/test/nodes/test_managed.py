@@ -71,6 +71,17 @@ def _autostart(value: bool):
     return Parameter("autostart", value=value)
 
 
+def _waiting_toy(ros_context, ros_node):
+    """A toy node left unconfigured, and an executor spinning it with the test's node."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    node = _toy_class()(context=ros_context, parameter_overrides=[_autostart(False)])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(ros_node)
+    return node, executor
+
+
 def test_a_node_built_with_autostart_is_active_and_one_without_waits(ros_context) -> None:
     Toy = _toy_class()
     started = Toy(context=ros_context)
@@ -88,7 +99,6 @@ def test_a_node_built_with_autostart_is_active_and_one_without_waits(ros_context
 
 def test_an_inactive_node_processes_nothing_and_says_so(ros_context, ros_node) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.lifecycle import TransitionCallbackReturn
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
@@ -97,11 +107,7 @@ def test_an_inactive_node_processes_nothing_and_says_so(ros_context, ros_node) -
     from usx_ros.qos import DIAGNOSTICS_QOS
     from usx_ros.testing import spin_until
 
-    Toy = _toy_class()
-    node = Toy(context=ros_context, parameter_overrides=[_autostart(False)])
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(ros_node)
+    node, executor = _waiting_toy(ros_context, ros_node)
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.lifecycle_state == "inactive"
@@ -297,17 +303,12 @@ def test_an_invalid_parameter_fails_each_product_nodes_configure(ros_context, de
 def test_latched_messages_that_came_while_inactive_are_handed_over_on_activation(
     ros_context, ros_node
 ) -> None:
-    from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import String
 
     from usx_ros.qos import RESULT_QOS
     from usx_ros.testing import spin_until
 
-    Toy = _toy_class()
-    node = Toy(context=ros_context, parameter_overrides=[_autostart(False)])
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(ros_node)
+    node, executor = _waiting_toy(ros_context, ros_node)
     try:
         node.trigger_configure()
         plain = ros_node.create_publisher(String, node.topic, 10)
