@@ -244,6 +244,12 @@ def _rot_z(deg: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def _spinous_anterior(q: np.ndarray) -> bool:
+    """Centred (N, 3) surface points whose +y end is much wider than their -y end: the body
+    lies towards +y, so the spinous process points to -y (anterior in LPS)."""
+    return _slab_width(q, posterior=True) > FLIP_RATIO * _slab_width(q, posterior=False)
+
+
 def _slab_width(q: np.ndarray, posterior: bool) -> float:
     y = q[:, 1]
     s = q[y >= y.max() - _SLAB_MM] if posterior else q[y <= y.min() + _SLAB_MM]
@@ -320,11 +326,12 @@ def axis_turn(points: np.ndarray, level: int) -> tuple[np.ndarray, float, float]
     from usx_model.evaluation.realism import chamfer_l1
 
     tpl = template_points(level)
-    fits = [chamfer_l1(points @ r.T, tpl) for r in axis_rotations()]
+    rotations = axis_rotations()
+    fits = [chamfer_l1(points @ r.T, tpl) for r in rotations]
     best = int(np.argmin(fits))
     if fits[0] - fits[best] < AXIS_TURN_GAIN_MM:
         best = 0
-    return axis_rotations()[best], fits[0], fits[best]
+    return rotations[best], fits[0], fits[best]
 
 
 def orient_loose_mesh(
@@ -359,7 +366,7 @@ def orient_loose_mesh(
                 f"axes turned to the L{level} template's (fit {before:.1f} -> {after:.1f} mm):"
                 " not stored in patient axes"
             )
-    if _slab_width(q, posterior=True) > FLIP_RATIO * _slab_width(q, posterior=False):
+    if _spinous_anterior(q):
         r = _rot_z(180.0)
         q, v = q @ r.T, v @ r.T
         note.append("turned 180 deg about z (spinous process was anterior)")
@@ -461,7 +468,7 @@ def spinous_anterior(vertices: list[np.ndarray], faces: list[np.ndarray]) -> boo
         vm = VertebraMesh(0, v, f, np.zeros(len(v), np.uint8), v.mean(0), v.mean(0))
         q = sample_surface(vm, _ORIENT_POINTS, seed=0)[0]
         q = q - q.mean(axis=0)
-        votes.append(_slab_width(q, posterior=True) > FLIP_RATIO * _slab_width(q, posterior=False))
+        votes.append(_spinous_anterior(q))
     return 2 * sum(votes) > len(votes)
 
 

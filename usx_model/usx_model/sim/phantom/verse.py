@@ -25,6 +25,7 @@ from usx_model.sim.phantom.mesh_ops import largest_component, orient_outward
 from usx_model.sim.phantom.types import Spine, VertebraMesh
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+_AXIS_PAIRS = {"L": "LR", "R": "LR", "A": "AP", "P": "AP", "S": "SI", "I": "SI"}
 
 
 def voxel_to_lps(affine: np.ndarray) -> np.ndarray:
@@ -32,9 +33,6 @@ def voxel_to_lps(affine: np.ndarray) -> np.ndarray:
     t = np.eye(4)
     t[:3, :3] = _RAS_TO_LPS
     return t @ np.asarray(affine, dtype=np.float64)
-
-
-_AXIS_PAIRS = {"L": "LR", "R": "LR", "A": "AP", "P": "AP", "S": "SI", "I": "SI"}
 
 
 def load_verse_spine(mask_path: str, centroid_json_path: str, spine_id: str | None = None):
