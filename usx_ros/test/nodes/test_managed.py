@@ -13,6 +13,7 @@ _ids = itertools.count()
 
 
 def _toy_class():
+    from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
@@ -36,12 +37,14 @@ def _toy_class():
             self.health = InputHealth(self.get_logger())
             self.create_subscription(String, self.topic, self.got.append, 10)
             self.latched = []  # (topic, data): two latched topics, one list to keep the order
+            self.group = MutuallyExclusiveCallbackGroup()  # theirs, as completion's `work`
             for name in ("state_a", "state_b"):
                 self.create_subscription(
                     String,
                     f"{self.topic}/{name}",
                     lambda m, n=name: self.latched.append((n, m.data)),
                     RESULT_QOS,
+                    callback_group=self.group,
                 )
             self.create_service(Trigger, f"{self.topic}/srv", self._srv)
             self.create_timer(0.01, self._tick)
@@ -323,10 +326,13 @@ def test_latched_messages_that_came_while_inactive_are_handed_over_on_activation
         executor.spin_once(timeout_sec=0.2)
         assert node.latched == []  # nothing processed while inactive
         node.trigger_activate()
+        # handed over by a timer in the subscriptions' own group, never beside its callbacks
+        assert sum(t.callback_group is node.group for t in node.timers) == 1
         assert spin_until(executor, lambda: len(node.latched) >= 2, 10.0)
         # the latest of each topic, in the order they came; the plain message stays dropped
         assert node.latched == [("state_a", "a1"), ("state_b", "b2")] and node.got == []
         assert node.dropped_inactive == 1
+        assert not any(t.callback_group is node.group for t in node.timers)  # one-shot: gone
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -14,8 +14,8 @@ A product node is an ``rclpy.lifecycle.LifecycleNode`` with the standard states:
   at WARN, with the state. Except on a transient-local (latched) topic: its message is
   the topic's state, which the publisher delivers once, to the subscriptions that exist;
   the latest one per topic is kept and handed to the node just after ``activate``, in
-  the order they came (a node still loading its models when a sweep's results were
-  latched would otherwise never see them);
+  the order they came, in its subscription's callback group (a node still loading its
+  models when a sweep's results were latched would otherwise never see them);
 - ``activate`` -> **active**: processing; ``deactivate`` goes back to inactive;
 - ``cleanup``: releases the node's resources (sockets, models: :meth:`release`) and
   destroys every entity ``configure`` created -> unconfigured, ready to configure again
@@ -79,7 +79,8 @@ class ManagedNode(LifecycleNode):
         self._active = False
         self._warned_at = -1e9
         self._configure_exc: BaseException | None = None
-        self._latched: dict[str, tuple[int, Callable, object]] = {}  # topic -> order, cb, msg
+        # topic -> (arrival order, callback, message, its subscription's callback group)
+        self._latched: dict[str, tuple[int, Callable, object, object]] = {}
         self._latched_order = 0
         self.heap_settled = False
         super().__init__(node_name, **kwargs)
@@ -185,26 +186,31 @@ class ManagedNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
         self.heap_settled = True
-        if self._latched:
-            # After the transition returns: the manager's change_state call is not held
-            # up by the processing.
-            timer = None
-
-            def deliver() -> None:
-                timer.cancel()
-                self.destroy_timer(timer)
-                self._deliver_latched()
-
-            timer = super().create_timer(0.0, deliver)
+        groups = {id(entry[3]): entry[3] for entry in self._latched.values()}
+        for group in groups.values():
+            self._deliver_latched_later(group)
         return super().on_activate(state)
 
-    def _deliver_latched(self) -> None:
-        pending = sorted(self._latched.values(), key=lambda item: item[0])
-        self._latched.clear()
-        for _, callback, msg in pending:
-            if not self._active:
-                return
-            callback(msg)
+    def _deliver_latched_later(self, group) -> None:
+        """A one-shot timer in ``group`` hands over the latched messages of its
+        subscriptions: after the transition returns (the manager's change_state call is
+        not held up), and never beside another callback of that group (a multi-threaded
+        executor runs other groups in parallel)."""
+        timer = None
+
+        def deliver() -> None:
+            timer.cancel()
+            self.destroy_timer(timer)
+            pending = sorted(
+                (entry[0], topic) for topic, entry in self._latched.items() if entry[3] is group
+            )
+            for _, topic in pending:
+                if not self._active:
+                    return  # kept for the next activation
+                _, callback, msg, _ = self._latched.pop(topic)
+                callback(msg)
+
+        timer = LifecycleNode.create_timer(self, 0.0, deliver, callback_group=group)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
@@ -267,13 +273,14 @@ class ManagedNode(LifecycleNode):
             inner = callback
             qos = args[0] if args else kwargs.get("qos_profile")
             latched = getattr(qos, "durability", None) == DurabilityPolicy.TRANSIENT_LOCAL
+            group = kwargs.get("callback_group") or self.default_callback_group
 
             def callback(msg, _topic=topic):
                 if self._active:
                     return inner(msg)
                 if latched:
                     self._latched_order += 1
-                    self._latched[_topic] = (self._latched_order, inner, msg)
+                    self._latched[_topic] = (self._latched_order, inner, msg, group)
                     return None
                 self._refused(f"message on {_topic}")
 
