@@ -51,9 +51,15 @@ class PCNEncoder(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         x = self.conv2(F.relu(self.conv1(points)))
-        pooled = x.amax(dim=1, keepdim=True).expand_as(x)
-        x = self.conv4(F.relu(self.conv3(torch.cat([pooled, x], dim=2))))
-        return x.amax(dim=1)
+        pooled = x.amax(dim=1, keepdim=True)
+        if torch.is_grad_enabled():
+            x = self.conv3(torch.cat([pooled.expand_as(x), x], dim=2))
+        else:
+            # W·[pooled; x] = W_p·pooled + W_x·x: the pooled part once per cloud.
+            f = x.shape[2]
+            w = self.conv3.weight
+            x = F.linear(x, w[:, f:], self.conv3.bias).add_(F.linear(pooled, w[:, :f]))
+        return self.conv4(F.relu(x)).amax(dim=1)
 
 
 class Gaussian(NamedTuple):

@@ -32,6 +32,9 @@ from usx_model.ops.knn import knn_points
 #: Channels share attention weights in groups of this many (the reference's ``share``).
 SHARE = 8
 
+#: Centres per block of the folding head's hidden layers at inference (``LocalFolding``).
+FOLD_BLOCK = 256
+
 
 class SelfAttention(nn.Module):
     """Vector self-attention over the k nearest neighbours (C channels, residual).
@@ -56,12 +59,43 @@ class SelfAttention(nn.Module):
         b, n, _ = x.shape
         a = F.relu(x)
         r = index_points(self.to_r(a), knn_idx).reshape(b, n, -1)  # (B, N, k·rel)
-        v = index_points(self.to_v(a), knn_idx)  # (B, N, k, mid)
         w = self.weight_out(F.relu(self.weight_hidden(F.relu(torch.cat([self.to_q(a), r], 2)))))
         w = w.view(b, n, self.groups, self.k).transpose(2, 3)  # (B, N, k, groups)
-        w = w[:, :, :, None, :].expand(b, n, self.k, SHARE, self.groups)
-        o = (w.reshape(b, n, self.k, self.mid) * v).sum(2)
+        if torch.is_grad_enabled():
+            # value channel c = s·groups + g takes weight group g: broadcast, not copied
+            v = index_points(self.to_v(a), knn_idx).view(b, n, self.k, SHARE, self.groups)
+            o = (w[:, :, :, None, :] * v).sum(2).view(b, n, self.mid)
+        else:
+            o = _grouped_neighbour_sum(self.to_v(a), knn_idx, w)
         return self.out(F.relu(o)) + x
+
+
+def _grouped_neighbour_sum(
+    values: torch.Tensor, idx: torch.Tensor, w: torch.Tensor
+) -> torch.Tensor:
+    """out[b, n, s·G + g] = sum_j w[b, n, j, g] · values[b, idx[b, n, j], s·G + g], no gradient.
+
+    One weighted row sum per point and weight group (``embedding_bag``): the (B, N, k, C)
+    gathered neighbour values are never made.
+
+    Args:
+        values: (B, M, C) with C = SHARE · G; idx: (B, N, k) into M; w: (B, N, k, G).
+
+    Returns:
+        (B, N, C).
+    """
+    b, m, c = values.shape
+    n, k, groups = idx.shape[1], idx.shape[2], w.shape[3]
+    flat = (idx + torch.arange(b, device=idx.device)[:, None, None] * m).view(-1, k)
+    out = values.new_empty(b, n, SHARE, groups)
+    for g in range(groups):
+        out[..., g] = F.embedding_bag(
+            flat,
+            values[..., g::groups].reshape(b * m, SHARE),
+            per_sample_weights=w[..., g].reshape(-1, k),
+            mode="sum",
+        ).view(b, n, SHARE)
+    return out.view(b, n, c)
 
 
 class AttentionUnit(nn.Module):
@@ -109,9 +143,24 @@ def edge_preserving_pool(
 
 
 def _interpolate(values: torch.Tensor, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-    """Inverse-distance interpolation of (B, m, C) values at ``source`` onto ``target`` points."""
+    """Inverse-distance interpolation of (B, m, C) values at ``source`` onto ``target`` points.
+
+    Without gradients as one weighted row sum per target (``embedding_bag``), instead of
+    gathering (B, n, 3, C) copies of the values first.
+    """
     dist, idx = three_nn(target, source)
-    return (index_points(values, idx) * three_weights(dist)[..., None]).sum(2)
+    weights = three_weights(dist)
+    if torch.is_grad_enabled():
+        return (index_points(values, idx) * weights[..., None]).sum(2)
+    b, m, c = values.shape
+    offset = torch.arange(b, device=idx.device)[:, None, None] * m
+    rows = F.embedding_bag(
+        (idx + offset).view(-1, 3),
+        values.reshape(b * m, c),
+        per_sample_weights=weights.reshape(-1, 3),
+        mode="sum",
+    )
+    return rows.view(b, -1, c)
 
 
 class RENet(nn.Module):
@@ -176,8 +225,17 @@ class RENet(nn.Module):
         up = glob[:, None, :].expand(-1, feats[3].shape[1], -1)
         up = F.relu(self.propagate[0](torch.cat([up, feats[3]], dim=2)))
         for level in (2, 1, 0):
-            up = _interpolate(up, xyzs[level], xyzs[level + 1])
-            up = F.relu(self.propagate[3 - level](torch.cat([up, feats[level]], dim=2)))
+            layer = self.propagate[3 - level]
+            if torch.is_grad_enabled():
+                up = _interpolate(up, xyzs[level], xyzs[level + 1])
+                up = F.relu(layer(torch.cat([up, feats[level]], dim=2)))
+                continue
+            # The layer's weights on the interpolated part commute with the interpolation
+            # (a weighted mean of rows): applied first, on the coarser points, they shrink
+            # both the product and what is interpolated (fewer channels out than in).
+            c = up.shape[2]
+            up = _interpolate(F.linear(up, layer.weight[:, :c]), xyzs[level], xyzs[level + 1])
+            up = F.relu(up + F.linear(feats[level], layer.weight[:, c:], layer.bias))
         head = F.relu(self.expand(self.dense(up)))
         out = self.to_xyz(head)
         return (xyz + out if cfg.offset_head else out), head
@@ -206,12 +264,28 @@ class LocalFolding(nn.Module):
         )
 
     def forward(self, xyz: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
-        """xyz (B, M, 3), feat (B, M, D) -> (B, M·ratio, 3), each centre's children adjacent."""
+        """xyz (B, M, 3), feat (B, M, D) -> (B, M·ratio, 3), each centre's children adjacent.
+
+        The first layer on [feature; grid code] is W_f·f + b + W_g·g: the feature part is
+        made once per centre and the grid part once per code, not once per child. Without
+        gradients the hidden layers then run on blocks of :data:`FOLD_BLOCK` centres: the
+        (B, M, ratio, hidden) activations are the largest tensors of the network, and one
+        pass over all of them writes (and faults in) tens of megabytes per layer, where a
+        block's buffers stay in cache and are reused.
+        """
         b, m, _ = xyz.shape
-        f = feat[:, :, None, :].expand(-1, -1, self.ratio, -1)
-        g = self.grid[None, None].expand(b, m, -1, -1)
-        # The (B, M, ratio, hidden) activations are the largest tensors of the network:
-        # ReLU in place spares two allocations of that size per call.
         first, second, last = self.mlp[0], self.mlp[2], self.mlp[4]
-        offset = last(second(first(torch.cat([f, g], dim=-1)).relu_()).relu_())
-        return (xyz[:, :, None, :] + offset).reshape(b, m * self.ratio, 3)
+        d = feat.shape[-1]
+        centre = F.linear(feat, first.weight[:, :d], first.bias)  # (B, M, hidden)
+        code = F.linear(self.grid, first.weight[:, d:])  # (ratio, hidden)
+        if torch.is_grad_enabled():
+            hidden = (centre[:, :, None, :] + code).relu_()
+            offset = last(second(hidden).relu_())
+            return (xyz[:, :, None, :] + offset).reshape(b, m * self.ratio, 3)
+        centre = centre.reshape(b * m, 1, -1)
+        out = xyz.reshape(b * m, 1, 3).expand(-1, self.ratio, -1).clone()
+        for s in range(0, b * m, FOLD_BLOCK):
+            hidden = (centre[s : s + FOLD_BLOCK] + code).relu_()
+            hidden = second(hidden.view(-1, hidden.shape[-1])).relu_()
+            out[s : s + FOLD_BLOCK] += last(hidden).view(-1, self.ratio, 3)
+        return out.reshape(b, m * self.ratio, 3)
