@@ -7,7 +7,6 @@ from usx_model.levels.refine import (
     neighbour_graph,
     point_normals,
     refine_mincut,
-    smallest_eigenvectors,
 )
 
 
@@ -72,20 +71,6 @@ def test_point_normals_of_a_plane_and_a_sphere(seed):
     u = np.stack([np.sqrt(1 - z**2) * np.cos(phi), np.sqrt(1 - z**2) * np.sin(phi), z], axis=1)
     n = point_normals(30.0 * u @ rot.T)
     assert np.min(np.abs(np.einsum("ni,ni->n", n, u @ rot.T))) > 0.999
-
-
-def test_smallest_eigenvectors_match_eigh_and_flag_degenerate_fits():
-    rng = np.random.default_rng(3)
-    m = rng.normal(size=(500, 3, 6)) * [[1.0], [3.0], [0.2]]
-    cov = m @ np.swapaxes(m, 1, 2)
-    got = smallest_eigenvectors(cov)
-    ref = np.linalg.eigh(cov)[1][:, :, 0]
-    np.testing.assert_allclose(np.abs(np.einsum("ni,ni->n", got, ref)), 1.0, atol=1e-6)
-    # collinear points, coincident points: no plane
-    line = np.outer([-1.0, 0.0, 1.0, 2.0], [1.0, 2.0, 3.0])
-    line -= line.mean(axis=0)
-    degenerate = np.stack([line.T @ line, np.zeros((3, 3))])
-    assert np.all(np.isnan(smallest_eigenvectors(degenerate)))
 
 
 def test_undefined_normals_cost_the_full_edge():

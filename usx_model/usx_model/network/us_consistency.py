@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from usx_model.base.planes import scatter_matrices, smallest_eigenvectors
 from usx_model.base.points import check_points, nearest_neighbours
 
 #: The product's radius (mm): the completion node's ``us_snap_mm`` and the evaluation
@@ -61,13 +62,11 @@ def snap_to_us_surface(
     if not near.any():
         return pts
     nb = us[idx[near]]  # (P, k, 3)
-    centre = nb.mean(axis=1)
-    q = nb - centre[:, None, :]
-    evals, evecs = np.linalg.eigh(np.einsum("pki,pkj->pij", q, q))
-    normal = evecs[:, :, 0]  # eigenvalues ascending: the least-spread direction
-    # a neighbourhood along a line (or one point) fits no unique plane: leave its point
-    planar = evals[:, 1] > 1e-6 * np.maximum(evals[:, 2], 1e-12)
-    offset = np.einsum("pi,pi->p", pts[near] - centre, normal) * planar
+    normal = smallest_eigenvectors(scatter_matrices(nb))
+    # a neighbourhood along a line (or one point) fits no unique plane (NaN): leave its point
+    planar = np.isfinite(normal[:, 0])
+    normal[~planar] = 0.0
+    offset = np.einsum("pi,pi->p", pts[near] - nb.mean(axis=1), normal)
     out = pts.copy()
     out[near] -= offset[:, None] * normal
     return out
