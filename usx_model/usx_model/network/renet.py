@@ -61,10 +61,10 @@ class SelfAttention(nn.Module):
         r = index_points(self.to_r(a), knn_idx).reshape(b, n, -1)  # (B, N, k·rel)
         w = self.weight_out(F.relu(self.weight_hidden(F.relu(torch.cat([self.to_q(a), r], 2)))))
         w = w.view(b, n, self.groups, self.k).transpose(2, 3)  # (B, N, k, groups)
-        if torch.is_grad_enabled():
-            # value channel c = s·groups + g takes weight group g: broadcast, not copied
-            v = index_points(self.to_v(a), knn_idx).view(b, n, self.k, SHARE, self.groups)
-            o = (w[:, :, :, None, :] * v).sum(2).view(b, n, self.mid)
+        if torch.is_grad_enabled():  # training: the reference maths, operation for operation
+            v = index_points(self.to_v(a), knn_idx)  # (B, N, k, mid)
+            w = w[:, :, :, None, :].expand(b, n, self.k, SHARE, self.groups)
+            o = (w.reshape(b, n, self.k, self.mid) * v).sum(2)
         else:
             o = _grouped_neighbour_sum(self.to_v(a), knn_idx, w)
         return self.out(F.relu(o)) + x
@@ -266,23 +266,25 @@ class LocalFolding(nn.Module):
     def forward(self, xyz: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
         """xyz (B, M, 3), feat (B, M, D) -> (B, M·ratio, 3), each centre's children adjacent.
 
-        The first layer on [feature; grid code] is W_f·f + b + W_g·g: the feature part is
-        made once per centre and the grid part once per code, not once per child. Without
-        gradients the hidden layers then run on blocks of :data:`FOLD_BLOCK` centres: the
-        (B, M, ratio, hidden) activations are the largest tensors of the network, and one
-        pass over all of them writes (and faults in) tens of megabytes per layer, where a
-        block's buffers stay in cache and are reused.
+        Without gradients (inference) the first layer on [feature; grid code] is made as
+        W_f·f + b + W_g·g: the feature part once per centre and the grid part once per
+        code, not once per child; the hidden layers then run on blocks of
+        :data:`FOLD_BLOCK` centres: the (B, M, ratio, hidden) activations are the largest
+        tensors of the network, and one pass over all of them writes (and faults in) tens
+        of megabytes per layer, where a block's buffers stay in cache and are reused.
         """
         b, m, _ = xyz.shape
         first, second, last = self.mlp[0], self.mlp[2], self.mlp[4]
-        d = feat.shape[-1]
-        centre = F.linear(feat, first.weight[:, :d], first.bias)  # (B, M, hidden)
-        code = F.linear(self.grid, first.weight[:, d:])  # (ratio, hidden)
         if torch.is_grad_enabled():
-            hidden = (centre[:, :, None, :] + code).relu_()
-            offset = last(second(hidden).relu_())
+            # training: the reference maths, operation for operation (``make train``
+            # reproduces the shipped weights bit for bit)
+            f = feat[:, :, None, :].expand(-1, -1, self.ratio, -1)
+            g = self.grid[None, None].expand(b, m, -1, -1)
+            offset = last(second(first(torch.cat([f, g], dim=-1)).relu_()).relu_())
             return (xyz[:, :, None, :] + offset).reshape(b, m * self.ratio, 3)
-        centre = centre.reshape(b * m, 1, -1)
+        d = feat.shape[-1]
+        centre = F.linear(feat, first.weight[:, :d], first.bias).reshape(b * m, 1, -1)
+        code = F.linear(self.grid, first.weight[:, d:])  # (ratio, hidden)
         out = xyz.reshape(b * m, 1, 3).expand(-1, self.ratio, -1).clone()
         for s in range(0, b * m, FOLD_BLOCK):
             hidden = (centre[s : s + FOLD_BLOCK] + code).relu_()
