@@ -169,11 +169,17 @@ class USXComplete(nn.Module):
     def _decode_posterior(
         self, batch: dict, k: int, generator: torch.Generator | None, with_mean: bool
     ) -> torch.Tensor:
-        """(K + with_mean, B, n_out, 3): the mean's decoding first, then K samples."""
+        """(K + with_mean, B, n_out, 3): the mean's decoding first, then K samples.
+
+        Every vertebra of the batch takes the same K standard-normal draws (z = mu + sigma
+        eps_k), so a vertebra's samples, and the uncertainty made from them, do not depend
+        on which vertebrae share its batch or on its place in it: a level completed live
+        alone and in the sweep's final batch of five gets the same spread.
+        """
         us, xray = self._inputs(batch)
         g_obs, q = self.coarse.encode(us, xray)
         eps = torch.randn(
-            (k, *q.mu.shape), generator=generator, device=q.mu.device, dtype=q.mu.dtype
+            (k, 1, q.mu.shape[1]), generator=generator, device=q.mu.device, dtype=q.mu.dtype
         )
         z = torch.cat([q.mu[None]] * with_mean + [q.mu + q.sigma * eps]).flatten(0, 1)
         copies, b = z.shape[0] // us.shape[0], us.shape[0]
