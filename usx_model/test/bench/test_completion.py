@@ -27,6 +27,21 @@ def test_reports_required_fields() -> None:
     assert out["runs"] == 1 and out["device"] == "cpu" and out["median_s"] > 0
 
 
+def test_the_shipped_network_unless_asked_otherwise() -> None:
+    from usx_model.weights import shipped_weights
+
+    assert completion.run(_args())["weights"] == str(shipped_weights("full"))
+    baseline = completion.run(_args(variant="us_only"))
+    assert baseline["weights"] == str(shipped_weights("us_only"))
+    assert baseline["variant"] == "us_only"
+    untrained = completion.run(_args(untrained=True))
+    assert (untrained["weights"], untrained["size"]) == ("untrained", "compact")
+    with pytest.raises(ValueError, match="--untrained and --weights: expected one of them"):
+        completion.run(_args(untrained=True, weights=str(shipped_weights("full"))))
+    with pytest.raises(ValueError, match=r"--variant ef_only: .*pass --weights or --untrained"):
+        completion.run(_args(variant="ef_only"))  # no shipped weights of that variant
+
+
 def test_cuda_without_gpu_is_a_clear_error() -> None:
     import torch
 

@@ -3,7 +3,8 @@
 Synthetic observation clouds of realistic size (a few thousand US points, a few
 hundred X-ray points, in mm) are completed with ``network.complete``; the figure is the
 median of ``--runs`` timed calls after ``--warmup`` untimed ones, under
-``torch.inference_mode`` (inside ``complete``). Untrained weights unless ``--weights``.
+``torch.inference_mode`` (inside ``complete``). The shipped weights of ``--variant`` unless
+``--weights`` names others or ``--untrained`` asks for a random network of ``--size``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from usx_model.network.config import Variant, compact_config, paper_config
 from usx_model.network.inference import complete
 from usx_model.network.model import USXComplete, count_parameters
 from usx_model.network.weights import load_weights
+from usx_model.weights import shipped_weights
 
 NAME = "completion"
 HELP = "latency of completing five vertebrae (L1-L5) in one call"
@@ -32,7 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed runs (>= 20 recommended)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs")
     parser.add_argument("--samples", type=int, default=0, help="posterior samples (uncertainty)")
-    parser.add_argument("--weights", default=None, help="weights file (default: random init)")
+    parser.add_argument(
+        "--weights", default=None, help="weights file (default: the shipped ones of --variant)"
+    )
+    parser.add_argument(
+        "--untrained", action="store_true", help="a random network of --size instead of weights"
+    )
     parser.add_argument("--size", choices=("compact", "paper"), default="compact")
     parser.add_argument("--variant", choices=[v.value for v in Variant], default="full")
     parser.add_argument("--us-points", type=int, default=3000, help="US points per vertebra")
@@ -59,8 +66,18 @@ def run(args: argparse.Namespace) -> dict:
         # is first imported: the same limit, so that --threads 1 means one thread.
         if "open3d" not in sys.modules:
             os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    if args.weights:
-        model = load_weights(args.weights, device=args.device)
+    if args.untrained and args.weights:
+        raise ValueError("--untrained and --weights: expected one of them, got both")
+    weights = args.weights
+    if weights is None and not args.untrained:
+        try:
+            weights = str(shipped_weights(args.variant))
+        except FileNotFoundError as exc:
+            raise ValueError(
+                f"--variant {args.variant}: {exc}; pass --weights or --untrained"
+            ) from exc
+    if weights is not None:
+        model = load_weights(weights, device=args.device)
     else:
         torch.manual_seed(0)
         make = compact_config if args.size == "compact" else paper_config
@@ -81,10 +98,10 @@ def run(args: argparse.Namespace) -> dict:
         "threads": torch.get_num_threads(),
         "samples": args.samples,
         "variant": model.config.variant.value,
-        "size": args.size if not args.weights else "weights",
+        "size": args.size if weights is None else "weights",
         "parameters": count_parameters(model),
         "vertebrae": 5,
         "us_points": args.us_points,
         "xray_points": args.xray_points,
-        "weights": args.weights,
+        "weights": weights if weights is not None else "untrained",
     }
