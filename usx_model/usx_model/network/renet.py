@@ -70,13 +70,32 @@ class SelfAttention(nn.Module):
         return self.out(F.relu(o)) + x
 
 
+def _weighted_row_sum(values: torch.Tensor, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """out[b, n] = sum_j w[b, n, j] · values[b, idx[b, n, j]], no gradient.
+
+    One weighted sum of rows per point (``embedding_bag``): the (B, N, k, C) gathered
+    values are never made.
+
+    Args:
+        values: (B, M, C); idx: (B, N, k) into M; w: (B, N, k).
+
+    Returns:
+        (B, N, C).
+    """
+    b, m, c = values.shape
+    k = idx.shape[2]
+    flat = (idx + torch.arange(b, device=idx.device)[:, None, None] * m).view(-1, k)
+    rows = F.embedding_bag(
+        flat, values.reshape(b * m, c), per_sample_weights=w.reshape(-1, k), mode="sum"
+    )
+    return rows.view(b, -1, c)
+
+
 def _grouped_neighbour_sum(
     values: torch.Tensor, idx: torch.Tensor, w: torch.Tensor
 ) -> torch.Tensor:
-    """out[b, n, s·G + g] = sum_j w[b, n, j, g] · values[b, idx[b, n, j], s·G + g], no gradient.
-
-    One weighted row sum per point and weight group (``embedding_bag``): the (B, N, k, C)
-    gathered neighbour values are never made.
+    """out[b, n, s·G + g] = sum_j w[b, n, j, g] · values[b, idx[b, n, j], s·G + g], no gradient:
+    one :func:`_weighted_row_sum` per weight group.
 
     Args:
         values: (B, M, C) with C = SHARE · G; idx: (B, N, k) into M; w: (B, N, k, G).
@@ -84,18 +103,11 @@ def _grouped_neighbour_sum(
     Returns:
         (B, N, C).
     """
-    b, m, c = values.shape
-    n, k, groups = idx.shape[1], idx.shape[2], w.shape[3]
-    flat = (idx + torch.arange(b, device=idx.device)[:, None, None] * m).view(-1, k)
+    b, n, groups = idx.shape[0], idx.shape[1], w.shape[3]
     out = values.new_empty(b, n, SHARE, groups)
     for g in range(groups):
-        out[..., g] = F.embedding_bag(
-            flat,
-            values[..., g::groups].reshape(b * m, SHARE),
-            per_sample_weights=w[..., g].reshape(-1, k),
-            mode="sum",
-        ).view(b, n, SHARE)
-    return out.view(b, n, c)
+        out[..., g] = _weighted_row_sum(values[..., g::groups], idx, w[..., g])
+    return out.view(b, n, values.shape[2])
 
 
 class AttentionUnit(nn.Module):
@@ -152,15 +164,7 @@ def _interpolate(values: torch.Tensor, target: torch.Tensor, source: torch.Tenso
     weights = three_weights(dist)
     if torch.is_grad_enabled():
         return (index_points(values, idx) * weights[..., None]).sum(2)
-    b, m, c = values.shape
-    offset = torch.arange(b, device=idx.device)[:, None, None] * m
-    rows = F.embedding_bag(
-        (idx + offset).view(-1, 3),
-        values.reshape(b * m, c),
-        per_sample_weights=weights.reshape(-1, 3),
-        mode="sum",
-    )
-    return rows.view(b, -1, c)
+    return _weighted_row_sum(values, idx, weights)
 
 
 class RENet(nn.Module):
