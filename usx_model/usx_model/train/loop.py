@@ -177,7 +177,11 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, progress: bool, env: _
         if not cfg.same_run(old):
             raise ValueError(f"{run_dir} holds a run with another config; use a new --out")
     elif env.main:
-        cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+        # written whole, then renamed: another rank's check above must never read a file
+        # half written (torchrun: "Expecting value: line 1 column 1" from an empty one)
+        tmp = cfg_path.with_name(cfg_path.name + ".tmp")
+        tmp.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, cfg_path)
 
     net_cfg = cfg.network_config()
     schedule = cfg.loss_schedule()
